@@ -244,7 +244,9 @@ REDACTED = "[REDACTED]"
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization / Proxy-Authorization headers in any rendering (dict repr, raw header).
     (
-        re.compile(r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|token|basic)\s+)?[^'\"\s,}]+", re.I),
+        re.compile(
+            r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|token|basic)\s+)?[^'\"\s,}]+", re.I
+        ),
         r"\1" + REDACTED,
     ),
     (re.compile(r"\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), r"\1 " + REDACTED),

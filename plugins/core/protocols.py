@@ -85,11 +85,7 @@ class IncrementalState(Protocol):
 
 def _require(obj: object, protocol: type, label: str) -> None:
     if not isinstance(obj, protocol):
-        missing = [
-            name
-            for name in getattr(protocol, "__protocol_attrs__", ())
-            if not hasattr(obj, name)
-        ]
+        missing = [name for name in getattr(protocol, "__protocol_attrs__", ()) if not hasattr(obj, name)]
         detail = f"; missing {', '.join(sorted(missing))}" if missing else ""
         raise TypeError(f"{type(obj).__name__} does not satisfy {label}{detail}")
 
@@ -97,7 +93,7 @@ def _require(obj: object, protocol: type, label: str) -> None:
 def require_tracker_result(obj: object) -> TrackerResult:
     """Return ``obj`` typed as :class:`TrackerResult`, or raise ``TypeError``."""
     _require(obj, TrackerResult, "TrackerResult")
-    counts = getattr(obj, "counts")
+    counts: object = getattr(obj, "counts", None)
     if not isinstance(counts, Mapping) or not all(
         isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in counts.items()
     ):

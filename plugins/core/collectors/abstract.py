@@ -1,0 +1,195 @@
+"""``AbstractCollector``: the preferred collector contract and its lifecycle."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from core.collectors.context import RunContext
+from core.collectors.lifecycle import LifecycleMixin
+from core.protocols import IncrementalState, RunResult, TrackerResult, require_tracker_result
+from core.store import Store, load_checkpoint, save_checkpoint
+from core.store.migrations import Migration
+from core.vectors.documents import Document
+
+__all__ = ["AbstractCollector"]
+
+log = logging.getLogger("core.collectors")
+
+
+class AbstractCollector(LifecycleMixin, abc.ABC):
+    """Subclass, set ``name``, implement :meth:`validate_config` and :meth:`collect`.
+
+    ``run()`` drives the lifecycle::
+
+        pre_collect -> validate_config -> load_incremental_state -> collect
+        -> require_tracker_result -> duration filled -> post_collect -> last_result
+
+    Any exception calls :meth:`on_error` (whose own failure is logged, never masking the
+    original) and is re-raised. Collectors that store data override ``migrations`` (their
+    own tables) and may expose partitions and a vector step (:meth:`preprocess`).
+    """
+
+    name: str
+    migrations: ClassVar[tuple[Migration, ...]] = ()
+    vector_source: ClassVar[str | None] = None
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, context: RunContext | None = None) -> None:
+        self.raw_config: dict[str, Any] = dict(config or {})
+        self.context = context or RunContext()
+        self.incremental_state: IncrementalState | None = None
+        self.outgoing_state: IncrementalState | None = None
+        self.last_result: TrackerResult | None = None
+        self.partitions: list[str] | None = None
+        self._phase = "init"
+
+    # ------------------------------------------------------------------ to implement
+
+    @abc.abstractmethod
+    def validate_config(self) -> None:
+        """Parse and check ``raw_config``; raise ``ConfigError`` naming the field. Nothing collected."""
+
+    @abc.abstractmethod
+    def collect(self) -> TrackerResult:
+        """Fetch, store (batch + checkpoint per transaction) and return counts."""
+
+    # ------------------------------------------------------------------ optional hooks
+
+    def pre_collect(self) -> None:
+        """Runs first (open clients, migrate)."""
+        self.migrate()
+
+    def preflight(self) -> None:
+        """Cheap check that the source is reachable and credentials work (validate step)."""
+
+    def list_partitions(self) -> list[str] | None:
+        """Partitions the collect step fans out over (repos, channels); ``None`` = not partitioned."""
+        return None
+
+    def checkpoint_partition(self) -> str:
+        return self.context.partition or ""
+
+    def load_incremental_state(self) -> IncrementalState | None:
+        if self.context.full_refresh:
+            return None
+        with self.store.engine.connect() as conn:
+            return load_checkpoint(conn, self.name, self.checkpoint_partition())
+
+    def post_collect(self, result: TrackerResult) -> None:
+        """Persist ``outgoing_state`` when ``collect`` left one (and the run may move it)."""
+        if self.outgoing_state is not None and not self.context.dry_run:
+            with self.store.transaction() as conn:
+                save_checkpoint(conn, self.name, self.outgoing_state, self.checkpoint_partition())
+
+    def on_error(self, exc: BaseException) -> None:
+        """Release resources after a failure. Must not raise (if it does, it is logged)."""
+
+    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+        """Documents changed since ``changed_since`` plus those in ``doc_ids`` (vector step)."""
+        return ()
+
+    def removed_document_ids(self, changed_since: dt.datetime | None) -> Iterable[str]:
+        """Documents that no longer exist in the store (their records get deleted)."""
+        return ()
+
+    # ------------------------------------------------------------------ provided
+
+    @property
+    def store(self) -> Store:
+        return self.context.store()
+
+    def migrate(self) -> list[int]:
+        return self.store.migrate(self.name, self.migrations)
+
+    def validate(self) -> TrackerResult:
+        """The Airflow ``validate`` step: config, schema, preflight, partitions. Collects nothing."""
+        started = time.monotonic()
+        self._phase = "validate"
+        try:
+            self.validate_config()
+            applied = self.migrate()
+            self.preflight()
+            partitions = self.list_partitions()
+        except BaseException as exc:
+            self.handle_error(exc, self._phase)
+            self._safe_on_error(exc)
+            raise
+        counts = {"migrations_applied": len(applied)}
+        if partitions is not None:
+            counts["partitions"] = len(partitions)
+        self.partitions = partitions
+        self.last_result = RunResult(
+            success=True, counts=counts, duration_seconds=time.monotonic() - started, step="validate"
+        )
+        return self.last_result
+
+    def run(self) -> TrackerResult:
+        started = time.monotonic()
+        try:
+            self._phase = "pre_collect"
+            self.pre_collect()
+            self._phase = "validate"
+            self.validate_config()
+            self._phase = "load_state"
+            self.incremental_state = self.load_incremental_state()
+            self._phase = "collect"
+            result = require_tracker_result(self.collect())
+            if result.duration_seconds is None:
+                result = _with_duration(result, time.monotonic() - started)
+            self._phase = "post_collect"
+            self.post_collect(result)
+        except BaseException as exc:
+            self.handle_error(exc, self._phase)
+            self._safe_on_error(exc)
+            raise
+        self.last_result = result
+        return result
+
+    def sync_pinecone(self) -> TrackerResult | None:
+        if self.vector_source is None:
+            return None
+        from core.vectors.sync import run_vector_sync
+
+        self._phase = "sync_pinecone"
+        try:
+            self.validate_config()
+            self.migrate()
+            result = run_vector_sync(self)
+        except BaseException as exc:
+            self.handle_error(exc, self._phase)
+            self._safe_on_error(exc)
+            raise
+        self.last_result = result
+        return result
+
+    def _safe_on_error(self, exc: BaseException) -> None:
+        try:
+            self.on_error(exc)
+        except Exception as hook_exc:  # noqa: BLE001 - the original failure must win
+            log.warning(
+                "on_error of %s failed (%s); re-raising the original %s",
+                self.name,
+                type(hook_exc).__name__,
+                type(exc).__name__,
+                extra={"collector": self.name, "collector_phase": "on_error"},
+            )
+
+
+def _with_duration(result: TrackerResult, seconds: float) -> TrackerResult:
+    if isinstance(result, RunResult):
+        return result.with_duration(seconds)
+    replace = getattr(result, "with_duration", None)
+    if callable(replace):
+        updated = replace(seconds)
+        if isinstance(updated, TrackerResult):
+            return updated
+    return RunResult(
+        success=result.success,
+        counts=dict(result.counts),
+        errors=tuple(result.errors),
+        duration_seconds=seconds,
+    )

@@ -1,0 +1,55 @@
+"""What a collector is told about the run it is part of."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from core.vectors.sink import VectorSink
+
+__all__ = ["RunContext"]
+
+
+@dataclasses.dataclass
+class RunContext:
+    """Run-scoped inputs, resolved by the caller (the Airflow adapter or the CLI).
+
+    ``since``/``until`` bound the collection window (a backfill's data interval or explicit
+    params); when set, the run is a bounded re-read that must not move forward checkpoints
+    backwards. ``partition`` is set when one task handles one partition (mapped collect).
+    ``connections`` holds resolved credentials by connection id; ``vector_sink_factory``
+    builds the sink the ``sync_pinecone`` step writes to.
+    """
+
+    store_url: str | None = None
+    run_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    partition: str | None = None
+    partitions: Sequence[str] | None = None
+    dry_run: bool = False
+    full_refresh: bool = False
+    is_backfill: bool = False
+    connections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    vector_sink_factory: Callable[[Store], VectorSink] | None = None
+    previous_result: Mapping[str, Any] | None = None
+    _store: Store | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def bounded(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def store(self) -> Store:
+        """The run's store, created on first use."""
+        if self._store is None:
+            from core.store import Store
+
+            self._store = Store.from_url(self.store_url)
+        return self._store
+
+    def connection(self, conn_id: str) -> Mapping[str, Any]:
+        return self.connections.get(conn_id, {})

@@ -1,0 +1,56 @@
+"""Run history: one row per collector step attempt (``collector_runs``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Engine, func, select
+
+from core.store.schema import collector_runs
+
+__all__ = ["RunRecord", "latest_runs", "record_run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    collector: str
+    step: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    errors: Sequence[str] = ()
+    failure_category: str | None = None
+    duration_seconds: float | None = None
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int = -1
+    partition: str = ""
+    try_number: int | None = None
+
+
+def record_run(engine: Engine, record: RunRecord) -> None:
+    with engine.begin() as conn:
+        values = dataclasses.asdict(record)
+        values["counts"] = dict(record.counts)
+        values["errors"] = list(record.errors)
+        conn.execute(collector_runs.insert().values(**values))
+
+
+def latest_runs(engine: Engine, collector: str | None = None, limit: int = 50) -> list[dict[str, object]]:
+    query = select(collector_runs).order_by(collector_runs.c.id.desc()).limit(limit)
+    if collector is not None:
+        query = query.where(collector_runs.c.collector == collector)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def count_runs(engine: Engine, collector: str, status: str | None = None) -> int:
+    query = select(func.count()).select_from(collector_runs).where(collector_runs.c.collector == collector)
+    if status is not None:
+        query = query.where(collector_runs.c.status == status)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

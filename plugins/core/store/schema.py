@@ -1,0 +1,62 @@
+"""The framework's own tables: checkpoints, run history, HTTP validators (ETag cache)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+
+from core.store.migrations import Migration, create_tables
+
+__all__ = ["CORE_MIGRATIONS", "collector_checkpoints", "collector_runs", "core_metadata", "http_validators"]
+
+core_metadata = MetaData()
+
+collector_checkpoints = Table(
+    "collector_checkpoints",
+    core_metadata,
+    Column("collector", String(200), primary_key=True),
+    Column("partition", String(500), primary_key=True, default=""),
+    Column("checkpoint_token", Text, nullable=True),
+    Column("marker", Text, nullable=True),
+    Column("extras", JSON, nullable=False, default=dict),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+collector_runs = Table(
+    "collector_runs",
+    core_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("collector", String(200), nullable=False),
+    Column("dag_id", String(250), nullable=True),
+    Column("run_id", String(250), nullable=True),
+    Column("task_id", String(250), nullable=True),
+    Column("map_index", Integer, nullable=False, default=-1),
+    Column("partition", String(500), nullable=False, default=""),
+    Column("step", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("failure_category", String(40), nullable=True),
+    Column("try_number", Integer, nullable=True),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("errors", JSON, nullable=False, default=list),
+    Column("duration_seconds", Float, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Index("ix_collector_runs_collector_finished", "collector", "finished_at"),
+)
+
+http_validators = Table(
+    "http_validators",
+    core_metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("request_key", String(1000), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+CORE_MIGRATIONS = (
+    Migration(
+        1,
+        "checkpoints, run history, HTTP validators",
+        create_tables(collector_checkpoints, collector_runs, http_validators),
+    ),
+)
