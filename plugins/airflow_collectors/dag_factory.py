@@ -1,0 +1,127 @@
+"""``include/collectors.yaml`` -> one DAG per collector (``collect_<name>``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+
+from airflow_collectors.task_group import collector_tasks
+from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
+from core.errors import ConfigError
+
+__all__ = ["CONFIG_ENV", "build_dag", "build_dags", "collectors_file_path"]
+
+CONFIG_ENV = "COLLECTORS_CONFIG"
+_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+def collectors_file_path() -> Path:
+    configured = os.environ.get(CONFIG_ENV)
+    return Path(configured) if configured else project_root() / "include" / "collectors.yaml"
+
+
+def _params() -> dict[str, Param]:
+    instant = {"type": ["null", "string"], "format": "date-time"}
+    return {
+        "since": Param(
+            None,
+            **instant,
+            description="Collect activity from this instant (ISO-8601). Bounded runs never move checkpoints back.",
+        ),
+        "until": Param(None, **instant, description="Collect activity up to this instant (ISO-8601)."),
+        "partitions": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Only these partitions (repos, channels).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Collect and preprocess, but vectors go to the local dry-run sink only.",
+        ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Ignore checkpoints and the vector ledger: re-read and re-sync everything.",
+        ),
+    }
+
+
+def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
+    return (
+        f"### Collector `{name}`\n\n{entry.description}\n\n"
+        f"* implementation: `{entry.collector}`\n"
+        f"* schedule: `{entry.schedule}` (data intervals; backfills bound the collected window)\n"
+        f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
+        f"* params: `since`, `until`, `partitions`, `dry_run`, `full_refresh`\n"
+    )
+
+
+def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source: Path) -> DAG:
+    defaults = settings.defaults
+    schedule = None
+    if entry.schedule is not None:
+        cron = _PRESETS.get(entry.schedule, entry.schedule)
+        try:
+            schedule = CronDataIntervalTimetable(cron, timezone=defaults.timezone)
+        except Exception as exc:  # noqa: BLE001 - reported with the entry's name
+            raise ConfigError(
+                f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({exc})"
+            ) from None
+    start = entry.start_date or defaults.start_date
+    deadline_minutes = entry.deadline_minutes or defaults.deadline_minutes
+    dag = DAG(
+        dag_id=f"collect_{name}",
+        description=entry.description or f"Collect {name} activity",
+        schedule=schedule,
+        start_date=dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({"collector", name, *entry.tags}),
+        params=_params(),
+        doc_md=_doc_md(name, entry, source),
+        default_args={"owner": defaults.owner},
+        render_template_as_native_obj=True,
+    )
+    _ = deadline_minutes
+    with dag:
+        collector_tasks(
+            name=name,
+            collector=entry.collector,
+            config=entry.config,
+            partitioned=entry.partitioned,
+            pool=entry.pool,
+            store_conn_id=defaults.store_conn_id,
+            connection_ids=entry.connections,
+            retries=entry.retries if entry.retries is not None else defaults.retries,
+            retry_delay=dt.timedelta(seconds=defaults.retry_delay_seconds),
+            max_retry_delay=dt.timedelta(seconds=defaults.max_retry_delay_seconds),
+            execution_timeout=(
+                dt.timedelta(minutes=defaults.execution_timeout_minutes)
+                if defaults.execution_timeout_minutes
+                else None
+            ),
+            group_id=None,
+        )
+    return dag
+
+
+def build_dags(path: Path | None = None) -> dict[str, DAG]:
+    """Every enabled collector's DAG, keyed by dag_id. Bad config raises ``ConfigError`` naming the entry."""
+    source = path or collectors_file_path()
+    settings = load_collectors_file(source)
+    return {
+        f"collect_{name}": build_dag(name, entry, settings, source)
+        for name, entry in settings.collectors.items()
+        if entry.enabled
+    }

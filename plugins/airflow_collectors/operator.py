@@ -1,0 +1,250 @@
+"""``CollectorOperator``: one step (validate | collect | sync_pinecone) of one collector."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import time
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk import BaseOperator
+
+from airflow_collectors.connections import resolve_connections, secret_values, store_url
+from airflow_collectors.failures import CollectorStepFailed, to_step_failure
+from airflow_collectors.vector_sinks import sink_factory
+from airflow_collectors.window import run_options
+from core.collectors import AbstractCollector, RunContext
+from core.errors import ConfigError
+from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
+from core.store import RunRecord, Store, record_run
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["STEPS", "CollectorOperator"]
+
+Step = Literal["validate", "collect", "sync_pinecone"]
+STEPS: tuple[Step, ...] = ("validate", "collect", "sync_pinecone")
+PARTITIONS_XCOM_KEY = "partitions"
+CATEGORY_XCOM_KEY = "failure_category"
+
+
+class CollectorOperator(BaseOperator):
+    """Run one step of the collector at ``collector`` (``"package.module:Class"``).
+
+    The collector is imported and built inside :meth:`execute`, so the serialized DAG
+    holds only strings and JSON. ``config`` is templated. The step's
+    :class:`~core.protocols.TrackerResult` is returned (XCom ``return_value``) as JSON; on
+    failure the category is pushed as XCom ``failure_category``, recorded in
+    ``collector_runs`` and raised as a sanitized :class:`CollectorStepFailed`.
+    """
+
+    template_fields: Collection[str] = ("config",)
+    template_fields_renderers = {"config": "json"}
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        collector: str,
+        step: Step,
+        collector_name: str,
+        config: Mapping[str, Any] | None = None,
+        store_conn_id: str = "collector_db",
+        connection_ids: Sequence[str] = (),
+        partition: str | None = None,
+        upstream_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if step not in STEPS:
+            raise ConfigError(f"step must be one of {', '.join(STEPS)}, got {step!r}")
+        self.collector = collector
+        self.step = step
+        self.collector_name = collector_name
+        self.config = dict(config or {})
+        self.store_conn_id = store_conn_id
+        self.connection_ids = list(connection_ids)
+        self.partition = partition
+        self.upstream_task_id = upstream_task_id
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        started_at = dt.datetime.now(dt.UTC)
+        started = time.monotonic()
+        ti = _task_instance(context)
+        run_context = self._run_context(context)
+        secrets = secret_values(run_context.connections)
+        try:
+            collector = self._build_collector(run_context)
+        except Exception as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
+            raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
+        self._log_previous_step(run_context)
+        try:
+            result = self._run_step(collector)
+        except Exception as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
+            secrets += collector.secrets()
+            raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
+        payload = tracker_result_to_dict(result)
+        payload.setdefault("step", self.step)
+        if self.step == "validate" and collector.partitions is not None:
+            wanted = run_context.partitions
+            partitions = [p for p in collector.partitions if not wanted or p in wanted]
+            ti.xcom_push(key=PARTITIONS_XCOM_KEY, value=partitions)
+            self.log.info("Partitions for collect: %d (%s)", len(partitions), ", ".join(partitions[:20]))
+        self.log.info("%s.%s finished: %s", self.collector_name, self.step, _format_counts(result))
+        self._record(context, run_context, result, started_at, status="success")
+        return payload
+
+    def _run_step(self, collector: AbstractCollector) -> TrackerResult:
+        if self.step == "validate":
+            return collector.validate()
+        if self.step == "collect":
+            return collector.run()
+        synced = collector.sync_pinecone()
+        if synced is None:
+            self.log.info("%s has no vector step; nothing to sync", self.collector_name)
+            return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
+        return synced
+
+    def _run_context(self, context: Context) -> RunContext:
+        params = dict(context.get("params") or {})
+        dag_run = context.get("dag_run")
+        options = run_options(
+            params,
+            getattr(dag_run, "run_type", None),
+            (context.get("data_interval_start"), context.get("data_interval_end")),
+        )
+        if options.since or options.until:
+            self.log.info(
+                "Bounded run (%s): since=%s until=%s; forward checkpoints are not moved back",
+                "backfill" if options.is_backfill else "params",
+                options.since,
+                options.until,
+            )
+        previous = None
+        if self.upstream_task_id:
+            previous = _task_instance(context).xcom_pull(task_ids=self.upstream_task_id)
+        return RunContext(
+            store_url=store_url(self.store_conn_id),
+            run_id=str(context.get("run_id") or ""),
+            since=options.since,
+            until=options.until,
+            partition=self.partition,
+            partitions=options.partitions,
+            dry_run=options.dry_run,
+            full_refresh=options.full_refresh,
+            is_backfill=options.is_backfill,
+            connections=resolve_connections(self.connection_ids),
+            vector_sink_factory=sink_factory(self.config),
+            previous_result=previous if isinstance(previous, Mapping) else None,
+        )
+
+    def _build_collector(self, run_context: RunContext) -> AbstractCollector:
+        module_name, _, attr = self.collector.partition(":")
+        try:
+            klass = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"collector {self.collector!r} cannot be imported: {exc}") from None
+        if not (isinstance(klass, type) and issubclass(klass, AbstractCollector)):
+            raise ConfigError(f"collector {self.collector!r} is not an AbstractCollector subclass")
+        return klass(self.config, context=run_context)
+
+    def _log_previous_step(self, run_context: RunContext) -> None:
+        previous = run_context.previous_result
+        if previous:
+            self.log.info(
+                "Previous step %s: success=%s counts=%s",
+                previous.get("step"),
+                previous.get("success"),
+                previous.get("counts"),
+            )
+
+    # ------------------------------------------------------------------ outcome
+
+    def _fail(
+        self,
+        exc: BaseException,
+        context: Context,
+        run_context: RunContext,
+        started_at: dt.datetime,
+        started: float,
+        *,
+        secrets: list[str],
+    ) -> CollectorStepFailed:
+        failure = to_step_failure(exc, collector=self.collector_name, step=self.step, secrets=secrets)
+        self.log.error("%s", failure)
+        try:
+            _task_instance(context).xcom_push(key=CATEGORY_XCOM_KEY, value=failure.category.value)
+        except Exception as push_exc:  # noqa: BLE001 - the original failure must win
+            self.log.warning("Could not push the failure category: %s", type(push_exc).__name__)
+        result = RunResult(
+            success=False,
+            errors=(str(failure),),
+            duration_seconds=time.monotonic() - started,
+            step=self.step,
+            failure_category=failure.category.value,
+        )
+        self._record(context, run_context, result, started_at, status="failed")
+        return failure
+
+    def _record(
+        self,
+        context: Context,
+        run_context: RunContext,
+        result: TrackerResult,
+        started_at: dt.datetime,
+        *,
+        status: str,
+    ) -> None:
+        ti = _task_instance(context)
+        try:
+            store = run_context.store()
+            store.ensure_core()
+            record_run(
+                store.engine,
+                RunRecord(
+                    collector=self.collector_name,
+                    step=self.step,
+                    status=status,
+                    started_at=started_at,
+                    finished_at=dt.datetime.now(dt.UTC),
+                    counts=dict(result.counts),
+                    errors=list(result.errors),
+                    failure_category=getattr(result, "failure_category", None),
+                    duration_seconds=result.duration_seconds,
+                    dag_id=ti.dag_id,
+                    run_id=ti.run_id,
+                    task_id=ti.task_id,
+                    map_index=ti.map_index if ti.map_index is not None else -1,
+                    partition=self.partition or "",
+                    try_number=ti.try_number,
+                ),
+            )
+        except Exception as exc:  # noqa: BLE001 - run history must never hide the step's outcome
+            self.log.warning("Could not record the run in collector_runs: %s", type(exc).__name__)
+        finally:
+            _dispose(run_context)
+
+
+def _dispose(run_context: RunContext) -> None:
+    store: Store | None = run_context._store
+    if store is not None:
+        store.dispose()
+
+
+def _format_counts(result: TrackerResult) -> str:
+    counts = ", ".join(f"{key}={value}" for key, value in sorted(result.counts.items()))
+    return f"success={result.success} {counts} in {result.duration_seconds or 0:.2f}s"
+
+
+__all__ += ["CATEGORY_XCOM_KEY", "PARTITIONS_XCOM_KEY", "CollectorStepFailed"]
+
+
+def _task_instance(context: Context) -> Any:
+    ti = context.get("ti")
+    if ti is None:
+        raise RuntimeError("CollectorOperator needs a task instance in its context")
+    return ti

@@ -1,0 +1,82 @@
+"""``collector_tasks``: the validate >> collect >> sync_pinecone tasks of one collector."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import TaskGroup, XComArg
+
+from airflow_collectors.operator import PARTITIONS_XCOM_KEY, CollectorOperator
+from airflow_collectors.retry import CollectorRetryPolicy
+
+__all__ = ["collector_tasks"]
+
+
+def collector_tasks(
+    *,
+    name: str,
+    collector: str,
+    config: Mapping[str, Any],
+    partitioned: bool = False,
+    pool: str | None = None,
+    store_conn_id: str = "collector_db",
+    connection_ids: Sequence[str] = (),
+    retries: int = 3,
+    retry_delay: dt.timedelta = dt.timedelta(minutes=1),
+    max_retry_delay: dt.timedelta = dt.timedelta(hours=1),
+    execution_timeout: dt.timedelta | None = None,
+    on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+    group_id: str | None = None,
+) -> tuple[CollectorOperator, Any, CollectorOperator]:
+    """Build the three-step group. With ``partitioned``, ``collect`` is dynamically mapped
+    over the partitions that ``validate`` pushes (one task instance per repo/channel)."""
+    policy = CollectorRetryPolicy(
+        base_delay_seconds=retry_delay.total_seconds(),
+        max_delay_seconds=max_retry_delay.total_seconds(),
+    )
+    common: dict[str, Any] = {
+        "collector": collector,
+        "collector_name": name,
+        "config": dict(config),
+        "store_conn_id": store_conn_id,
+        "connection_ids": list(connection_ids),
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "max_retry_delay": max_retry_delay,
+        "retry_policy": policy,
+        "execution_timeout": execution_timeout,
+    }
+    if on_failure_callback is not None:
+        common["on_failure_callback"] = on_failure_callback
+    api_pool: dict[str, Any] = {"pool": pool} if pool else {}
+    scope = (
+        TaskGroup(group_id=group_id, tooltip=f"{name}: validate, collect, sync_pinecone")
+        if group_id
+        else contextlib.nullcontext()
+    )
+    with scope:
+        validate = CollectorOperator(task_id="validate", step="validate", **common, **api_pool)
+        if partitioned:
+            collect = CollectorOperator.partial(
+                task_id="collect",
+                step="collect",
+                upstream_task_id=validate.task_id,
+                map_index_template="{{ task.partition }}",
+                **common,
+                **api_pool,
+            ).expand(partition=XComArg(validate, key=PARTITIONS_XCOM_KEY))
+        else:
+            collect = CollectorOperator(
+                task_id="collect", step="collect", upstream_task_id=validate.task_id, **common, **api_pool
+            )
+        sync = CollectorOperator(
+            task_id="sync_pinecone",
+            step="sync_pinecone",
+            upstream_task_id=None if partitioned else collect.task_id,
+            **{**common, **({"pool": "pinecone"} if pool else {})},
+        )
+        _ = validate >> collect >> sync
+    return validate, collect, sync

@@ -1,0 +1,168 @@
+"""``include/collectors.yaml``: which collectors run, when, with which config.
+
+Pure pydantic, no Airflow: the DAG factory, the console command and the tests share it.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import importlib.util
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+__all__ = [
+    "AlertRouting",
+    "CollectorEntry",
+    "CollectorsFile",
+    "Defaults",
+    "check_collector_path",
+    "load_collectors_file",
+    "project_root",
+]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_CATEGORIES = Literal[
+    "unknown", "validation", "auth", "permission", "rate_limit", "network", "timeout", "command"
+]
+
+
+def project_root() -> Path:
+    """The folder holding ``dags/``, ``plugins/`` and ``include/``."""
+    return Path(__file__).resolve().parents[2]
+
+
+class AlertRouting(BaseModel):
+    """Which failure categories alert at once and which only when retries are exhausted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    immediate: list[_CATEGORIES] = Field(
+        default_factory=lambda: ["auth", "permission", "validation", "command"]
+    )
+    on_final_failure: list[_CATEGORIES] = Field(
+        default_factory=lambda: ["rate_limit", "network", "timeout", "unknown"]
+    )
+    slack_conn_id: str | None = "slack_webhook_default"
+    webhook_conn_ids: list[str] = Field(default_factory=list)
+    repeat_suppression_minutes: int = Field(default=60, ge=0)
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str = "community-data"
+    retries: int = Field(default=3, ge=0)
+    retry_delay_seconds: float = Field(default=60, gt=0)
+    max_retry_delay_seconds: float = Field(default=3600, gt=0)
+    store_conn_id: str = "collector_db"
+    deadline_minutes: int | None = Field(default=120, gt=0)
+    execution_timeout_minutes: int | None = Field(default=180, gt=0)
+    start_date: dt.date = dt.date(2026, 1, 1)
+    timezone: str = "UTC"
+
+
+class CollectorEntry(BaseModel):
+    """One collector: becomes one DAG ``collect_<name>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collector: str = Field(description="'package.module:ClassName' of an AbstractCollector")
+    schedule: str | None = Field(default="@daily", description="cron expression, preset, or null")
+    description: str = ""
+    enabled: bool = True
+    partitioned: bool = False
+    pool: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    connections: list[str] = Field(default_factory=list, description="connection ids the collector reads")
+    start_date: dt.date | None = None
+    retries: int | None = Field(default=None, ge=0)
+    deadline_minutes: int | None = Field(default=None, gt=0)
+    expected_interval_hours: float | None = Field(default=None, gt=0)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("collector")
+    @classmethod
+    def _collector_path_shape(cls, value: str) -> str:
+        module, _, attr = value.partition(":")
+        if not module or not attr or not all(part.isidentifier() for part in (*module.split("."), attr)):
+            raise ValueError(f"must look like 'package.module:ClassName', got {value!r}")
+        return value
+
+
+class CollectorsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    alerts: AlertRouting = Field(default_factory=AlertRouting)
+    collectors: dict[str, CollectorEntry]
+
+    @field_validator("collectors")
+    @classmethod
+    def _names(cls, value: dict[str, CollectorEntry]) -> dict[str, CollectorEntry]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"collector name {name!r} must match {_NAME.pattern}")
+        return value
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{location}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def load_collectors_file(path: Path, *, check_paths: bool = True) -> CollectorsFile:
+    """Parse and validate ``path``; every error names the file and the entry/field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with a 'collectors' key")
+    try:
+        parsed = CollectorsFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe_errors(exc)}") from None
+    if check_paths:
+        for name, entry in parsed.collectors.items():
+            try:
+                check_collector_path(entry.collector)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: collectors.{name}.collector: {exc}") from None
+    return parsed
+
+
+def check_collector_path(path: str) -> None:
+    """Check that ``module:Class`` exists WITHOUT importing it (DAG parsing stays cheap)."""
+    module, _, attr = path.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise ConfigError(f"module {module!r} not found")
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.ImportFrom):
+            defined.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Assign):
+            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    if attr not in defined:
+        raise ConfigError(f"{attr!r} is not defined in module {module!r}")

@@ -1,0 +1,51 @@
+"""Counters of what a client sent and what it cost (for benchmarks, tests and run counts)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+__all__ = ["RequestStats"]
+
+
+@dataclasses.dataclass
+class RequestStats:
+    """``requests`` counts every HTTP attempt; ``quota_consuming`` the ones GitHub charges for.
+
+    GitHub does not charge 304 Not Modified answers to authenticated conditional requests,
+    nor ``/rate_limit`` calls, nor requests refused for the primary rate limit.
+    """
+
+    requests: int = 0
+    not_modified: int = 0
+    quota_consuming: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    rate_limit_waits: int = 0
+    slept_seconds: float = 0.0
+    by_status: Counter[int] = dataclasses.field(default_factory=Counter)
+    by_token: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "not_modified": self.not_modified,
+            "quota_consuming": self.quota_consuming,
+            "retries": self.retries,
+            "transport_errors": self.transport_errors,
+            "rate_limit_waits": self.rate_limit_waits,
+            "slept_seconds": round(self.slept_seconds, 3),
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "by_token": dict(sorted(self.by_token.items())),
+        }
+
+    def counts(self, prefix: str = "github_") -> dict[str, int]:
+        """Integer counters for a ``TrackerResult.counts`` mapping."""
+        return {
+            f"{prefix}requests": self.requests,
+            f"{prefix}not_modified": self.not_modified,
+            f"{prefix}quota_consuming": self.quota_consuming,
+            f"{prefix}retries": self.retries,
+            f"{prefix}rate_limit_waits": self.rate_limit_waits,
+        }

@@ -1,0 +1,312 @@
+"""Streaming reader of DiscordChatExporter JSON exports, in bounded memory at any file size.
+
+A collector reads every file twice: :func:`validate_export` checks the whole file (JSON
+syntax and schema) without writing anything, then :class:`ExportReader` streams the same
+messages again in batches for the write pass. Either raises
+:class:`~core.errors.DataValidationError` naming the file and the JSON path of the problem.
+
+    summary = validate_export(path)
+    with ExportReader(path) as export:
+        for batch in export.iter_batches(1000):
+            ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Self
+
+import ijson
+from pydantic import ValidationError
+
+from core.errors import ConfigError, DataValidationError
+from discord_activity_tracker.api_schemas import ExportHeader, Message
+from discord_activity_tracker.export_errors import malformed_json_error, schema_error, unreadable_error
+
+__all__ = ["ExportReader", "ExportSummary", "discover_exports", "validate_export"]
+
+_BUFFER_SIZE = 64 * 1024
+_HEADER_KEYS = frozenset({"guild", "channel", "dateRange", "exportedAt"})
+# DCE's --media option downloads assets into "<export file>_Files/"; they are not exports.
+_MEDIA_DIR_SUFFIX = ".json_Files"
+
+
+class _HashingReader:
+    """File wrapper that hashes what the parser reads and remembers where each read began."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._digest = hashlib.sha256()
+        self.position = 0
+        self.last_read_start = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self._digest.update(chunk)
+        self.last_read_start = self.position
+        self.position += len(chunk)
+        return chunk
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class ExportReader:
+    """One pass over one export file: the header first, then the messages, once.
+
+    Entering the context opens the file and parses the header (``guild``, ``channel``,
+    ``dateRange``, ``exportedAt``), which DCE writes before ``messages``.
+    """
+
+    def __init__(self, path: str | Path, *, buffer_size: int = _BUFFER_SIZE) -> None:
+        self.path = Path(path)
+        self._buffer_size = buffer_size
+        self._raw: BinaryIO | None = None
+        self._reader: _HashingReader | None = None
+        self._events: Iterator[tuple[str, str, Any]] | None = None
+        self._header: ExportHeader | None = None
+        self._messages_started = False
+        self._finished = False
+        self.messages_read = 0
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    @property
+    def header(self) -> ExportHeader:
+        if self._header is None:
+            raise RuntimeError("ExportReader.open() must be called (or the reader entered) first")
+        return self._header
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes; complete once the messages were read to the end."""
+        if not self._finished or self._reader is None:
+            raise RuntimeError("the file's hash is known only after all messages were read")
+        return self._reader.hexdigest()
+
+    def open(self) -> ExportHeader:
+        if self._header is not None:
+            return self._header
+        try:
+            self._raw = self.path.open("rb")
+        except OSError as exc:
+            raise unreadable_error(exc, self.path) from exc
+        self._reader = _HashingReader(self._raw)
+        self._events = ijson.parse(self._reader, buf_size=self._buffer_size, use_float=True)
+        try:
+            self._header = self._guarded(self._read_header)
+        except BaseException:
+            self.close()
+            raise
+        return self._header
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    def iter_messages(self) -> Iterator[Message]:
+        """Validated messages in file order. Single use: the file is read once."""
+        self.open()
+        if self._messages_started:
+            raise RuntimeError(f"messages of {self.source} were already read; open a new ExportReader")
+        self._messages_started = True
+        assert self._events is not None
+        items = ijson.items(self._events, "messages.item", use_float=True)
+        while True:
+            raw = self._guarded(lambda: next(items, None))
+            if raw is None:
+                break
+            try:
+                message = Message.model_validate(raw)
+            except ValidationError as exc:
+                raise schema_error(
+                    exc, source=self.source, prefix=("messages", self.messages_read), what="message"
+                ) from None
+            self.messages_read += 1
+            yield message
+        self._finished = True
+
+    def iter_batches(self, batch_size: int) -> Iterator[list[Message]]:
+        """Lists of up to ``batch_size`` validated messages; only one batch is held at a time."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch: list[Message] = []
+        for message in self.iter_messages():
+            batch.append(message)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _guarded[T](self, step: Any) -> T:
+        """Run a parsing step, translating low-level failures into DataValidationError."""
+        try:
+            return step()
+        except ijson.JSONError as exc:
+            near = self._reader.last_read_start if self._reader is not None else 0
+            raise malformed_json_error(self.path, exc, near_offset=near) from None
+        except OSError as exc:
+            raise unreadable_error(exc, self.path) from exc
+
+    def _read_header(self) -> ExportHeader:
+        assert self._events is not None
+        events = self._events
+        _prefix, event, _value = next(events)
+        if event != "start_map":
+            raise DataValidationError(
+                f"not a DiscordChatExporter export: the top-level JSON value is {_event_type(event)}, "
+                "expected an object",
+                source=self.source,
+                location="$",
+            )
+        raw: dict[str, Any] = {}
+        for prefix, event, value in events:
+            if prefix != "" or event != "map_key":
+                # Only the end of the root object reaches here: no "messages" key at all.
+                raise DataValidationError(
+                    "not a DiscordChatExporter export: no 'messages' array",
+                    source=self.source,
+                    location="messages",
+                )
+            key = value
+            if key == "messages":
+                _prefix, event, _value = next(events)
+                if event != "start_array":
+                    raise DataValidationError(
+                        f"'messages' must be an array, got {_event_type(event)}",
+                        source=self.source,
+                        location="messages",
+                    )
+                break
+            value = _build_value(events)
+            if key in _HEADER_KEYS:
+                raw[key] = value
+        try:
+            return ExportHeader.model_validate(raw)
+        except ValidationError as exc:
+            error = schema_error(exc, source=self.source, what="export header")
+            if any(e["type"] == "missing" for e in exc.errors()):
+                raise DataValidationError(
+                    f"{error.args[0].split(';')[0]} (DCE writes guild and channel before 'messages')",
+                    source=self.source,
+                    location=error.location,
+                ) from None
+            raise error from None
+
+
+_SCALAR_TYPES = {"string": "a string", "number": "a number", "boolean": "a boolean", "null": "null"}
+
+
+def _event_type(event: str) -> str:
+    return {"start_map": "an object", "start_array": "an array"}.get(event, _SCALAR_TYPES.get(event, event))
+
+
+def _build_value(events: Iterator[tuple[str, str, Any]]) -> Any:
+    """Consume one complete JSON value from ``events`` and return it as Python data."""
+    builder = ijson.ObjectBuilder()
+    depth = 0
+    for _prefix, event, value in events:
+        builder.event(event, value)
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+        if depth == 0:
+            return builder.value
+    raise ijson.IncompleteJSONError("premature EOF")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSummary:
+    """What a full validation pass learned about one export file."""
+
+    path: Path
+    header: ExportHeader
+    message_count: int
+    min_message_id: str | None
+    max_message_id: str | None
+    first_timestamp: dt.datetime | None
+    last_timestamp: dt.datetime | None
+    last_activity_at: dt.datetime | None
+    """Latest creation or edit time of any message (edits make old messages change)."""
+    size_bytes: int
+    sha256: str
+
+
+def validate_export(path: str | Path) -> ExportSummary:
+    """Read the whole file once, checking syntax and schema of everything; keep only aggregates."""
+    count = 0
+    min_id: int | None = None
+    max_id: int | None = None
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    activity: dt.datetime | None = None
+    with ExportReader(path) as export:
+        for message in export.iter_messages():
+            count += 1
+            snowflake = int(message.id)
+            if min_id is None or snowflake < min_id:
+                min_id = snowflake
+            if max_id is None or snowflake > max_id:
+                max_id = snowflake
+            if first is None or message.timestamp < first:
+                first = message.timestamp
+            if last is None or message.timestamp > last:
+                last = message.timestamp
+            if activity is None or message.last_activity_at > activity:
+                activity = message.last_activity_at
+        header = export.header
+        digest = export.sha256
+        size = export._reader.position if export._reader is not None else 0
+    return ExportSummary(
+        path=Path(path),
+        header=header,
+        message_count=count,
+        min_message_id=None if min_id is None else str(min_id),
+        max_message_id=None if max_id is None else str(max_id),
+        first_timestamp=first,
+        last_timestamp=last,
+        last_activity_at=activity,
+        size_bytes=size,
+        sha256=digest,
+    )
+
+
+def discover_exports(folder: str | Path) -> list[Path]:
+    """Every ``*.json`` export under ``folder`` (recursively), sorted by path.
+
+    Broken symlinks are kept so that reading them reports the problem instead of the file
+    silently going missing; DCE media folders (``*.json_Files``) are skipped.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise ConfigError(f"Discord export folder does not exist: {root}")
+    if not root.is_dir():
+        raise ConfigError(f"Discord export folder is not a directory: {root}")
+    found = []
+    for candidate in root.rglob("*.json"):
+        relative_dirs = candidate.relative_to(root).parts[:-1]
+        if any(part.endswith(_MEDIA_DIR_SUFFIX) for part in relative_dirs):
+            continue
+        if candidate.is_dir():
+            continue
+        found.append(candidate)
+    return sorted(found)
