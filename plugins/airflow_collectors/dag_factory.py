@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk.definitions.param import ParamsDict
 
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
@@ -88,7 +89,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
         catchup=False,
         max_active_runs=1,
         tags=sorted({"collector", name, *entry.tags}),
-        params=_params(),
+        params=ParamsDict(_params()),
         doc_md=_doc_md(name, entry, source),
         default_args={"owner": defaults.owner},
         render_template_as_native_obj=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import importlib.util
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "check_collector_path",
     "load_collectors_file",
     "project_root",
+    "resolve_path",
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -35,8 +37,15 @@ _CATEGORIES = Literal[
 
 
 def project_root() -> Path:
-    """The folder holding ``dags/``, ``plugins/`` and ``include/``."""
-    return Path(__file__).resolve().parents[2]
+    """The folder holding ``dags/``, ``plugins/`` and ``include/`` (``$COLLECTORS_PROJECT_ROOT``)."""
+    configured = os.environ.get("COLLECTORS_PROJECT_ROOT")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2]
+
+
+def resolve_path(value: str | Path) -> Path:
+    """A config path: absolute as given, relative to the project root otherwise."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else project_root() / path
 
 
 class AlertRouting(BaseModel):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -43,14 +42,21 @@ def _json_type(value: object) -> str:
 
 
 def schema_error(
-    exc: ValidationError, *, source: str, prefix: Sequence[str | int] = (), what: str = "value"
+    exc: ValidationError,
+    *,
+    source: str,
+    prefix: Sequence[str | int] = (),
+    what: str = "value",
+    missing_hint: str = "",
 ) -> DataValidationError:
     """The first schema violation of ``exc``, located under ``prefix`` (e.g. ``messages[12]``)."""
     errors = exc.errors(include_url=False)
     first: ErrorDetails = errors[0]
     reason = first["msg"]
     if first["type"] == "missing":
-        reason = "required field is missing"
+        reason = (
+            f"required field is missing ({missing_hint})" if missing_hint else "required field is missing"
+        )
     elif not first["type"].startswith("value_error"):
         reason = f"{reason} (got {_json_type(first['input'])})"
     if len(errors) > 1:
@@ -64,7 +70,7 @@ def unreadable_error(exc: OSError, path: Path) -> DataValidationError:
     if isinstance(exc, IsADirectoryError):
         reason = "is a directory, not an export file"
     elif isinstance(exc, FileNotFoundError) and path.is_symlink():
-        reason = f"broken symbolic link (points to {os.readlink(path)}, which does not exist)"
+        reason = f"broken symbolic link (points to {path.readlink()}, which does not exist)"
     elif isinstance(exc, FileNotFoundError):
         reason = "file not found"
     elif isinstance(exc, PermissionError):

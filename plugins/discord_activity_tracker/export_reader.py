@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, TypeVar
 
 import ijson
 from pydantic import ValidationError
@@ -30,7 +30,9 @@ from discord_activity_tracker.export_errors import malformed_json_error, schema_
 
 __all__ = ["ExportReader", "ExportSummary", "discover_exports", "validate_export"]
 
+_T = TypeVar("_T")
 _BUFFER_SIZE = 64 * 1024
+_END = object()
 _HEADER_KEYS = frozenset({"guild", "channel", "dateRange", "exportedAt"})
 # DCE's --media option downloads assets into "<export file>_Files/"; they are not exports.
 _MEDIA_DIR_SUFFIX = ".json_Files"
@@ -60,7 +62,9 @@ class ExportReader:
     """One pass over one export file: the header first, then the messages, once.
 
     Entering the context opens the file and parses the header (``guild``, ``channel``,
-    ``dateRange``, ``exportedAt``), which DCE writes before ``messages``.
+    ``dateRange``, ``exportedAt``), which DCE writes before ``messages``, from the start of
+    the file. Messages are then read by a second parser from the top: ijson's C item builder
+    on the raw file is several times faster than feeding it the header parser's events.
     """
 
     def __init__(self, path: str | Path, *, buffer_size: int = _BUFFER_SIZE) -> None:
@@ -68,7 +72,6 @@ class ExportReader:
         self._buffer_size = buffer_size
         self._raw: BinaryIO | None = None
         self._reader: _HashingReader | None = None
-        self._events: Iterator[tuple[str, str, Any]] | None = None
         self._header: ExportHeader | None = None
         self._messages_started = False
         self._finished = False
@@ -94,6 +97,10 @@ class ExportReader:
         return self._header
 
     @property
+    def bytes_read(self) -> int:
+        return self._reader.position if self._reader is not None else 0
+
+    @property
     def sha256(self) -> str:
         """SHA-256 of the file's bytes; complete once the messages were read to the end."""
         if not self._finished or self._reader is None:
@@ -108,7 +115,6 @@ class ExportReader:
         except OSError as exc:
             raise unreadable_error(exc, self.path) from exc
         self._reader = _HashingReader(self._raw)
-        self._events = ijson.parse(self._reader, buf_size=self._buffer_size, use_float=True)
         try:
             self._header = self._guarded(self._read_header)
         except BaseException:
@@ -127,11 +133,13 @@ class ExportReader:
         if self._messages_started:
             raise RuntimeError(f"messages of {self.source} were already read; open a new ExportReader")
         self._messages_started = True
-        assert self._events is not None
-        items = ijson.items(self._events, "messages.item", use_float=True)
+        assert self._raw is not None
+        self._raw.seek(0)
+        self._reader = _HashingReader(self._raw)
+        items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
         while True:
-            raw = self._guarded(lambda: next(items, None))
-            if raw is None:
+            raw = self._guarded(lambda: next(items, _END))
+            if raw is _END:
                 break
             try:
                 message = Message.model_validate(raw)
@@ -156,7 +164,7 @@ class ExportReader:
         if batch:
             yield batch
 
-    def _guarded[T](self, step: Any) -> T:
+    def _guarded(self, step: Callable[[], _T]) -> _T:
         """Run a parsing step, translating low-level failures into DataValidationError."""
         try:
             return step()
@@ -167,9 +175,9 @@ class ExportReader:
             raise unreadable_error(exc, self.path) from exc
 
     def _read_header(self) -> ExportHeader:
-        assert self._events is not None
-        events = self._events
-        _prefix, event, _value = next(events)
+        assert self._reader is not None
+        events = ijson.parse(self._reader, buf_size=self._buffer_size, use_float=True)
+        _prefix, event, _value = next(events, ("", "end of file", None))
         if event != "start_map":
             raise DataValidationError(
                 f"not a DiscordChatExporter export: the top-level JSON value is {_event_type(event)}, "
@@ -202,14 +210,12 @@ class ExportReader:
         try:
             return ExportHeader.model_validate(raw)
         except ValidationError as exc:
-            error = schema_error(exc, source=self.source, what="export header")
-            if any(e["type"] == "missing" for e in exc.errors()):
-                raise DataValidationError(
-                    f"{error.args[0].split(';')[0]} (DCE writes guild and channel before 'messages')",
-                    source=self.source,
-                    location=error.location,
-                ) from None
-            raise error from None
+            raise schema_error(
+                exc,
+                source=self.source,
+                what="export header",
+                missing_hint="DCE writes guild and channel before 'messages'",
+            ) from None
 
 
 _SCALAR_TYPES = {"string": "a string", "number": "a number", "boolean": "a boolean", "null": "null"}
@@ -275,7 +281,7 @@ def validate_export(path: str | Path) -> ExportSummary:
                 activity = message.last_activity_at
         header = export.header
         digest = export.sha256
-        size = export._reader.position if export._reader is not None else 0
+        size = export.bytes_read
     return ExportSummary(
         path=Path(path),
         header=header,

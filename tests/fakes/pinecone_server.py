@@ -520,16 +520,16 @@ def _make_handler(fake: FakePinecone) -> type[BaseHTTPRequestHandler]:
                         {"error": {"code": "INJECTED", "message": message}, "status": fault.status}
                     ).encode()
                 reply_headers = {"Content-Type": "application/json", **fault.headers}
-                self._send(fault.status, payload, reply_headers)
                 fake._record(Received(method, path, headers, len(body), fault.status))
+                self._send(fault.status, payload, reply_headers)
                 return
             try:
                 reply = fake.handle(method, self.path, headers, body)
             except _Reply as raised:
                 reply = raised
             payload = b"" if reply.payload is None else json.dumps(reply.payload).encode()
-            self._send(reply.status, payload, {"Content-Type": "application/json", **reply.headers})
             fake._record(_describe(method, path, headers, body, reply))
+            self._send(reply.status, payload, {"Content-Type": "application/json", **reply.headers})
 
         def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
             self.send_response(status)

@@ -1,0 +1,155 @@
+"""``python -m core.cli COMMAND``: run, summary, search, migrate (see docs/cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, inspect, select, table
+
+from core.cli.store_url import resolve_store_url
+from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
+from core.config import load_collectors_file
+from core.errors import ConfigError
+from core.store import Store
+from core.vectors.local_sink import search_local_records
+
+
+def _collector_class(path: str) -> type[AbstractCollector]:
+    module_name, _, attr = path.partition(":")
+    klass = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(klass, type) and issubclass(klass, AbstractCollector)):
+        raise ConfigError(f"{path} is not an AbstractCollector")
+    return klass
+
+
+class RunCommand(BaseCollectorCommand):
+    help = "Run one collector from include/collectors.yaml outside Airflow (collect, then vector sync)."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("name", help="collector name in collectors.yaml")
+        parser.add_argument("--config-file", default=None, help="collectors.yaml path")
+        parser.add_argument("--db", default=None, help="store URL (default: $COLLECTOR_DB_URL or SQLite)")
+        parser.add_argument("--since", default=None)
+        parser.add_argument("--until", default=None)
+        parser.add_argument("--partition", default=None)
+        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--full-refresh", action="store_true")
+
+    def get_collector(self, **options: Any) -> AbstractCollector:
+        import datetime as dt
+        from pathlib import Path
+
+        from core.config import project_root
+
+        path = (
+            Path(options["config_file"])
+            if options.get("config_file")
+            else project_root() / "include" / "collectors.yaml"
+        )
+        settings = load_collectors_file(path)
+        entry = settings.collectors.get(options["name"])
+        if entry is None:
+            raise SystemExit(
+                f"unknown collector {options['name']!r}; known: {', '.join(settings.collectors)}"
+            )
+
+        def instant(value: str | None) -> dt.datetime | None:
+            if not value:
+                return None
+            parsed = dt.datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+        context = RunContext(
+            store_url=resolve_store_url(options.get("db")),
+            run_id="cli",
+            since=instant(options.get("since")),
+            until=instant(options.get("until")),
+            partition=options.get("partition"),
+            dry_run=bool(options.get("dry_run")),
+            full_refresh=bool(options.get("full_refresh")),
+        )
+        return _collector_class(entry.collector)(entry.config, context=context)
+
+
+def summary(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli summary", description="Rows per table in the store"
+    )
+    parser.add_argument("--db", default=None)
+    args = parser.parse_args(argv)
+    store = Store.from_url(resolve_store_url(args.db))
+    names = sorted(inspect(store.engine).get_table_names())
+    print(f"Store: {store.describe()}")
+    with store.engine.connect() as conn:
+        for name in names:
+            count = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+            print(f"  {name:<32} {count:>10}")
+    return 0
+
+
+def search(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli search", description="Keyword search of the local vector sink"
+    )
+    parser.add_argument("query", nargs="*")
+    parser.add_argument("--namespace", default=None)
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--db", default=None)
+    args = parser.parse_args(argv)
+    store = Store.from_url(resolve_store_url(args.db))
+    rows = search_local_records(store, " ".join(args.query), namespace=args.namespace, limit=args.limit)
+    for row in rows:
+        text = str(row["text"]).replace("\n", " ")
+        print(f"{row['namespace']}  {row['record_id']}\n    {text[:160]}")
+    print(f"{len(rows)} record(s)")
+    return 0
+
+
+def migrate(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli migrate", description="Apply every collector's migrations"
+    )
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--config-file", default=None)
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from core.config import project_root
+    from core.vectors.ledger import VECTOR_MIGRATIONS
+
+    path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
+    settings = load_collectors_file(path)
+    store = Store.from_url(resolve_store_url(args.db))
+    store.ensure_core()
+    print(f"core: ok; vectors: applied {store.migrate('vectors', VECTOR_MIGRATIONS) or 'nothing new'}")
+    for name, entry in settings.collectors.items():
+        klass = _collector_class(entry.collector)
+        applied = store.migrate(klass.name, klass.migrations)
+        print(f"{name} ({klass.name}): applied {applied or 'nothing new'}")
+    return 0
+
+
+COMMANDS = {"summary": summary, "search": search, "migrate": migrate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help"}:
+        print("usage: python -m core.cli {run,summary,search,migrate,status} ...")
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "run":
+        return RunCommand().main(rest)
+    if command not in COMMANDS:
+        print(f"unknown command {command!r}", file=sys.stderr)
+        return 2
+    return COMMANDS[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
