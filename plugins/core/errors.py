@@ -185,7 +185,7 @@ _VALIDATION_NAMES = (
     "json.decoder.JSONDecodeError",
     "ijson.common.IncompleteJSONError",
     "ijson.common.JSONError",
-    "yaml.YAMLError",
+    "yaml.error.YAMLError",
     "sqlalchemy.exc.DataError",
     "sqlalchemy.exc.IntegrityError",
 )

@@ -105,7 +105,7 @@ class User(_Model):
     nickname: StrictStr | None = None
     color: StrictStr | None = None
     is_bot: StrictBool = False
-    roles: list[Role] = Field(default_factory=list)
+    roles: tuple[Role, ...] = ()
     avatar_url: StrictStr | None = None
 
 
@@ -134,7 +134,7 @@ class Sticker(_Model):
 class Reaction(_Model):
     emoji: Emoji
     count: StrictInt = Field(ge=0)
-    users: list[User] = Field(default_factory=list)
+    users: tuple[User, ...] = ()
 
 
 class MessageReference(_Model):
@@ -163,15 +163,15 @@ class Message(_Model):
     is_pinned: StrictBool = False
     content: StrictStr
     author: User
-    attachments: list[Attachment] = Field(default_factory=list)
-    embeds: list[dict[str, Any]] = Field(default_factory=list)
-    stickers: list[Sticker] = Field(default_factory=list)
-    reactions: list[Reaction] = Field(default_factory=list)
-    mentions: list[User] = Field(default_factory=list)
+    attachments: tuple[Attachment, ...] = ()
+    embeds: tuple[dict[str, Any], ...] = ()
+    stickers: tuple[Sticker, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
+    mentions: tuple[User, ...] = ()
     reference: MessageReference | None = None
     interaction: Interaction | None = None
-    inline_emojis: list[Emoji] = Field(default_factory=list)
-    components: list[dict[str, Any]] = Field(default_factory=list)
+    inline_emojis: tuple[Emoji, ...] = ()
+    components: tuple[dict[str, Any], ...] = ()
     forwarded_message: dict[str, Any] | None = None
 
     @property

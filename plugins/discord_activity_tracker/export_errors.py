@@ -52,7 +52,7 @@ def schema_error(
     """The first schema violation of ``exc``, located under ``prefix`` (e.g. ``messages[12]``)."""
     errors = exc.errors(include_url=False)
     first: ErrorDetails = errors[0]
-    reason = first["msg"]
+    reason = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         reason = (
             f"required field is missing ({missing_hint})" if missing_hint else "required field is missing"
@@ -148,13 +148,24 @@ class _PathTracker:
         return json_path(parts)
 
 
+def _yajl_reason(exc: ijson.JSONError) -> str:
+    """First line of a yajl message (which may come as bytes), without its error-kind prefix."""
+    message = exc.args[0] if exc.args else ""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", errors="replace")
+    lines = str(message).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    return lines[0].removeprefix("parse error: ").removeprefix("lexical error: ").rstrip(".")
+
+
 def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int = 0) -> DataValidationError:
     """Re-read ``path`` to pinpoint the JSON syntax error the main pass hit.
 
     ``near_offset`` is a position the main pass read without error; bytes from there on are
     parsed one at a time, so pass the start of the buffer that failed to keep this quick.
     """
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = _yajl_reason(exc)
     tracker = _PathTracker()
     try:
         with path.open("rb") as raw:
@@ -163,7 +174,7 @@ def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int =
                 for _prefix, event, value in ijson.parse(reader, buf_size=64 * 1024, use_float=True):
                     tracker.feed(event, value)
             except ijson.JSONError as again:
-                reason = str(again).strip().splitlines()[0]
+                reason = _yajl_reason(again)
             else:
                 # The file changed between the passes; report what the main pass saw.
                 return DataValidationError(f"malformed JSON: {reason}", source=str(path))
@@ -171,7 +182,6 @@ def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int =
         return unreadable_error(os_error, path)
     if not reader.non_blank_seen:
         return DataValidationError("file is empty", source=str(path), location="$")
-    reason = reason.removeprefix("parse error: ").removeprefix("lexical error: ")
     truncated = "premature EOF" in reason
     offset = reader.position if truncated else max(reader.position - 1, 0)
     column = offset - reader.line_start + 1

@@ -132,8 +132,9 @@ class ExportReader:
         self.open()
         if self._messages_started:
             raise RuntimeError(f"messages of {self.source} were already read; open a new ExportReader")
+        if self._raw is None:
+            raise RuntimeError(f"the reader of {self.source} is closed")
         self._messages_started = True
-        assert self._raw is not None
         self._raw.seek(0)
         self._reader = _HashingReader(self._raw)
         items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
@@ -196,7 +197,7 @@ class ExportReader:
                 )
             key = value
             if key == "messages":
-                _prefix, event, _value = next(events)
+                _prefix, event, _value = next(events, ("", "end of file", None))
                 if event != "start_array":
                     raise DataValidationError(
                         f"'messages' must be an array, got {_event_type(event)}",

@@ -133,7 +133,9 @@ class FakePinecone:
         return f"{self.url}/_data/{index}"
 
     def start(self) -> FakePinecone:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-pinecone", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-pinecone", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -494,6 +496,8 @@ def _as_vector(record: dict[str, Any], idx: _Index) -> dict[str, Any]:
 def _make_handler(fake: FakePinecone) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Buffer each response so headers and body leave in one segment (no delayed-ACK stalls).
+        wbufsize = 1 << 16
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return

@@ -301,6 +301,7 @@ def test_api_key_never_reaches_logs_or_errors(fake: FakePinecone, caplog: pytest
         sink.ensure_ready([NS])
         fake.fail_next(500, body=echo, count=3, match="/upsert")
         sink.upsert(NS, records(2))
+        seen.extend(sink.last_errors)
         fake.fail_next(429, headers={"Retry-After": "0"}, body=echo, count=3, match="/vectors/delete")
         sink.delete(NS, ["github:issue-0:0"])
         seen.extend(sink.last_errors)

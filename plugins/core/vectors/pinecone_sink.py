@@ -195,6 +195,9 @@ class PineconeSink:
             raise ConfigError(f"Pinecone client: {self._safe(exc)}") from None
         self._indexes: dict[str, Index] = {}
         self._errors: list[BaseException] = []
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
+        )
 
     # ------------------------------------------------------------------ VectorSink
 
@@ -384,7 +387,7 @@ class PineconeSink:
                 error, (AuthenticationError, PermissionDeniedError, ConfigError)
             ) and not isinstance(error, DataValidationError):
                 raise error from None
-            log.warning("Pinecone %s failed: %s", what, error)
+            log.warning("%s", error)
             self._errors.append(error)
             return False
         return True
@@ -411,12 +414,7 @@ class PineconeSink:
             delay = _retry_after(exc)
             if delay is not None:
                 return delay
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.config.backoff_initial,
-            max=self.config.backoff_max,
-            jitter=self.config.backoff_initial,
-        )
-        return backoff(state)
+        return self._backoff(state)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
