@@ -88,7 +88,7 @@ class CollectorOperator(BaseOperator):
             secrets += collector.secrets()
             raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
         payload = tracker_result_to_dict(result)
-        payload.setdefault("step", self.step)
+        payload["step"] = payload.get("step") or self.step
         if self.step == "validate" and collector.partitions is not None:
             wanted = run_context.partitions
             partitions = [p for p in collector.partitions if not wanted or p in wanted]

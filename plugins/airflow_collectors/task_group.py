@@ -7,12 +7,19 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import TaskGroup, XComArg
+from airflow.sdk import TaskGroup, task
 
 from airflow_collectors.operator import PARTITIONS_XCOM_KEY, CollectorOperator
 from airflow_collectors.retry import CollectorRetryPolicy
 
-__all__ = ["collector_tasks"]
+__all__ = ["collector_tasks", "list_partitions"]
+
+
+@task
+def list_partitions(validate_task_id: str, **context: Any) -> list[str]:
+    """The partitions ``validate`` found (custom-key XComs cannot be mapped over directly)."""
+    found = context["ti"].xcom_pull(task_ids=validate_task_id, key=PARTITIONS_XCOM_KEY)
+    return [str(p) for p in found or []]
 
 
 def collector_tasks(
@@ -60,6 +67,8 @@ def collector_tasks(
     with scope:
         validate = CollectorOperator(task_id="validate", step="validate", **common, **api_pool)
         if partitioned:
+            partitions = list_partitions.override(task_id="partitions")(validate.task_id)
+            _ = validate >> partitions
             collect = CollectorOperator.partial(
                 task_id="collect",
                 step="collect",
@@ -67,7 +76,7 @@ def collector_tasks(
                 map_index_template="{{ task.partition }}",
                 **common,
                 **api_pool,
-            ).expand(partition=XComArg(validate, key=PARTITIONS_XCOM_KEY))
+            ).expand(partition=partitions)
         else:
             collect = CollectorOperator(
                 task_id="collect", step="collect", upstream_task_id=validate.task_id, **common, **api_pool
