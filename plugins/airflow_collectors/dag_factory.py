@@ -75,6 +75,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
         cron = _PRESETS.get(entry.schedule, entry.schedule)
         try:
             schedule = CronDataIntervalTimetable(cron, timezone=defaults.timezone)
+            schedule.validate()
         except Exception as exc:  # noqa: BLE001 - reported with the entry's name
             raise ConfigError(
                 f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({exc})"

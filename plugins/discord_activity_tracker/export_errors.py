@@ -162,6 +162,10 @@ def _yajl_reason(exc: ijson.JSONError) -> str:
 def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int = 0) -> DataValidationError:
     """Re-read ``path`` to pinpoint the JSON syntax error the main pass hit.
 
+    The message gives the byte offset, line and column (counted in bytes) where the parser
+    noticed the problem, which is the last byte of the offending token, and the location is
+    the JSON path the parser had reached.
+
     ``near_offset`` is a position the main pass read without error; bytes from there on are
     parsed one at a time, so pass the start of the buffer that failed to keep this quick.
     """

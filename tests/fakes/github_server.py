@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
@@ -293,8 +294,9 @@ class Dataset:
 
     def user(self, login: str, *, type: str = "User") -> User:
         if login not in self.users:
-            self.users[login] = User(login=login, id=self.next_id(), type=type, name=login.title(),
-                                     email=f"{login}@example.com")
+            self.users[login] = User(
+                login=login, id=self.next_id(), type=type, name=login.title(), email=f"{login}@example.com"
+            )
         return self.users[login]
 
     def repo(self, full_name: str) -> Repo:
@@ -312,14 +314,22 @@ class Dataset:
             now = self.tick()
             if owner in self.orgs or owner not in self.users:
                 self.add_org(owner)
-            repo = Repo(id=self.next_id(), owner=owner, name=name, created_at=now, updated_at=now,
-                        pushed_at=now, **fields)
+            repo = Repo(
+                id=self.next_id(),
+                owner=owner,
+                name=name,
+                created_at=now,
+                updated_at=now,
+                pushed_at=now,
+                **fields,
+            )
             self.repos[repo.full_name.lower()] = repo
             self.orgs.setdefault(owner, []).append(repo.full_name)
             return repo
 
-    def add_label_definition(self, full_name: str, name: str, color: str = "ededed",
-                             description: str | None = None) -> Label:
+    def add_label_definition(
+        self, full_name: str, name: str, color: str = "ededed", description: str | None = None
+    ) -> Label:
         repo = self.repo(full_name)
         label = Label(id=self.next_id(), name=name, color=color, description=description)
         repo.labels[name] = label
@@ -330,8 +340,9 @@ class Dataset:
             repo = self.repo(full_name)
             now = self.tick()
             number = len(repo.milestones) + 1
-            ms = Milestone(id=self.next_id(), number=number, title=title, created_at=now, updated_at=now,
-                           creator=creator)
+            ms = Milestone(
+                id=self.next_id(), number=number, title=title, created_at=now, updated_at=now, creator=creator
+            )
             repo.milestones[number] = ms
             return ms
 
@@ -357,8 +368,13 @@ class Dataset:
             parents = [history[0]] if history else []
             if isinstance(files, int):
                 changes = [
-                    FileChange(filename=f"src/module_{len(repo.commits)}/file_{i:04d}.cpp", status="added",
-                               additions=3, deletions=0, patch=f"@@ -0,0 +1,3 @@\n+// {i}\n+int f{i}();\n+\n")
+                    FileChange(
+                        filename=f"src/module_{len(repo.commits)}/file_{i:04d}.cpp",
+                        status="added",
+                        additions=3,
+                        deletions=0,
+                        patch=f"@@ -0,0 +1,3 @@\n+// {i}\n+int f{i}();\n+\n",
+                    )
                     for i in range(files)
                 ]
             else:
@@ -368,9 +384,19 @@ class Dataset:
             email = author_email or (login_user.email if login_user else "anon@example.org") or "?"
             sha = fake_sha(repo.full_name, len(repo.commits), message, iso(when))
             commit = Commit(
-                sha=sha, message=message, author=author, author_name=name, author_email=email,
-                authored_at=when, committer=author, committer_name=name, committer_email=email,
-                committed_at=when, parents=parents, files=changes, tree_sha=fake_sha("tree", sha),
+                sha=sha,
+                message=message,
+                author=author,
+                author_name=name,
+                author_email=email,
+                authored_at=when,
+                committer=author,
+                committer_name=name,
+                committer_email=email,
+                committed_at=when,
+                parents=parents,
+                files=changes,
+                tree_sha=fake_sha("tree", sha),
             )
             repo.commits[sha] = commit
             history.insert(0, sha)
@@ -406,11 +432,26 @@ class Dataset:
             info = None
             if pull:
                 base_sha = repo.branches.get(repo.default_branch, [fake_sha("empty")])[0]
-                info = PullInfo(head_ref=head_ref or f"feature/{number}", head_sha=fake_sha("head", number),
-                                base_ref=repo.default_branch, base_sha=base_sha, draft=draft)
-            issue = Issue(number=number, id=self.next_id(), title=title, body=body, user=user, created_at=now,
-                          updated_at=now, labels=list(labels), assignees=list(assignees), milestone=milestone,
-                          pull=info)
+                info = PullInfo(
+                    head_ref=head_ref or f"feature/{number}",
+                    head_sha=fake_sha("head", number),
+                    base_ref=repo.default_branch,
+                    base_sha=base_sha,
+                    draft=draft,
+                )
+            issue = Issue(
+                number=number,
+                id=self.next_id(),
+                title=title,
+                body=body,
+                user=user,
+                created_at=now,
+                updated_at=now,
+                labels=list(labels),
+                assignees=list(assignees),
+                milestone=milestone,
+                pull=info,
+            )
             repo.issues[number] = issue
             return issue
 
@@ -458,8 +499,9 @@ class Dataset:
             repo = self.repo(full_name)
             issue = repo.issues[number]
             assert issue.pull is not None, f"#{number} is not a pull request"
-            merge = self.add_commit(full_name, f"Merge pull request #{number} from {issue.pull.head_ref}",
-                                    author=by)
+            merge = self.add_commit(
+                full_name, f"Merge pull request #{number} from {issue.pull.head_ref}", author=by
+            )
             now = self._touch(issue)
             issue.state, issue.closed_at, issue.closed_by = "closed", now, by
             issue.pull.merged_at, issue.pull.merged_by, issue.pull.merge_commit_sha = now, by, merge.sha
@@ -473,8 +515,9 @@ class Dataset:
             issue = repo.issues[number]
             self.user(user)
             now = self._touch(issue)
-            comment = IssueComment(id=self.next_id(), issue_number=number, user=user, body=body, created_at=now,
-                                   updated_at=now)
+            comment = IssueComment(
+                id=self.next_id(), issue_number=number, user=user, body=body, created_at=now, updated_at=now
+            )
             repo.issue_comments.append(comment)
             return comment
 
@@ -498,14 +541,29 @@ class Dataset:
             assert issue.pull is not None, f"#{number} is not a pull request"
             self.user(user)
             now = self._touch(issue)
-            review = Review(id=self.next_id(), pull_number=number, user=user, body=body, state=state,
-                            submitted_at=now, commit_id=issue.pull.head_sha)
+            review = Review(
+                id=self.next_id(),
+                pull_number=number,
+                user=user,
+                body=body,
+                state=state,
+                submitted_at=now,
+                commit_id=issue.pull.head_sha,
+            )
             repo.reviews.append(review)
             return review
 
     def add_review_comment(
-        self, full_name: str, number: int, *, user: str, body: str, path: str = "src/main.cpp", line: int = 1,
-        review_id: int | None = None, in_reply_to: int | None = None,
+        self,
+        full_name: str,
+        number: int,
+        *,
+        user: str,
+        body: str,
+        path: str = "src/main.cpp",
+        line: int = 1,
+        review_id: int | None = None,
+        in_reply_to: int | None = None,
     ) -> ReviewComment:
         with self.lock:
             repo = self.repo(full_name)
@@ -514,9 +572,18 @@ class Dataset:
             self.user(user)
             now = self._touch(issue)
             comment = ReviewComment(
-                id=self.next_id(), pull_number=number, review_id=review_id, user=user, body=body, path=path,
-                diff_hunk=f"@@ -{line},3 +{line},4 @@\n context\n+added", commit_id=issue.pull.head_sha,
-                line=line, created_at=now, updated_at=now, in_reply_to_id=in_reply_to,
+                id=self.next_id(),
+                pull_number=number,
+                review_id=review_id,
+                user=user,
+                body=body,
+                path=path,
+                diff_hunk=f"@@ -{line},3 +{line},4 @@\n context\n+added",
+                commit_id=issue.pull.head_sha,
+                line=line,
+                created_at=now,
+                updated_at=now,
+                in_reply_to_id=in_reply_to,
             )
             repo.review_comments.append(comment)
             return comment
@@ -547,27 +614,50 @@ def build_dataset(name: str = "small") -> Dataset:
         ds.add_label_definition(widgets.full_name, label, color, f"{label} label")
     ms = ds.add_milestone(widgets.full_name, "v1.0", creator="alice")
     for i, author in enumerate(["alice", "bob", "alice", "carol", None]):
-        ds.add_commit(widgets.full_name, f"Commit {i}: improve widgets\n\nDetails of change {i}.", author=author,
-                      files=1 + i, author_name=None if author else "Ghost Writer",
-                      author_email=None if author else "ghost@example.org")
+        ds.add_commit(
+            widgets.full_name,
+            f"Commit {i}: improve widgets\n\nDetails of change {i}.",
+            author=author,
+            files=1 + i,
+            author_name=None if author else "Ghost Writer",
+            author_email=None if author else "ghost@example.org",
+        )
     ds.add_commit(widgets.full_name, "WIP on a branch", author="dave", branch="feature/x")
 
-    i1 = ds.add_issue(widgets.full_name, "Crash when resizing", user="bob", body="Steps to reproduce...",
-                      labels=["bug"], assignees=["alice"], milestone=ms.number)
-    i2 = ds.add_issue(widgets.full_name, "Add dark theme", user="carol", body="It would be nice.",
-                      labels=["enhancement"])
+    i1 = ds.add_issue(
+        widgets.full_name,
+        "Crash when resizing",
+        user="bob",
+        body="Steps to reproduce...",
+        labels=["bug"],
+        assignees=["alice"],
+        milestone=ms.number,
+    )
+    i2 = ds.add_issue(
+        widgets.full_name, "Add dark theme", user="carol", body="It would be nice.", labels=["enhancement"]
+    )
     i3 = ds.add_issue(widgets.full_name, "Typo in README", user="dave", body=None, labels=["docs"])
-    p4 = ds.add_issue(widgets.full_name, "Fix resize crash", user="alice", body="Fixes #1", pull=True,
-                      labels=["bug"], head_ref="fix/resize")
-    p5 = ds.add_issue(widgets.full_name, "Dark theme (draft)", user="carol", body="WIP", pull=True, draft=True)
+    p4 = ds.add_issue(
+        widgets.full_name,
+        "Fix resize crash",
+        user="alice",
+        body="Fixes #1",
+        pull=True,
+        labels=["bug"],
+        head_ref="fix/resize",
+    )
+    p5 = ds.add_issue(
+        widgets.full_name, "Dark theme (draft)", user="carol", body="WIP", pull=True, draft=True
+    )
     p6 = ds.add_issue(widgets.full_name, "Rejected idea", user="bob", body="Try this", pull=True)
     ds.add_comment(widgets.full_name, i1.number, user="alice", body="I can reproduce this.")
     ds.add_comment(widgets.full_name, i1.number, user="bob", body="Thanks!")
     ds.add_comment(widgets.full_name, i2.number, user="alice", body="Sounds good.")
     ds.add_comment(widgets.full_name, p4.number, user="bob", body="Works for me.")
     r1 = ds.add_review(widgets.full_name, p4.number, user="carol", state="CHANGES_REQUESTED", body="One nit.")
-    ds.add_review_comment(widgets.full_name, p4.number, user="carol", body="Use size_t here.", line=12,
-                          review_id=r1.id)
+    ds.add_review_comment(
+        widgets.full_name, p4.number, user="carol", body="Use size_t here.", line=12, review_id=r1.id
+    )
     ds.add_review(widgets.full_name, p4.number, user="carol", state="APPROVED", body="LGTM")
     ds.merge_pull(widgets.full_name, p4.number, by="alice")
     ds.close_issue(widgets.full_name, i1.number, by="alice")
@@ -583,15 +673,25 @@ def build_dataset(name: str = "small") -> Dataset:
     )
     gadgets.files["README.md"] = "# Gadgets\n"
     ds.add_commit(gadgets.full_name, "Initial commit", author="bob", files=2)
-    ds.add_commit(gadgets.full_name, "Add widgets submodule", author="bob",
-                  files=[FileChange(".gitmodules", status="added", additions=3)])
+    ds.add_commit(
+        gadgets.full_name,
+        "Add widgets submodule",
+        author="bob",
+        files=[FileChange(".gitmodules", status="added", additions=3)],
+    )
     g1 = ds.add_issue(gadgets.full_name, "Support gizmos", user="dave", body="Please.")
     ds.add_comment(gadgets.full_name, g1.number, user="bob", body="Maybe later.")
 
     if name == "large":
         for n in range(250):
-            issue = ds.add_issue(widgets.full_name, f"Generated issue {n}", user=("alice", "bob", "carol")[n % 3],
-                                 body=f"Body {n}", labels=["bug"] if n % 4 == 0 else [], pull=n % 5 == 0)
+            issue = ds.add_issue(
+                widgets.full_name,
+                f"Generated issue {n}",
+                user=("alice", "bob", "carol")[n % 3],
+                body=f"Body {n}",
+                labels=["bug"] if n % 4 == 0 else [],
+                pull=n % 5 == 0,
+            )
             for c in range(n % 3):
                 ds.add_comment(widgets.full_name, issue.number, user="dave", body=f"Comment {c} on {n}")
         for n in range(120):
@@ -616,42 +716,91 @@ class Payloads:
         u = self.ds.user(login)
         url = f"{self.api}/users/{u.login}"
         return {
-            "login": u.login, "id": u.id, "node_id": node_id("User", u.id),
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{u.id}?v=4", "gravatar_id": "",
-            "url": url, "html_url": f"{HTML}/{u.login}", "followers_url": f"{url}/followers",
-            "following_url": f"{url}/following{{/other_user}}", "gists_url": f"{url}/gists{{/gist_id}}",
-            "starred_url": f"{url}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{url}/subscriptions",
-            "organizations_url": f"{url}/orgs", "repos_url": f"{url}/repos",
-            "events_url": f"{url}/events{{/privacy}}", "received_events_url": f"{url}/received_events",
-            "type": u.type, "user_view_type": "public", "site_admin": False,
+            "login": u.login,
+            "id": u.id,
+            "node_id": node_id("User", u.id),
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{u.id}?v=4",
+            "gravatar_id": "",
+            "url": url,
+            "html_url": f"{HTML}/{u.login}",
+            "followers_url": f"{url}/followers",
+            "following_url": f"{url}/following{{/other_user}}",
+            "gists_url": f"{url}/gists{{/gist_id}}",
+            "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{url}/subscriptions",
+            "organizations_url": f"{url}/orgs",
+            "repos_url": f"{url}/repos",
+            "events_url": f"{url}/events{{/privacy}}",
+            "received_events_url": f"{url}/received_events",
+            "type": u.type,
+            "user_view_type": "public",
+            "site_admin": False,
         }
 
     def repo(self, r: Repo) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}"
         open_issues = sum(1 for i in r.issues.values() if i.state == "open")
         return {
-            "id": r.id, "node_id": node_id("Repository", r.id), "name": r.name, "full_name": r.full_name,
-            "private": r.private, "owner": self.user(r.owner), "html_url": f"{HTML}/{r.full_name}",
-            "description": r.description, "fork": r.fork, "url": url,
-            "commits_url": f"{url}/commits{{/sha}}", "issues_url": f"{url}/issues{{/number}}",
-            "pulls_url": f"{url}/pulls{{/number}}", "contents_url": f"{url}/contents/{{+path}}",
-            "created_at": iso(r.created_at), "updated_at": iso(r.updated_at), "pushed_at": iso(r.pushed_at),
-            "git_url": f"git://github.com/{r.full_name}.git", "ssh_url": f"git@github.com:{r.full_name}.git",
-            "clone_url": r.clone_url or f"{HTML}/{r.full_name}.git", "svn_url": f"{HTML}/{r.full_name}",
-            "homepage": r.homepage, "size": 100 + len(r.commits), "stargazers_count": 7, "watchers_count": 7,
-            "language": r.language, "has_issues": True, "has_projects": True, "has_downloads": True,
-            "has_wiki": True, "has_pages": False, "has_discussions": False, "forks_count": 1,
-            "mirror_url": None, "archived": r.archived, "disabled": False, "open_issues_count": open_issues,
-            "license": None, "allow_forking": True, "is_template": False, "web_commit_signoff_required": False,
-            "topics": list(r.topics), "visibility": "private" if r.private else "public", "forks": 1,
-            "open_issues": open_issues, "watchers": 7, "default_branch": r.default_branch,
+            "id": r.id,
+            "node_id": node_id("Repository", r.id),
+            "name": r.name,
+            "full_name": r.full_name,
+            "private": r.private,
+            "owner": self.user(r.owner),
+            "html_url": f"{HTML}/{r.full_name}",
+            "description": r.description,
+            "fork": r.fork,
+            "url": url,
+            "commits_url": f"{url}/commits{{/sha}}",
+            "issues_url": f"{url}/issues{{/number}}",
+            "pulls_url": f"{url}/pulls{{/number}}",
+            "contents_url": f"{url}/contents/{{+path}}",
+            "created_at": iso(r.created_at),
+            "updated_at": iso(r.updated_at),
+            "pushed_at": iso(r.pushed_at),
+            "git_url": f"git://github.com/{r.full_name}.git",
+            "ssh_url": f"git@github.com:{r.full_name}.git",
+            "clone_url": r.clone_url or f"{HTML}/{r.full_name}.git",
+            "svn_url": f"{HTML}/{r.full_name}",
+            "homepage": r.homepage,
+            "size": 100 + len(r.commits),
+            "stargazers_count": 7,
+            "watchers_count": 7,
+            "language": r.language,
+            "has_issues": True,
+            "has_projects": True,
+            "has_downloads": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_discussions": False,
+            "forks_count": 1,
+            "mirror_url": None,
+            "archived": r.archived,
+            "disabled": False,
+            "open_issues_count": open_issues,
+            "license": None,
+            "allow_forking": True,
+            "is_template": False,
+            "web_commit_signoff_required": False,
+            "topics": list(r.topics),
+            "visibility": "private" if r.private else "public",
+            "forks": 1,
+            "open_issues": open_issues,
+            "watchers": 7,
+            "default_branch": r.default_branch,
         }
 
     def label(self, r: Repo, name: str) -> dict[str, Any]:
         lb = r.labels[name]
-        return {"id": lb.id, "node_id": node_id("Label", lb.id),
-                "url": f"{self.api}/repos/{r.full_name}/labels/{quote(lb.name)}", "name": lb.name,
-                "color": lb.color, "default": lb.default, "description": lb.description}
+        return {
+            "id": lb.id,
+            "node_id": node_id("Label", lb.id),
+            "url": f"{self.api}/repos/{r.full_name}/labels/{quote(lb.name)}",
+            "name": lb.name,
+            "color": lb.color,
+            "default": lb.default,
+            "description": lb.description,
+        }
 
     def milestone(self, r: Repo, number: int | None) -> dict[str, Any] | None:
         if number is None:
@@ -660,45 +809,82 @@ class Payloads:
         url = f"{self.api}/repos/{r.full_name}/milestones/{m.number}"
         in_ms = [i for i in r.issues.values() if i.milestone == m.number]
         return {
-            "url": url, "html_url": f"{HTML}/{r.full_name}/milestone/{m.number}", "labels_url": f"{url}/labels",
-            "id": m.id, "node_id": node_id("Milestone", m.id), "number": m.number, "title": m.title,
-            "description": m.description, "creator": self.user(m.creator),
+            "url": url,
+            "html_url": f"{HTML}/{r.full_name}/milestone/{m.number}",
+            "labels_url": f"{url}/labels",
+            "id": m.id,
+            "node_id": node_id("Milestone", m.id),
+            "number": m.number,
+            "title": m.title,
+            "description": m.description,
+            "creator": self.user(m.creator),
             "open_issues": sum(1 for i in in_ms if i.state == "open"),
-            "closed_issues": sum(1 for i in in_ms if i.state == "closed"), "state": m.state,
-            "created_at": iso(m.created_at), "updated_at": iso(m.updated_at), "due_on": iso(m.due_on),
+            "closed_issues": sum(1 for i in in_ms if i.state == "closed"),
+            "state": m.state,
+            "created_at": iso(m.created_at),
+            "updated_at": iso(m.updated_at),
+            "due_on": iso(m.due_on),
             "closed_at": iso(m.closed_at),
         }
 
     @staticmethod
     def reactions(url: str) -> dict[str, Any]:
-        return {"url": f"{url}/reactions", "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-                "confused": 0, "heart": 0, "rocket": 0, "eyes": 0}
+        return {
+            "url": f"{url}/reactions",
+            "total_count": 0,
+            "+1": 0,
+            "-1": 0,
+            "laugh": 0,
+            "hooray": 0,
+            "confused": 0,
+            "heart": 0,
+            "rocket": 0,
+            "eyes": 0,
+        }
 
     def issue(self, r: Repo, i: Issue) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}/issues/{i.number}"
         kind = "pull" if i.pull else "issues"
         data: dict[str, Any] = {
-            "url": url, "repository_url": f"{self.api}/repos/{r.full_name}",
-            "labels_url": f"{url}/labels{{/name}}", "comments_url": f"{url}/comments",
-            "events_url": f"{url}/events", "html_url": f"{HTML}/{r.full_name}/{kind}/{i.number}",
-            "id": i.id, "node_id": node_id("PullRequest" if i.pull else "Issue", i.id), "number": i.number,
-            "title": i.title, "user": self.user(i.user), "labels": [self.label(r, n) for n in i.labels],
-            "state": i.state, "locked": i.locked,
+            "url": url,
+            "repository_url": f"{self.api}/repos/{r.full_name}",
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{HTML}/{r.full_name}/{kind}/{i.number}",
+            "id": i.id,
+            "node_id": node_id("PullRequest" if i.pull else "Issue", i.id),
+            "number": i.number,
+            "title": i.title,
+            "user": self.user(i.user),
+            "labels": [self.label(r, n) for n in i.labels],
+            "state": i.state,
+            "locked": i.locked,
             "assignee": self.user(i.assignees[0]) if i.assignees else None,
-            "assignees": [self.user(a) for a in i.assignees], "milestone": self.milestone(r, i.milestone),
+            "assignees": [self.user(a) for a in i.assignees],
+            "milestone": self.milestone(r, i.milestone),
             "comments": sum(1 for c in r.issue_comments if c.issue_number == i.number),
-            "created_at": iso(i.created_at), "updated_at": iso(i.updated_at), "closed_at": iso(i.closed_at),
-            "author_association": i.author_association, "active_lock_reason": None, "body": i.body,
-            "closed_by": self.user(i.closed_by), "reactions": self.reactions(url),
-            "timeline_url": f"{url}/timeline", "performed_via_github_app": None, "state_reason": i.state_reason,
+            "created_at": iso(i.created_at),
+            "updated_at": iso(i.updated_at),
+            "closed_at": iso(i.closed_at),
+            "author_association": i.author_association,
+            "active_lock_reason": None,
+            "body": i.body,
+            "closed_by": self.user(i.closed_by),
+            "reactions": self.reactions(url),
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+            "state_reason": i.state_reason,
         }
         if i.pull:
             pulls = f"{self.api}/repos/{r.full_name}/pulls/{i.number}"
             data["draft"] = i.pull.draft
             data["pull_request"] = {
-                "url": pulls, "html_url": f"{HTML}/{r.full_name}/pull/{i.number}",
+                "url": pulls,
+                "html_url": f"{HTML}/{r.full_name}/pull/{i.number}",
                 "diff_url": f"{HTML}/{r.full_name}/pull/{i.number}.diff",
-                "patch_url": f"{HTML}/{r.full_name}/pull/{i.number}.patch", "merged_at": iso(i.pull.merged_at),
+                "patch_url": f"{HTML}/{r.full_name}/pull/{i.number}.patch",
+                "merged_at": iso(i.pull.merged_at),
             }
         return data
 
@@ -711,47 +897,90 @@ class Payloads:
         repo_obj = self.repo(r)
 
         def ref(name: str, sha: str) -> dict[str, Any]:
-            return {"label": f"{r.owner}:{name}", "ref": name, "sha": sha, "user": self.user(r.owner),
-                    "repo": repo_obj}
+            return {
+                "label": f"{r.owner}:{name}",
+                "ref": name,
+                "sha": sha,
+                "user": self.user(r.owner),
+                "repo": repo_obj,
+            }
 
         return {
-            "url": url, "id": i.id, "node_id": node_id("PullRequest", i.id), "html_url": html,
-            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": issue_url,
-            "commits_url": f"{url}/commits", "review_comments_url": f"{url}/comments",
+            "url": url,
+            "id": i.id,
+            "node_id": node_id("PullRequest", i.id),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": issue_url,
+            "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
             "review_comment_url": f"{self.api}/repos/{r.full_name}/pulls/comments{{/number}}",
             "comments_url": f"{issue_url}/comments",
             "statuses_url": f"{self.api}/repos/{r.full_name}/statuses/{p.head_sha}",
-            "number": i.number, "state": i.state, "locked": i.locked, "title": i.title, "user": self.user(i.user),
-            "body": i.body, "labels": [self.label(r, n) for n in i.labels],
-            "milestone": self.milestone(r, i.milestone), "active_lock_reason": None,
-            "created_at": iso(i.created_at), "updated_at": iso(i.updated_at), "closed_at": iso(i.closed_at),
-            "merged_at": iso(p.merged_at), "merge_commit_sha": p.merge_commit_sha,
+            "number": i.number,
+            "state": i.state,
+            "locked": i.locked,
+            "title": i.title,
+            "user": self.user(i.user),
+            "body": i.body,
+            "labels": [self.label(r, n) for n in i.labels],
+            "milestone": self.milestone(r, i.milestone),
+            "active_lock_reason": None,
+            "created_at": iso(i.created_at),
+            "updated_at": iso(i.updated_at),
+            "closed_at": iso(i.closed_at),
+            "merged_at": iso(p.merged_at),
+            "merge_commit_sha": p.merge_commit_sha,
             "assignee": self.user(i.assignees[0]) if i.assignees else None,
             "assignees": [self.user(a) for a in i.assignees],
-            "requested_reviewers": [self.user(u) for u in p.requested_reviewers], "requested_teams": [],
-            "head": ref(p.head_ref, p.head_sha), "base": ref(p.base_ref, p.base_sha),
-            "_links": {"self": {"href": url}, "html": {"href": html}, "issue": {"href": issue_url},
-                       "comments": {"href": f"{issue_url}/comments"},
-                       "review_comments": {"href": f"{url}/comments"},
-                       "commits": {"href": f"{url}/commits"},
-                       "statuses": {"href": f"{self.api}/repos/{r.full_name}/statuses/{p.head_sha}"}},
-            "author_association": i.author_association, "auto_merge": None, "draft": p.draft,
-            "merged": p.merged_at is not None, "mergeable": None if i.state == "closed" else True,
+            "requested_reviewers": [self.user(u) for u in p.requested_reviewers],
+            "requested_teams": [],
+            "head": ref(p.head_ref, p.head_sha),
+            "base": ref(p.base_ref, p.base_sha),
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": html},
+                "issue": {"href": issue_url},
+                "comments": {"href": f"{issue_url}/comments"},
+                "review_comments": {"href": f"{url}/comments"},
+                "commits": {"href": f"{url}/commits"},
+                "statuses": {"href": f"{self.api}/repos/{r.full_name}/statuses/{p.head_sha}"},
+            },
+            "author_association": i.author_association,
+            "auto_merge": None,
+            "draft": p.draft,
+            "merged": p.merged_at is not None,
+            "mergeable": None if i.state == "closed" else True,
             "rebaseable": None if i.state == "closed" else True,
             "mergeable_state": "unknown" if i.state == "closed" else "clean",
             "merged_by": self.user(p.merged_by),
             "comments": sum(1 for c in r.issue_comments if c.issue_number == i.number),
             "review_comments": sum(1 for c in r.review_comments if c.pull_number == i.number),
-            "maintainer_can_modify": False, "commits": p.commits, "additions": p.additions,
-            "deletions": p.deletions, "changed_files": p.changed_files,
+            "maintainer_can_modify": False,
+            "commits": p.commits,
+            "additions": p.additions,
+            "deletions": p.deletions,
+            "changed_files": p.changed_files,
         }
 
     def pull_summary(self, r: Repo, i: Issue) -> dict[str, Any]:
         """``GET /pulls`` items: the PR object without the counters of the single GET."""
         data = self.pull(r, i)
-        for key in ("merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments",
-                    "review_comments", "maintainer_can_modify", "commits", "additions", "deletions",
-                    "changed_files"):
+        for key in (
+            "merged",
+            "mergeable",
+            "rebaseable",
+            "mergeable_state",
+            "merged_by",
+            "comments",
+            "review_comments",
+            "maintainer_can_modify",
+            "commits",
+            "additions",
+            "deletions",
+            "changed_files",
+        ):
             data.pop(key, None)
         return data
 
@@ -759,11 +988,17 @@ class Payloads:
         url = f"{self.api}/repos/{r.full_name}/issues/comments/{c.id}"
         kind = "pull" if r.issues[c.issue_number].pull else "issues"
         return {
-            "url": url, "html_url": f"{HTML}/{r.full_name}/{kind}/{c.issue_number}#issuecomment-{c.id}",
-            "issue_url": f"{self.api}/repos/{r.full_name}/issues/{c.issue_number}", "id": c.id,
-            "node_id": node_id("IssueComment", c.id), "user": self.user(c.user),
-            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at),
-            "author_association": c.author_association, "body": c.body, "reactions": self.reactions(url),
+            "url": url,
+            "html_url": f"{HTML}/{r.full_name}/{kind}/{c.issue_number}#issuecomment-{c.id}",
+            "issue_url": f"{self.api}/repos/{r.full_name}/issues/{c.issue_number}",
+            "id": c.id,
+            "node_id": node_id("IssueComment", c.id),
+            "user": self.user(c.user),
+            "created_at": iso(c.created_at),
+            "updated_at": iso(c.updated_at),
+            "author_association": c.author_association,
+            "body": c.body,
+            "reactions": self.reactions(url),
             "performed_via_github_app": None,
         }
 
@@ -771,11 +1006,17 @@ class Payloads:
         html = f"{HTML}/{r.full_name}/pull/{rv.pull_number}#pullrequestreview-{rv.id}"
         pr_url = f"{self.api}/repos/{r.full_name}/pulls/{rv.pull_number}"
         return {
-            "id": rv.id, "node_id": node_id("PullRequestReview", rv.id), "user": self.user(rv.user),
-            "body": rv.body, "state": rv.state, "html_url": html, "pull_request_url": pr_url,
+            "id": rv.id,
+            "node_id": node_id("PullRequestReview", rv.id),
+            "user": self.user(rv.user),
+            "body": rv.body,
+            "state": rv.state,
+            "html_url": html,
+            "pull_request_url": pr_url,
             "author_association": rv.author_association,
             "_links": {"html": {"href": html}, "pull_request": {"href": pr_url}},
-            "submitted_at": iso(rv.submitted_at), "commit_id": rv.commit_id,
+            "submitted_at": iso(rv.submitted_at),
+            "commit_id": rv.commit_id,
         }
 
     def review_comment(self, r: Repo, c: ReviewComment) -> dict[str, Any]:
@@ -783,15 +1024,31 @@ class Payloads:
         html = f"{HTML}/{r.full_name}/pull/{c.pull_number}#discussion_r{c.id}"
         pr_url = f"{self.api}/repos/{r.full_name}/pulls/{c.pull_number}"
         data = {
-            "url": url, "pull_request_review_id": c.review_id, "id": c.id,
-            "node_id": node_id("PullRequestReviewComment", c.id), "diff_hunk": c.diff_hunk, "path": c.path,
-            "position": c.line, "original_position": c.line, "commit_id": c.commit_id,
-            "original_commit_id": c.commit_id, "user": self.user(c.user), "body": c.body,
-            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at), "html_url": html,
-            "pull_request_url": pr_url, "author_association": c.author_association,
+            "url": url,
+            "pull_request_review_id": c.review_id,
+            "id": c.id,
+            "node_id": node_id("PullRequestReviewComment", c.id),
+            "diff_hunk": c.diff_hunk,
+            "path": c.path,
+            "position": c.line,
+            "original_position": c.line,
+            "commit_id": c.commit_id,
+            "original_commit_id": c.commit_id,
+            "user": self.user(c.user),
+            "body": c.body,
+            "created_at": iso(c.created_at),
+            "updated_at": iso(c.updated_at),
+            "html_url": html,
+            "pull_request_url": pr_url,
+            "author_association": c.author_association,
             "_links": {"self": {"href": url}, "html": {"href": html}, "pull_request": {"href": pr_url}},
-            "reactions": self.reactions(url), "start_line": None, "original_start_line": None,
-            "start_side": None, "line": c.line, "original_line": c.line, "side": "RIGHT",
+            "reactions": self.reactions(url),
+            "start_line": None,
+            "original_start_line": None,
+            "start_side": None,
+            "line": c.line,
+            "original_line": c.line,
+            "side": "RIGHT",
             "subject_type": "line",
         }
         if c.in_reply_to_id is not None:
@@ -801,20 +1058,40 @@ class Payloads:
     def commit(self, r: Repo, c: Commit, files: list[FileChange] | None = None) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}/commits/{c.sha}"
         data: dict[str, Any] = {
-            "sha": c.sha, "node_id": node_id("Commit", int(c.sha[:8], 16)),
+            "sha": c.sha,
+            "node_id": node_id("Commit", int(c.sha[:8], 16)),
             "commit": {
                 "author": {"name": c.author_name, "email": c.author_email, "date": iso(c.authored_at)},
-                "committer": {"name": c.committer_name, "email": c.committer_email, "date": iso(c.committed_at)},
+                "committer": {
+                    "name": c.committer_name,
+                    "email": c.committer_email,
+                    "date": iso(c.committed_at),
+                },
                 "message": c.message,
                 "tree": {"sha": c.tree_sha, "url": f"{self.api}/repos/{r.full_name}/git/trees/{c.tree_sha}"},
-                "url": f"{self.api}/repos/{r.full_name}/git/commits/{c.sha}", "comment_count": 0,
-                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
-                                 "verified_at": None},
+                "url": f"{self.api}/repos/{r.full_name}/git/commits/{c.sha}",
+                "comment_count": 0,
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
             },
-            "url": url, "html_url": f"{HTML}/{r.full_name}/commit/{c.sha}", "comments_url": f"{url}/comments",
-            "author": self.user(c.author), "committer": self.user(c.committer),
-            "parents": [{"sha": p, "url": f"{self.api}/repos/{r.full_name}/commits/{p}",
-                         "html_url": f"{HTML}/{r.full_name}/commit/{p}"} for p in c.parents],
+            "url": url,
+            "html_url": f"{HTML}/{r.full_name}/commit/{c.sha}",
+            "comments_url": f"{url}/comments",
+            "author": self.user(c.author),
+            "committer": self.user(c.committer),
+            "parents": [
+                {
+                    "sha": p,
+                    "url": f"{self.api}/repos/{r.full_name}/commits/{p}",
+                    "html_url": f"{HTML}/{r.full_name}/commit/{p}",
+                }
+                for p in c.parents
+            ],
         }
         if files is not None:
             additions = sum(f.additions for f in c.files)
@@ -825,8 +1102,12 @@ class Payloads:
 
     def file_change(self, r: Repo, c: Commit, f: FileChange) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "sha": fake_sha("blob", c.sha, f.filename), "filename": f.filename, "status": f.status,
-            "additions": f.additions, "deletions": f.deletions, "changes": f.changes,
+            "sha": fake_sha("blob", c.sha, f.filename),
+            "filename": f.filename,
+            "status": f.status,
+            "additions": f.additions,
+            "deletions": f.deletions,
+            "changes": f.changes,
             "blob_url": f"{HTML}/{r.full_name}/blob/{c.sha}/{quote(f.filename)}",
             "raw_url": f"{HTML}/{r.full_name}/raw/{c.sha}/{quote(f.filename)}",
             "contents_url": f"{self.api}/repos/{r.full_name}/contents/{quote(f.filename)}?ref={c.sha}",
@@ -846,10 +1127,18 @@ class Payloads:
         html = f"{HTML}/{r.full_name}/blob/{ref}/{path}"
         git = f"{self.api}/repos/{r.full_name}/git/blobs/{blob_sha}"
         return {
-            "name": path.rsplit("/", 1)[-1], "path": path, "sha": blob_sha, "size": len(raw), "url": url,
-            "html_url": html, "git_url": git,
-            "download_url": f"https://raw.githubusercontent.com/{r.full_name}/{ref}/{path}", "type": "file",
-            "content": content, "encoding": "base64", "_links": {"self": url, "git": git, "html": html},
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": blob_sha,
+            "size": len(raw),
+            "url": url,
+            "html_url": html,
+            "git_url": git,
+            "download_url": f"https://raw.githubusercontent.com/{r.full_name}/{ref}/{path}",
+            "type": "file",
+            "content": content,
+            "encoding": "base64",
+            "_links": {"self": url, "git": git, "html": html},
         }
 
 
@@ -908,16 +1197,20 @@ def _parse_time(value: str, name: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _HTTPProblem(422, "Validation Failed",
-                           errors=[{"resource": "Search", "field": name, "code": "invalid"}]) from None
+        raise _HTTPProblem(
+            422, "Validation Failed", errors=[{"resource": "Search", "field": name, "code": "invalid"}]
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _choice(query: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     value = query.get(name, default)
     if value not in allowed:
-        raise _HTTPProblem(422, "Validation Failed",
-                           errors=[{"resource": "Issue", "field": name, "code": "invalid", "value": value}])
+        raise _HTTPProblem(
+            422,
+            "Validation Failed",
+            errors=[{"resource": "Issue", "field": name, "code": "invalid", "value": value}],
+        )
     return value
 
 
@@ -964,6 +1257,7 @@ class FakeGitHubServer:
         self.faults: collections.deque[Fault] = collections.deque()
         self.served: list[Served] = []
         self.internal_errors: list[str] = []
+        self.connections = 0  # TCP connections accepted (keep-alive reuse shows as few)
         self.lock = self.dataset.lock
         self._httpd = _Server((host, port), _Handler)
         self._httpd.fake = self
@@ -981,7 +1275,9 @@ class FakeGitHubServer:
         return f"http://{host}:{self.port}{self.path_prefix}"
 
     def start(self) -> FakeGitHubServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-github", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -1006,8 +1302,14 @@ class FakeGitHubServer:
         with self.lock:
             self.faults.extend(faults)
 
-    def set_quota(self, token: str, *, remaining: int | None = None, reset_in: float | None = None,
-                  limit: int | None = None) -> TokenQuota:
+    def set_quota(
+        self,
+        token: str,
+        *,
+        remaining: int | None = None,
+        reset_in: float | None = None,
+        limit: int | None = None,
+    ) -> TokenQuota:
         with self.lock:
             quota = self.quotas.setdefault(token, self._fresh_quota(limit or 5000))
             if limit is not None:
@@ -1019,13 +1321,22 @@ class FakeGitHubServer:
                 quota.reset = int(self.clock() + reset_in)
             return quota
 
-    def count(self, *, path: str | None = None, token: str | None = None, consumed: bool | None = None,
-              status: int | None = None) -> int:
+    def count(
+        self,
+        *,
+        path: str | None = None,
+        token: str | None = None,
+        consumed: bool | None = None,
+        status: int | None = None,
+    ) -> int:
         with self.lock:
             return sum(
-                1 for s in self.served
-                if (path is None or s.path.startswith(path)) and (token is None or s.token == token)
-                and (consumed is None or s.consumed_quota == consumed) and (status is None or s.status == status)
+                1
+                for s in self.served
+                if (path is None or s.path.startswith(path))
+                and (token is None or s.token == token)
+                and (consumed is None or s.consumed_quota == consumed)
+                and (status is None or s.status == status)
             )
 
     def clear_log(self) -> None:
@@ -1088,8 +1399,16 @@ class FakeGitHubServer:
             return f"{self.base_url}/repos/{repo.full_name}{rest}"
         return f"{self.base_url}{rest}"
 
-    def _page(self, items: list[Any], query: Mapping[str, str], link_base: str, *, default: int = 30,
-              maximum: int = 100, cap: int | None = None) -> tuple[list[Any], dict[str, str]]:
+    def _page(
+        self,
+        items: list[Any],
+        query: Mapping[str, str],
+        link_base: str,
+        *,
+        default: int = 30,
+        maximum: int = 100,
+        cap: int | None = None,
+    ) -> tuple[list[Any], dict[str, str]]:
         per_page = max(1, min(_int_param(query, "per_page", default), maximum))
         page = max(1, _int_param(query, "page", 1))
         total = len(items) if cap is None else min(len(items), cap)
@@ -1113,8 +1432,9 @@ class FakeGitHubServer:
 
     # ---- repository endpoints
 
-    def _repo_route(self, p: Payloads, repo: Repo, rest: str, q: dict[str, str]
-                    ) -> tuple[Any, dict[str, str], dt.datetime | None]:
+    def _repo_route(
+        self, p: Payloads, repo: Repo, rest: str, q: dict[str, str]
+    ) -> tuple[Any, dict[str, str], dt.datetime | None]:
         if rest == "":
             return p.repo(repo), {}, repo.updated_at
         if rest == "/commits":
@@ -1134,8 +1454,9 @@ class FakeGitHubServer:
             if issue is None:
                 raise _HTTPProblem(404, "Not Found")
             if m.group(2):
-                comments = self._sorted_comments([c for c in repo.issue_comments if c.issue_number == issue.number],
-                                                 q)
+                comments = self._sorted_comments(
+                    [c for c in repo.issue_comments if c.issue_number == issue.number], q
+                )
                 chunk, links = self._page(comments, q, self._link_base(repo, rest))
                 return [p.issue_comment(repo, c) for c in chunk], links, None
             return p.issue(repo, issue), {}, issue.updated_at
@@ -1151,12 +1472,15 @@ class FakeGitHubServer:
             if issue is None or issue.pull is None:
                 raise _HTTPProblem(404, "Not Found")
             if m.group(2) == "/reviews":
-                reviews = sorted((r for r in repo.reviews if r.pull_number == issue.number), key=lambda r: r.id)
+                reviews = sorted(
+                    (r for r in repo.reviews if r.pull_number == issue.number), key=lambda r: r.id
+                )
                 chunk, links = self._page(reviews, q, self._link_base(repo, rest))
                 return [p.review(repo, r) for r in chunk], links, None
             if m.group(2) == "/comments":
-                comments = self._sorted_comments([c for c in repo.review_comments if c.pull_number == issue.number],
-                                                 q)
+                comments = self._sorted_comments(
+                    [c for c in repo.review_comments if c.pull_number == issue.number], q
+                )
                 chunk, links = self._page(comments, q, self._link_base(repo, rest))
                 return [p.review_comment(repo, c) for c in chunk], links, None
             return p.pull(repo, issue), {}, issue.updated_at
@@ -1191,14 +1515,22 @@ class FakeGitHubServer:
         return [p.commit(repo, c) for c in chunk], links, None
 
     def _get_commit(self, p: Payloads, repo: Repo, ref: str, q: dict[str, str]):
-        sha = repo.branches[ref][0] if ref in repo.branches else next(
-            (s for s in repo.commits if len(ref) >= 7 and s.startswith(ref)), None)
+        sha = (
+            repo.branches[ref][0]
+            if ref in repo.branches
+            else next((s for s in repo.commits if len(ref) >= 7 and s.startswith(ref)), None)
+        )
         if sha is None:
             raise _HTTPProblem(422, f"No commit found for SHA: {ref}")
         commit = repo.commits[sha]
-        files, links = self._page(commit.files, q, self._link_base(repo, f"/commits/{sha}"),
-                                  default=COMMIT_FILES_PER_PAGE, maximum=COMMIT_FILES_PER_PAGE,
-                                  cap=COMMIT_FILES_LIMIT)
+        files, links = self._page(
+            commit.files,
+            q,
+            self._link_base(repo, f"/commits/{sha}"),
+            default=COMMIT_FILES_PER_PAGE,
+            maximum=COMMIT_FILES_PER_PAGE,
+            cap=COMMIT_FILES_LIMIT,
+        )
         return p.commit(repo, commit, files), links, commit.committed_at
 
     def _list_issues(self, p: Payloads, repo: Repo, q: dict[str, str]):
@@ -1229,8 +1561,10 @@ class FakeGitHubServer:
         sort = _choice(q, "sort", ("created", "updated", "popularity", "long-running"), "created")
         direction = _choice(q, "direction", ("asc", "desc"), "desc")
         pulls = [i for i in repo.issues.values() if i.pull and (state == "all" or i.state == state)]
-        pulls.sort(key=lambda i: (i.updated_at if sort == "updated" else i.created_at, i.number),
-                   reverse=direction == "desc")
+        pulls.sort(
+            key=lambda i: (i.updated_at if sort == "updated" else i.created_at, i.number),
+            reverse=direction == "desc",
+        )
         chunk, links = self._page(pulls, q, self._link_base(repo, "/pulls"))
         return [p.pull_summary(repo, i) for i in chunk], links, None
 
@@ -1242,8 +1576,10 @@ class FakeGitHubServer:
         if "since" in q:
             since = _parse_time(q["since"], "since")
             items = [c for c in items if c.updated_at >= since]
-        items.sort(key=lambda c: (c.updated_at if sort == "updated" else c.created_at, c.id),
-                   reverse=direction == "desc")
+        items.sort(
+            key=lambda c: (c.updated_at if sort == "updated" else c.created_at, c.id),
+            reverse=direction == "desc",
+        )
         return items
 
     def _org_repos(self, p: Payloads, org: str, q: dict[str, str]):
@@ -1261,7 +1597,12 @@ class FakeGitHubServer:
             repos = [r for r in repos if r.fork]
         elif kind == "sources":
             repos = [r for r in repos if not r.fork]
-        attr = {"created": "created_at", "updated": "updated_at", "pushed": "pushed_at", "full_name": "full_name"}
+        attr = {
+            "created": "created_at",
+            "updated": "updated_at",
+            "pushed": "pushed_at",
+            "full_name": "full_name",
+        }
         repos.sort(key=lambda r: (getattr(r, attr[sort]), r.id), reverse=direction == "desc")
         chunk, links = self._page(repos, q, self._link_base(None, f"/orgs/{org}/repos"))
         return [p.repo(r) for r in chunk], links, None
@@ -1271,6 +1612,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     fake: FakeGitHubServer
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.fake.lock:
+            self.fake.connections += 1
+        super().process_request(request, client_address)
 
 
 def _etag(body: bytes) -> str:
@@ -1287,17 +1633,16 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
-    server_version = "GitHub.com"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "GitHub.com"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def do_GET(self) -> None:
         fake = self.server.fake
@@ -1311,14 +1656,16 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- helpers
 
     def _rate_headers(self, quota: TokenQuota) -> dict[str, str]:
-        return {"X-RateLimit-Limit": str(quota.limit), "X-RateLimit-Remaining": str(quota.remaining),
-                "X-RateLimit-Reset": str(quota.reset), "X-RateLimit-Used": str(quota.used),
-                "X-RateLimit-Resource": "core"}
+        return {
+            "X-RateLimit-Limit": str(quota.limit),
+            "X-RateLimit-Remaining": str(quota.remaining),
+            "X-RateLimit-Reset": str(quota.reset),
+            "X-RateLimit-Used": str(quota.used),
+            "X-RateLimit-Resource": "core",
+        }
 
     def _send(self, status: int, body: bytes, headers: Mapping[str, str], *, truncate: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Date", email.utils.formatdate(usegmt=True))
-        self.send_header("Server", "GitHub.com")
+        self.send_response(status)  # also sends Server and Date
         if status != 304:
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -1340,7 +1687,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, message: str, headers: Mapping[str, str], **extra: Any) -> None:
-        payload: dict[str, Any] = {"message": message, **extra, "documentation_url": DOCS, "status": str(status)}
+        payload: dict[str, Any] = {
+            "message": message,
+            **extra,
+            "documentation_url": DOCS,
+            "status": str(status),
+        }
         self._send(status, json.dumps(payload).encode(), headers)
 
     def _reset(self) -> None:
@@ -1349,11 +1701,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
-    def _record(self, fake: FakeGitHubServer, path: str, query: str, token: str, status: int, consumed: bool,
-                conditional: bool, fault: Fault | None) -> None:
+    def _record(
+        self,
+        fake: FakeGitHubServer,
+        path: str,
+        query: str,
+        token: str,
+        status: int,
+        consumed: bool,
+        conditional: bool,
+        fault: Fault | None,
+    ) -> None:
         with fake.lock:
-            fake.served.append(Served(path=path, query=query, token=token, status=status, consumed_quota=consumed,
-                                      conditional=conditional, fault=fault.kind if fault else None))
+            fake.served.append(
+                Served(
+                    path=path,
+                    query=query,
+                    token=token,
+                    status=status,
+                    consumed_quota=consumed,
+                    conditional=conditional,
+                    fault=fault.kind if fault else None,
+                )
+            )
 
     # ---------------------------------------------------------------- the request
 
@@ -1372,10 +1742,7 @@ class _Handler(BaseHTTPRequestHandler):
         conditional = bool(self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"))
 
         with fake.lock:
-            if auth and not m:
-                quota = None
-            else:
-                quota = fake.quota_for(token)
+            quota = None if auth and not m else fake.quota_for(token)
             if quota is None:
                 self._record(fake, path, raw_query, token, 401, False, conditional, None)
                 self._error(401, "Bad credentials", {})
@@ -1392,13 +1759,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 self._record(fake, path, raw_query, token, fault.status, False, conditional, fault)
-                self._error(fault.status if fault.status in (403, 429) else 403, fault.message or SECONDARY_MESSAGE,
-                            headers)
+                self._error(
+                    fault.status if fault.status in (403, 429) else 403,
+                    fault.message or SECONDARY_MESSAGE,
+                    headers,
+                )
                 return
             if path != "/rate_limit" and quota.remaining <= 0:
                 self._record(fake, path, raw_query, token, 403, False, conditional, fault)
-                self._error(403, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
-                            "for help, please include the request ID 0000:FAKE.", rate)
+                self._error(
+                    403,
+                    "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
+                    "for help, please include the request ID 0000:FAKE.",
+                    rate,
+                )
                 return
             if fault is not None and fault.kind == "redirect":
                 location = fault.location or "/"
@@ -1421,12 +1795,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(problem.status, problem.message, self._rate_headers(quota), **problem.extra)
                 return
             if path == "/rate_limit":
-                core = {"limit": quota.limit, "used": quota.used, "remaining": quota.remaining,
-                        "reset": quota.reset}
+                core = {
+                    "limit": quota.limit,
+                    "used": quota.used,
+                    "remaining": quota.remaining,
+                    "reset": quota.reset,
+                }
                 other = {"limit": 30, "used": 0, "remaining": 30, "reset": int(fake.clock()) + 60}
-                payload = {"resources": {"core": {**core, "resource": "core"},
-                                         "search": {**other, "resource": "search"},
-                                         "graphql": {**core, "resource": "graphql"}}, "rate": core}
+                payload = {
+                    "resources": {
+                        "core": {**core, "resource": "core"},
+                        "search": {**other, "resource": "search"},
+                        "graphql": {**core, "resource": "graphql"},
+                    },
+                    "rate": core,
+                }
 
             body = json.dumps(payload, separators=(",", ":")).encode()
             etag = _etag(body)
@@ -1478,9 +1861,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _reason(status: int) -> str:
-    return {401: "Bad credentials", 403: "Resource not accessible by personal access token", 404: "Not Found",
-            409: "Conflict", 422: "Validation Failed", 500: "Server Error", 502: "Server Error",
-            503: "Service Unavailable", 504: "Gateway Timeout"}.get(status, "Error")
+    return {
+        401: "Bad credentials",
+        403: "Resource not accessible by personal access token",
+        404: "Not Found",
+        409: "Conflict",
+        422: "Validation Failed",
+        500: "Server Error",
+        502: "Server Error",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+    }.get(status, "Error")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1488,8 +1879,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--dataset", default="small", choices=("small", "large", "empty"))
-    parser.add_argument("--token", action="append", default=[],
-                        help="accepted token, optionally TOKEN:LIMIT (repeatable; none = accept any token)")
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="accepted token, optionally TOKEN:LIMIT (repeatable; none = accept any token)",
+    )
     args = parser.parse_args(argv)
     tokens = None
     if args.token:

@@ -63,7 +63,9 @@ def make_client(
 ) -> GitHubClient:
     settings: dict[str, object] = {"jitter": 0.0, "min_remaining": 0, **overrides}
     config = GitHubClientConfig(base_url=server.base_url, tokens=tokens, **settings)  # type: ignore[arg-type]
-    return GitHubClient(config, etag_cache=InMemoryEtagCache(), clock=clock.time, sleep=clock.sleep, rng=lambda: 0.5)
+    return GitHubClient(
+        config, etag_cache=InMemoryEtagCache(), clock=clock.time, sleep=clock.sleep, rng=lambda: 0.5
+    )
 
 
 def assert_no_secret(text: str) -> None:
@@ -90,6 +92,18 @@ def test_single_get_sends_github_headers_and_decodes(server: FakeGitHubServer, c
     assert client.stats.requests == 1 and client.stats.quota_consuming == 1
 
 
+def test_connection_is_reused_across_requests(server: FakeGitHubServer, clock: FakeClock) -> None:
+    with make_client(server, clock) as client:
+        for _ in range(5):
+            client.get(REPO)
+        # an absolute URL from a payload is fine on the API's own origin
+        assert client.get(f"{server.base_url}/repos/acme/gadgets").data["name"] == "gadgets"
+        with pytest.raises(DataValidationError, match="another origin"):
+            client.get("https://api.github.example/repos/acme/gadgets")
+    assert server.count() == 6
+    assert server.connections == 1
+
+
 def test_pagination_follows_link_headers_across_pages(server: FakeGitHubServer, clock: FakeClock) -> None:
     expected = {i.number for i in server.dataset.repo("acme/widgets").issues.values()}
     with make_client(server, clock) as client:
@@ -105,7 +119,9 @@ def test_pagination_follows_link_headers_across_pages(server: FakeGitHubServer, 
     assert client.stats.requests == pages
 
 
-def test_pages_of_a_commit_carry_static_info_and_file_slices(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_pages_of_a_commit_carry_static_info_and_file_slices(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     commit = server.dataset.add_commit("acme/widgets", "Big change", author="alice", files=650)
     with make_client(server, clock) as client:
         pages = list(client.pages(f"{REPO}/commits/{commit.sha}"))
@@ -126,7 +142,9 @@ def test_commit_files_stop_at_the_3000_file_limit(server: FakeGitHubServer, cloc
 
 
 def test_enterprise_base_url_with_api_prefix(clock: FakeClock) -> None:
-    with FakeGitHubServer(build_dataset("small"), tokens={T1: 100}, clock=clock.time, path_prefix="/api/v3") as srv:
+    with FakeGitHubServer(
+        build_dataset("small"), tokens={T1: 100}, clock=clock.time, path_prefix="/api/v3"
+    ) as srv:
         assert srv.base_url.endswith("/api/v3")
         with make_client(srv, clock) as client:
             items = list(client.iter_items("/orgs/acme/repos", {"per_page": 1}))
@@ -178,7 +196,9 @@ def test_change_after_remember_returns_data_again(server: FakeGitHubServer, cloc
         assert not isinstance(other, NotModified)
 
 
-def test_conditional_pagination_not_modified_on_first_page(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_conditional_pagination_not_modified_on_first_page(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     params = {"state": "all", "per_page": 3}
     with make_client(server, clock) as client:
         pages = client.pages_if_changed(f"{REPO}/issues", params, scope="s")
@@ -218,7 +238,9 @@ def test_primary_limit_with_short_reset_is_slept(server: FakeGitHubServer, clock
     assert client.stats.quota_consuming == 1  # the refused request cost nothing
 
 
-def test_primary_limit_with_long_reset_raises_with_retry_at(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_primary_limit_with_long_reset_raises_with_retry_at(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     quota = server.set_quota(T1, remaining=0, reset_in=1800)
     with make_client(server, clock, max_rate_limit_wait=60) as client, pytest.raises(RateLimitError) as info:
         client.get(REPO)
@@ -265,7 +287,9 @@ def test_rotation_after_a_primary_limit_refusal(server: FakeGitHubServer, clock:
     assert clock.sleeps == []
 
 
-def test_all_tokens_exhausted_waits_for_the_earliest_reset(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_all_tokens_exhausted_waits_for_the_earliest_reset(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     server.set_quota(T1, remaining=0, reset_in=50)
     server.set_quota(T2, remaining=0, reset_in=20)
     with make_client(server, clock, tokens=(T1, T2)) as client:
@@ -278,7 +302,9 @@ def test_all_tokens_exhausted_waits_for_the_earliest_reset(server: FakeGitHubSer
 
 
 @pytest.mark.parametrize("status", [403, 429])
-def test_secondary_limit_retry_after_is_honored(server: FakeGitHubServer, clock: FakeClock, status: int) -> None:
+def test_secondary_limit_retry_after_is_honored(
+    server: FakeGitHubServer, clock: FakeClock, status: int
+) -> None:
     server.inject(Fault("secondary", status=status, retry_after=7))
     with make_client(server, clock, jitter=2.0) as client:
         response = client.get(REPO)
@@ -287,7 +313,9 @@ def test_secondary_limit_retry_after_is_honored(server: FakeGitHubServer, clock:
     assert server.count(status=status) == 1
 
 
-def test_secondary_limit_without_retry_after_uses_default_wait(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_secondary_limit_without_retry_after_uses_default_wait(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     server.inject(Fault("secondary", status=403))
     with make_client(server, clock, secondary_default_wait=45) as client:
         client.get(REPO)
@@ -372,7 +400,9 @@ def test_malformed_json_is_a_validation_error_naming_the_endpoint(
     assert server.count() == 1  # not retried
 
 
-def test_list_endpoint_returning_an_object_is_a_validation_error(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_list_endpoint_returning_an_object_is_a_validation_error(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     with make_client(server, clock) as client, pytest.raises(DataValidationError) as info:
         list(client.iter_items(REPO))
     assert "expected a JSON array" in str(info.value)
@@ -390,9 +420,13 @@ def test_cross_origin_next_link_is_refused(server: FakeGitHubServer, clock: Fake
     assert classify_failure(info.value) is CollectorFailureCategory.VALIDATION
 
 
-def test_same_origin_redirect_is_followed_cross_origin_refused(server: FakeGitHubServer, clock: FakeClock) -> None:
+def test_same_origin_redirect_is_followed_cross_origin_refused(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
     repo_id = server.dataset.repo("acme/widgets").id
-    server.inject(Fault("redirect", status=301, path="/repos/acme/old-name", location=f"/repositories/{repo_id}"))
+    server.inject(
+        Fault("redirect", status=301, path="/repos/acme/old-name", location=f"/repositories/{repo_id}")
+    )
     with make_client(server, clock) as client:
         assert client.get("/repos/acme/old-name").data["full_name"] == "acme/widgets"
         server.inject(Fault("redirect", status=307, path=REPO, location="https://elsewhere.example/repos/x"))
@@ -401,9 +435,10 @@ def test_same_origin_redirect_is_followed_cross_origin_refused(server: FakeGitHu
 
 
 def test_401_is_an_authentication_error(server: FakeGitHubServer, clock: FakeClock) -> None:
-    with make_client(server, clock, tokens=("ghp_" + "Z" * 36,)) as client, pytest.raises(
-        AuthenticationError
-    ) as info:
+    with (
+        make_client(server, clock, tokens=("ghp_" + "Z" * 36,)) as client,
+        pytest.raises(AuthenticationError) as info,
+    ):
         client.get(REPO)
     assert "Bad credentials" in str(info.value)
     assert classify_failure(info.value) is CollectorFailureCategory.AUTH
@@ -448,7 +483,9 @@ def test_tokens_never_reach_logs_or_exceptions(
     errors: list[BaseException] = []
     client = make_client(server, clock, tokens=(T1, T2), transient_max_retries=1, min_remaining=1)
     # a misbehaving upstream echoing the credential back in its error text
-    server.inject(Fault("status", status=500, message=f"proxy failed with Authorization: Bearer {T1}", times=2))
+    server.inject(
+        Fault("status", status=500, message=f"proxy failed with Authorization: Bearer {T1}", times=2)
+    )
     server.inject(Fault("status", status=400, message=f"bad request for {T2}"))
     server.inject(Fault("secondary", status=429, retry_after=900))
     server.inject(Fault("cross_origin_next"))
@@ -458,7 +495,7 @@ def test_tokens_never_reach_logs_or_exceptions(
         lambda: client.get(REPO),
         lambda: list(client.iter_items(f"{REPO}/issues", {"state": "all", "per_page": 2})),
     ):
-        with pytest.raises(Exception) as info:  # noqa: PT011 - each call fails differently
+        with pytest.raises(Exception) as info:  # each call fails differently
             call()
         errors.append(info.value)
     server.set_quota(T1, remaining=0, reset_in=5000)
@@ -500,7 +537,10 @@ def test_link_header_parsing_and_request_keys() -> None:
         "last": "https://api.github.com/repositories/1/issues?page=5",
     }
     assert parse_link_header(None) == {}
-    assert request_key("/r/issues", {"state": "all", "since": "x", "page": None}) == "/r/issues?since=x&state=all"
+    assert (
+        request_key("/r/issues", {"state": "all", "since": "x", "page": None})
+        == "/r/issues?since=x&state=all"
+    )
     assert request_key("/r", {"b": 1}, "a=2") == request_key("/r", {"a": 2, "b": 1})
 
 
@@ -511,5 +551,8 @@ def test_config_rejects_unsafe_base_urls() -> None:
         GitHubClientConfig(base_url="ftp://example.com")
     with pytest.raises(ConfigError):
         GitHubClientConfig(base_url="https://user:pw@example.com")
-    assert GitHubClientConfig(base_url="https://ghe.example.com/api/v3/").base_url == "https://ghe.example.com/api/v3"
+    assert (
+        GitHubClientConfig(base_url="https://ghe.example.com/api/v3/").base_url
+        == "https://ghe.example.com/api/v3"
+    )
     assert T1 not in repr(GitHubClientConfig(tokens=(T1,)))

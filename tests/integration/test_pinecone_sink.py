@@ -60,7 +60,9 @@ def sink(fake: FakePinecone) -> Iterator[PineconeSink]:
         yield s
 
 
-def records(n: int, *, text: str = "A message about building the project", **metadata: Any) -> list[VectorRecord]:
+def records(
+    n: int, *, text: str = "A message about building the project", **metadata: Any
+) -> list[VectorRecord]:
     return [
         VectorRecord(id=f"github:issue-{i}:0", text=f"{text} #{i}", metadata={"source": "github", **metadata})
         for i in range(n)
@@ -295,7 +297,9 @@ def test_401_during_upsert_raises_auth(sink: PineconeSink, fake: FakePinecone) -
 
 def test_api_key_never_reaches_logs_or_errors(fake: FakePinecone, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    echo = json.dumps({"error": {"code": "INTERNAL", "message": f"bad key {fake.api_key} seen"}, "status": 500})
+    echo = json.dumps(
+        {"error": {"code": "INTERNAL", "message": f"bad key {fake.api_key} seen"}, "status": 500}
+    )
     seen: list[BaseException] = []
     with PineconeSink(make_config(fake)) as sink:
         sink.ensure_ready([NS])

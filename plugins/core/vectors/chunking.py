@@ -1,19 +1,28 @@
-"""Split document text into overlapping chunks for embedding, dropping chunks with no content."""
+"""Split document text into overlapping chunks for embedding, dropping chunks with no content.
+
+Splitting is done by ``semantic-text-splitter`` (chosen by ``benchmarks/bench_chunking.py``;
+see docs/pinecone.md): it cuts at the highest semantic level that fits (blank-line runs,
+lines, sentences, words, graphemes), counts Unicode characters, and is deterministic.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 
-__all__ = ["ChunkResult", "Chunker", "ChunkingConfig"]
+from semantic_text_splitter import TextSplitter
 
-_SEPARATORS = ("\n\n", "\n", ". ", " ", "")
-_FENCE = re.compile(r"^\s*(```|~~~)[\w+-]*\s*$", re.M)
+__all__ = ["ChunkResult", "Chunker", "ChunkingConfig", "has_content"]
+
+# Lines that are only a code fence (with an optional language tag) carry no content.
+_FENCE = re.compile(r"^\s*(```|~~~)[\w+#.-]*\s*$", re.M)
 _WORD = re.compile(r"\w")
 
 
 @dataclasses.dataclass(frozen=True)
 class ChunkingConfig:
+    """Sizes in characters. Chunks shorter than ``min_chunk_chars`` once stripped are dropped."""
+
     chunk_size: int = 1200
     chunk_overlap: int = 150
     min_chunk_chars: int = 40
@@ -29,60 +38,30 @@ class ChunkingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkResult:
+    """The chunks kept, in document order, and how many were dropped as empty or noise."""
+
     chunks: list[str]
     dropped: int
 
 
-def has_content(chunk: str, min_chars: int) -> bool:
-    """True when the stripped chunk is long enough and holds more than markup and punctuation."""
+def has_content(chunk: str, min_chars: int = 0) -> bool:
+    """True when the stripped chunk has ``min_chars`` characters and more than markup or punctuation."""
     stripped = chunk.strip()
-    if len(stripped) < min_chars:
+    if len(stripped) < min_chars or _WORD.search(stripped) is None:
         return False
-    return _WORD.search(_FENCE.sub("", stripped)) is not None
+    if "```" in stripped or "~~~" in stripped:
+        return _WORD.search(_FENCE.sub("", stripped)) is not None
+    return True
 
 
 class Chunker:
-    """Deterministic recursive splitter: paragraphs, then lines, sentences, words, characters."""
+    """Deterministic splitter: the same text and config always give the same chunks."""
 
     def __init__(self, config: ChunkingConfig | None = None) -> None:
         self.config = config or ChunkingConfig()
+        self._splitter = TextSplitter(self.config.chunk_size, overlap=self.config.chunk_overlap, trim=True)
 
     def split(self, text: str) -> ChunkResult:
-        pieces = [p.strip() for p in self._split(text, _SEPARATORS)]
+        pieces = self._splitter.chunks(text)
         chunks = [p for p in pieces if has_content(p, self.config.min_chunk_chars)]
-        return ChunkResult(chunks=chunks, dropped=len([p for p in pieces if p]) - len(chunks))
-
-    def _split(self, text: str, separators: tuple[str, ...]) -> list[str]:
-        size = self.config.chunk_size
-        if len(text) <= size:
-            return [text]
-        sep, rest = separators[0], separators[1:]
-        if sep and sep not in text:
-            return self._split(text, rest)
-        parts = [text[i : i + 1] for i in range(len(text))] if not sep else _keep_separator(text, sep)
-        small: list[str] = []
-        for part in parts:
-            small.extend(self._split(part, rest) if len(part) > size else [part])
-        return self._merge(small)
-
-    def _merge(self, parts: list[str]) -> list[str]:
-        size, overlap = self.config.chunk_size, self.config.chunk_overlap
-        out: list[str] = []
-        window: list[str] = []
-        length = 0
-        for part in parts:
-            if window and length + len(part) > size:
-                out.append("".join(window))
-                while window and (length > overlap or length + len(part) > size):
-                    length -= len(window.pop(0))
-            window.append(part)
-            length += len(part)
-        if window:
-            out.append("".join(window))
-        return out
-
-
-def _keep_separator(text: str, sep: str) -> list[str]:
-    """Split after each separator so joining the parts gives back the text exactly."""
-    parts = text.split(sep)
-    return [p + sep for p in parts[:-1]] + [parts[-1]]
+        return ChunkResult(chunks=chunks, dropped=len(pieces) - len(chunks))

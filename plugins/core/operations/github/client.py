@@ -344,9 +344,10 @@ class GitHubClient:
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
         transient = secondary = primary = redirects = 0
+        resource = "core"  # the quota bucket; a primary-limit refusal names its own
         endpoint = self._endpoint(url)
         while True:
-            token = self.tokens.acquire()
+            token = self.tokens.acquire(resource)
             self.stats.requests += 1
             self.stats.by_token[token.fingerprint] += 1
             try:
@@ -392,7 +393,8 @@ class GitHubClient:
                 continue
             if outcome.verdict is Verdict.PRIMARY_LIMIT:
                 primary += 1
-                self.tokens.mark_exhausted(token, outcome.resource, outcome.reset_at)
+                resource = outcome.resource
+                self.tokens.mark_exhausted(token, resource, outcome.reset_at)
                 if primary > len(self.tokens) + 1:
                     reset = outcome.reset_at or self._clock()
                     raise RateLimitError(

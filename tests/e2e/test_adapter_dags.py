@@ -1,0 +1,111 @@
+"""The adapter under real ``airflow dags test``: steps, XCom, partitions, failure categories, redaction."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.store import Store, collector_runs
+from tests.e2e.conftest import AirflowHome
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+TOY = "tests.fakes.toy_collector:ToyCollector"
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "collectors.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _runs(state_dir: Path) -> list[dict]:
+    store = Store.from_url(f"sqlite:///{state_dir / 'collector.db'}")
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(collector_runs).order_by(collector_runs.c.id)).mappings()]
+
+
+def test_three_steps_run_and_record_history(airflow_home: AirflowHome, tmp_path: Path):
+    config = _config(tmp_path, f"""
+        collectors:
+          toy:
+            collector: {TOY}
+            schedule: null
+            config: {{notes: 4, vectors: {{min_chunk_chars: 5}}}}
+    """)
+    result = airflow_home.dags_test("collect_toy", config_file=config, state_dir=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    runs = _runs(tmp_path)
+    assert [(r["step"], r["status"]) for r in runs] == [
+        ("validate", "success"), ("collect", "success"), ("sync_pinecone", "success")
+    ]
+    assert runs[1]["counts"] == {"notes": 4}
+    assert runs[2]["counts"]["records_upserted"] == 4
+    assert "Previous step collect: success=True counts={'notes': 4}" in result.stdout
+
+
+def test_partitioned_collect_is_mapped_per_partition(airflow_home: AirflowHome, tmp_path: Path):
+    config = _config(tmp_path, f"""
+        collectors:
+          parts:
+            collector: {TOY}
+            partitioned: true
+            config: {{notes: 2, partitions: [alpha, beta, gamma]}}
+    """)
+    result = airflow_home.dags_test(
+        "collect_parts", config_file=config, state_dir=tmp_path, conf={"partitions": ["alpha", "gamma"]}
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    collects = [r for r in _runs(tmp_path) if r["step"] == "collect"]
+    assert sorted(r["partition"] for r in collects) == ["alpha", "gamma"]
+    assert sorted(r["map_index"] for r in collects) == [0, 1]
+
+
+def test_auth_failure_fails_at_once_sanitized_and_recorded(airflow_home: AirflowHome, tmp_path: Path):
+    config = _config(tmp_path, f"""
+        collectors:
+          toy:
+            collector: {TOY}
+            connections: [toy_api]
+            config: {{notes: 1, fail_with: auth}}
+    """)
+    secret = "tok_SECRETVALUE_9876"
+    result = airflow_home.dags_test(
+        "collect_toy",
+        config_file=config,
+        state_dir=tmp_path,
+        extra_env={"AIRFLOW_CONN_TOY_API": f'{{"conn_type": "http", "password": "{secret}"}}'},
+    )
+    output = result.stdout + result.stderr
+    assert "state=failed" in output
+    assert "auth failures are not retried" in output
+    assert secret not in output
+    failed = [r for r in _runs(tmp_path) if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["failure_category"] == "auth" and failed[0]["try_number"] == 1
+    assert secret not in str(failed[0]["errors"])
+
+
+def test_network_failure_is_retried_with_backoff(airflow_home: AirflowHome, tmp_path: Path):
+    config = _config(tmp_path, f"""
+        defaults: {{retries: 1, retry_delay_seconds: 1}}
+        collectors:
+          toy:
+            collector: {TOY}
+            config: {{notes: 1, fail_with: network}}
+    """)
+    result = airflow_home.dags_test("collect_toy", config_file=config, state_dir=tmp_path)
+    assert "network failure: exponential backoff" in result.stdout + result.stderr
+
+
+def test_invalid_config_fails_dag_parsing_naming_the_entry(airflow_home: AirflowHome, tmp_path: Path):
+    config = _config(tmp_path, """
+        collectors:
+          broken:
+            collector: nowhere.module:Missing
+    """)
+    result = airflow_home.run("dags", "list-import-errors", "--local", "-o", "plain", extra_env={"COLLECTORS_CONFIG": str(config)})
+    output = result.stdout + result.stderr
+    assert "collectors.broken.collector" in output and "nowhere.module" in output
