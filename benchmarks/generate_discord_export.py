@@ -209,7 +209,7 @@ def generate_exports(out_dir: Path, *, messages: int, channels: int, seed: int =
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Generate DiscordChatExporter JSON exports for benchmarks.")
     parser.add_argument("--messages", type=int, default=200_000, help="messages in total, over all channels")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
