@@ -1,6 +1,6 @@
 """Speed and memory of the Discord export reader's two passes (validate, then batches).
 
-    PYTHONPATH=plugins python benchmarks/bench_discord_reader.py [--messages 200000] [--channels 8]
+    PYTHONPATH=plugins:. python benchmarks/bench_discord_reader.py [--messages 200000] [--channels 8]
         [--dir benchmarks/out/discord] [--batch-size 1000]
 
 Generates the export set with generate_discord_export.py unless --dir already holds one,
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.generate_discord_export import generate_exports
 
-from generate_discord_export import generate_exports  # noqa: E402
-
-from discord_activity_tracker.export_reader import ExportReader, discover_exports, validate_export  # noqa: E402
+from discord_activity_tracker.export_reader import ExportReader, discover_exports, validate_export
 
 
 def _validate(path: Path, _batch_size: int) -> int:

@@ -339,6 +339,33 @@ def test_delete_failure_returns_ids(sink: PineconeSink, fake: FakePinecone) -> N
     assert classify_failure(sink.last_errors[0]) is CollectorFailureCategory.NETWORK
 
 
+def test_delete_in_a_namespace_that_is_gone_is_done(sink: PineconeSink, fake: FakePinecone) -> None:
+    fake.fail_next(404, match="/vectors/delete")
+    assert sink.delete("never-written", ["a:b:0"]) == []
+    assert sink.last_errors == ()
+
+
+def test_index_gone_during_upsert_is_a_config_error(sink: PineconeSink, fake: FakePinecone) -> None:
+    fake.fail_next(404, match="/upsert")
+    with pytest.raises(ConfigError, match="community"):
+        sink.upsert(NS, records(1))
+
+
+def test_clear_empties_the_namespace_in_every_index(fake: FakePinecone) -> None:
+    with PineconeSink(make_config(fake, sparse_index="community-sparse")) as sink:
+        sink.ensure_ready([NS, "other"])
+        sink.upsert(NS, records(10))
+        sink.upsert("other", records(2))
+        sink.clear(NS)
+        fake.fail_next(503, count=3, match="/vectors/delete")
+        with pytest.raises(Exception) as raised:
+            sink.clear("other")
+    for index in ("community", "community-sparse"):
+        assert fake.records(index, NS) == {}
+    assert len(fake.records("community", "other")) == 2
+    assert classify_failure(raised.value) is CollectorFailureCategory.NETWORK
+
+
 def test_hybrid_writes_and_deletes_in_both_indexes(fake: FakePinecone) -> None:
     with PineconeSink(make_config(fake, sparse_index="community-sparse")) as sink:
         sink.ensure_ready([NS])

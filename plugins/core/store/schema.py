@@ -6,7 +6,14 @@ from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, 
 
 from core.store.migrations import Migration, create_tables
 
-__all__ = ["CORE_MIGRATIONS", "collector_checkpoints", "collector_runs", "core_metadata", "http_validators"]
+__all__ = [
+    "CORE_MIGRATIONS",
+    "collector_alerts",
+    "collector_checkpoints",
+    "collector_runs",
+    "core_metadata",
+    "http_validators",
+]
 
 core_metadata = MetaData()
 
@@ -53,10 +60,27 @@ http_validators = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Alert suppression state: one row per (collector, category); see core.store.alerts.
+collector_alerts = Table(
+    "collector_alerts",
+    core_metadata,
+    Column("collector", String(200), primary_key=True),
+    Column("category", String(40), primary_key=True),
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    Column("suppressed_count", Integer, nullable=False, default=0),
+    Column("sent_count", Integer, nullable=False, default=0),
+    Column("last_kind", String(40), nullable=True),
+    Column("last_dag_id", String(250), nullable=True),
+    Column("last_run_id", String(250), nullable=True),
+    Column("last_message", Text, nullable=True),
+)
+
 CORE_MIGRATIONS = (
     Migration(
         1,
         "checkpoints, run history, HTTP validators",
         create_tables(collector_checkpoints, collector_runs, http_validators),
     ),
+    Migration(2, "alert suppression state", create_tables(collector_alerts)),
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -22,13 +22,16 @@ def upsert_rows(
     *,
     update_columns: Sequence[str] | None = None,
     only_if_changed: Sequence[str] | None = None,
+    update_where: Callable[[Table, Any], ColumnElement[bool]] | None = None,
 ) -> int:
     """Insert ``rows`` or update them in place when their natural key exists.
 
     Rows repeating a key inside the batch collapse to the last one (a statement may not
     touch the same row twice). ``update_columns`` defaults to every non-key column present.
     ``only_if_changed`` restricts updates to rows where one of those columns differs, so an
-    unchanged re-read does not bump ``updated_at``-style columns. Returns rows submitted.
+    unchanged re-read does not bump ``updated_at``-style columns. ``update_where(table,
+    excluded)`` adds a condition of its own (e.g. "only if the incoming edit is newer").
+    Returns rows submitted.
     """
     if not rows:
         return 0
@@ -57,6 +60,9 @@ def upsert_rows(
             where = conditions[0]
             for condition in conditions[1:]:
                 where = where | condition
+        if update_where is not None:
+            extra = update_where(table, excluded)
+            where = extra if where is None else (where & extra)
         statement = insert.on_conflict_do_update(
             index_elements=[table.c[k] for k in key_columns],
             set_={c: excluded[c] for c in updates},

@@ -248,9 +248,21 @@ class PineconeSink:
                 if not self._attempt(
                     lambda c=chunk, i=index: i.delete(ids=c, namespace=namespace),
                     f"delete of {len(chunk)} ids from {index_name}/{namespace}",
+                    missing_ok=True,
                 ):
                     failed.extend(chunk)
         return list(dict.fromkeys(failed))
+
+    def clear(self, namespace: str) -> None:
+        """Delete every record of ``namespace`` in each index: the start of a re-sync from scratch."""
+        self._errors = []
+        for index_name, _model in self.config.targets():
+            index = self._index(index_name)
+            what = f"clearing namespace {index_name}/{namespace}"
+            if not self._attempt(
+                lambda i=index: i.delete(delete_all=True, namespace=namespace), what, missing_ok=True
+            ):
+                raise self._errors[-1]
 
     def close(self) -> None:
         for index in self._indexes.values():
@@ -377,15 +389,21 @@ class PineconeSink:
 
     # ------------------------------------------------------------------ retries and errors
 
-    def _attempt(self, call: Callable[[], object], what: str) -> bool:
-        """Run one request with retries; False (error kept) when it finally failed."""
+    def _attempt(self, call: Callable[[], object], what: str, *, missing_ok: bool = False) -> bool:
+        """Run one request with retries; False (error kept) when it finally failed.
+
+        Auth, permission and missing-index failures raise: no later batch can succeed.
+        ``missing_ok`` takes a 404 as done (deleting from a namespace that is already gone).
+        """
         try:
             self._retrying(call)
+        except NotFoundError:
+            if missing_ok:
+                return True
+            raise self._translate_missing(what) from None
         except PineconeError as exc:
             error = self._translate(exc, what)
-            if isinstance(
-                error, (AuthenticationError, PermissionDeniedError, ConfigError)
-            ) and not isinstance(error, DataValidationError):
+            if isinstance(error, (AuthenticationError, PermissionDeniedError)):
                 raise error from None
             log.warning("%s", error)
             self._errors.append(error)
@@ -429,6 +447,10 @@ class PineconeSink:
 
     def _safe(self, exc: BaseException) -> str:
         return sanitize_text(f"{type(exc).__name__}: {exc}", [self.config.api_key])
+
+    def _translate_missing(self, what: str) -> ConfigError:
+        indexes = ", ".join(name for name, _ in self.config.targets())
+        return ConfigError(f"Pinecone {what} failed: index not found ({indexes}); ensure_ready creates it")
 
     def _translate(self, exc: PineconeError, what: str) -> CollectorError:
         """The project's typed error for an SDK failure; the message is sanitized, the raw error dropped."""

@@ -1,0 +1,163 @@
+"""Messages -> documents for the vector step: a root message and all its replies form one document.
+
+A message's thread root is found by walking ``reply_to_message_id`` up while the target is
+stored. The document id is the root message id; it changes content (and is re-synced)
+whenever any message of the thread is added or edited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from core.vectors.documents import Document
+from discord_activity_tracker.tables import (
+    discord_authors,
+    discord_channels,
+    discord_guilds,
+    discord_messages,
+)
+
+__all__ = ["thread_documents"]
+
+_MAX_DEPTH = 100
+_BATCH = 500
+_m = discord_messages
+
+
+def _changed_ids(engine: Engine, changed_since: dt.datetime | None) -> Iterator[list[str]]:
+    query = select(_m.c.message_id).order_by(_m.c.created_at, _m.c.message_id)
+    if changed_since is not None:
+        query = query.where(_m.c.updated_at > changed_since)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
+        for partition in result.scalars().partitions(_BATCH):
+            yield list(partition)
+
+
+def _roots(engine: Engine, ids: Sequence[str]) -> set[str]:
+    """Thread root of every id: its topmost ancestor that is stored."""
+    parent: dict[str, str | None] = {}
+    missing: set[str] = set()
+    frontier = set(ids)
+    with engine.connect() as conn:
+        for _ in range(_MAX_DEPTH):
+            unknown = [i for i in frontier if i not in parent and i not in missing]
+            if not unknown:
+                break
+            rows = conn.execute(
+                select(_m.c.message_id, _m.c.reply_to_message_id).where(_m.c.message_id.in_(unknown))
+            ).all()
+            found: dict[str, str | None] = {row[0]: row[1] for row in rows}
+            missing.update(i for i in unknown if i not in found)
+            parent.update(found)
+            frontier = {target for target in found.values() if target}
+    roots: set[str] = set()
+    for message_id in ids:
+        current = message_id
+        for _ in range(_MAX_DEPTH):
+            target = parent.get(current)
+            if target is None or target in missing or target not in parent:
+                break
+            current = target
+        roots.add(current)
+    return roots
+
+
+def _thread_rows(engine: Engine, root: str) -> list[dict[str, Any]]:
+    columns = [
+        _m.c.message_id,
+        _m.c.reply_to_message_id,
+        _m.c.content,
+        _m.c.created_at,
+        _m.c.edited_at,
+        _m.c.updated_at,
+        _m.c.attachments,
+        _m.c.channel_id,
+        _m.c.guild_id,
+        discord_authors.c.name.label("author"),
+        discord_authors.c.author_id,
+        discord_channels.c.name.label("channel"),
+        discord_guilds.c.name.label("guild"),
+    ]
+    joined = (
+        _m.join(discord_authors, discord_authors.c.author_id == _m.c.author_id)
+        .join(discord_channels, discord_channels.c.channel_id == _m.c.channel_id)
+        .join(discord_guilds, discord_guilds.c.guild_id == _m.c.guild_id)
+    )
+    rows: list[dict[str, Any]] = []
+    wanted = [root]
+    seen: set[str] = set()
+    with engine.connect() as conn:
+        while wanted and len(seen) < 10_000:
+            batch = [w for w in wanted if w not in seen]
+            seen.update(batch)
+            found = [
+                dict(r)
+                for r in conn.execute(
+                    select(*columns).select_from(joined).where(_m.c.message_id.in_(batch))
+                ).mappings()
+            ]
+            rows.extend(found)
+            wanted = list(
+                conn.execute(select(_m.c.message_id).where(_m.c.reply_to_message_id.in_(batch))).scalars()
+            )
+    rows.sort(key=lambda r: (r["created_at"], r["message_id"]))
+    return rows
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _render(rows: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for row in rows:
+        stamp = _utc(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        edited = " (edited)" if row["edited_at"] else ""
+        prefix = "" if row is rows[0] else "> reply: "
+        content = row["content"].strip() or "(no text)"
+        files = ", ".join(a.get("fileName", "") for a in row["attachments"] or [] if isinstance(a, dict))
+        attachment = f"\n[attachments: {files}]" if files else ""
+        lines.append(f"{prefix}**{row['author']}** ({stamp}{edited}): {content}{attachment}")
+    return "\n\n".join(lines)
+
+
+def _document(rows: list[dict[str, Any]]) -> Document:
+    root = rows[0]
+    updated = max(_utc(r["updated_at"]) for r in rows)
+    return Document(
+        source="discord",
+        doc_id=root["message_id"],
+        title=f"#{root['channel']} thread by {root['author']}",
+        text=_render(rows),
+        updated_at=updated,
+        metadata={
+            "guild": root["guild"],
+            "channel": root["channel"],
+            "channel_id": root["channel_id"],
+            "author": root["author"],
+            "authors": sorted({r["author"] for r in rows}),
+            "message_count": len(rows),
+            "started_at": _utc(root["created_at"]).isoformat(),
+            "url": f"https://discord.com/channels/{root['guild_id']}/{root['channel_id']}/{root['message_id']}",
+        },
+    )
+
+
+def thread_documents(
+    engine: Engine, changed_since: dt.datetime | None, doc_ids: Iterable[str]
+) -> Iterator[Document]:
+    """Documents of every thread touched since ``changed_since``, plus the threads ``doc_ids``."""
+    emitted: set[str] = set()
+    batches = _changed_ids(engine, changed_since)
+    extra = list(doc_ids)
+    for ids in [extra, *batches] if extra else batches:
+        for root in sorted(_roots(engine, ids) - emitted):
+            emitted.add(root)
+            rows = _thread_rows(engine, root)
+            if rows:
+                yield _document(rows)
