@@ -18,7 +18,8 @@ echo "== airflow dags test $DAG_ID (log: $COLLECTOR_STATE_DIR/dags-test.log)"
 if ! airflow dags test "$DAG_ID" >"$COLLECTOR_STATE_DIR/dags-test.log" 2>&1; then
   tail -n 60 "$COLLECTOR_STATE_DIR/dags-test.log"; echo "demo: the DAG run failed (full log above)" >&2; exit 1
 fi
-grep -E "finished: success=|Vector sync .* documents so far|state=" "$COLLECTOR_STATE_DIR/dags-test.log" | sed 's/^/  /' | tail -n 12 || true
+grep -oE "[a-z_]+\.(validate|collect|sync_pinecone) finished: .* in [0-9.]+s" "$COLLECTOR_STATE_DIR/dags-test.log" | sed 's/^/  /' || true
+grep -oE "DagRun Finished: dag_id=[^,]*|state=(success|failed)" "$COLLECTOR_STATE_DIR/dags-test.log" | tail -n 2 | tr '\n' ' ' | sed 's/^/  /'; echo
 
 echo
 echo "== What is stored"

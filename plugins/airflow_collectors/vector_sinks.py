@@ -8,7 +8,7 @@ from typing import Any
 from airflow_collectors.connections import connection_fields
 from core.store import Store
 from core.vectors.local_sink import LocalSink
-from core.vectors.settings import VectorSettings
+from core.vectors.settings import VectorSettings, parse_vector_settings
 from core.vectors.sink import VectorSink
 
 __all__ = ["PINECONE_CONN_ID", "sink_factory"]
@@ -27,7 +27,7 @@ _PINECONE_OVERRIDES = {
 
 
 def sink_factory(config: Mapping[str, Any]) -> Callable[[Store], VectorSink]:
-    settings = VectorSettings.model_validate(config.get("vectors") or {})
+    settings = parse_vector_settings(config.get("vectors"))
     if settings.sink == "local":
         return LocalSink
     return lambda store: _pinecone_sink(settings)
@@ -45,6 +45,6 @@ def _pinecone_sink(settings: VectorSettings) -> VectorSink:
         password=fields["password"],
         host=fields["host"],
         extra=fields["extra"],
-        overrides=settings.model_dump(include=_PINECONE_OVERRIDES),
+        overrides=settings.model_dump(include=_PINECONE_OVERRIDES, exclude_unset=True),
     )
     return PineconeSink(sink_config)

@@ -189,8 +189,14 @@ _VALIDATION_NAMES = (
     "sqlalchemy.exc.DataError",
     "sqlalchemy.exc.IntegrityError",
 )
-_AUTH_NAMES = ("pinecone.exceptions.exceptions.UnauthorizedException",)
-_PERMISSION_NAMES = ("pinecone.exceptions.exceptions.ForbiddenException",)
+_AUTH_NAMES = (
+    "pinecone.errors.exceptions.UnauthorizedError",
+    "pinecone.exceptions.exceptions.UnauthorizedException",
+)
+_PERMISSION_NAMES = (
+    "pinecone.errors.exceptions.ForbiddenError",
+    "pinecone.exceptions.exceptions.ForbiddenException",
+)
 
 
 def classify_failure(exc: BaseException | None) -> CollectorFailureCategory:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.config import resolve_path
 from core.errors import ConfigError
+from core.vectors.settings import parse_vector_settings
 
 __all__ = ["DiscordConfig", "parse_config"]
 
@@ -23,6 +24,12 @@ class DiscordConfig(BaseModel):
     batch_size: int = Field(default=2000, gt=0, le=50_000)
     skip_unchanged_files: bool = True
     vectors: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("vectors")
+    @classmethod
+    def _vectors(cls, value: dict[str, Any]) -> dict[str, Any]:
+        parse_vector_settings(value)
+        return value
 
     @property
     def export_path(self) -> Path:

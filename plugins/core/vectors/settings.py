@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["VectorSettings"]
+from core.errors import ConfigError
+
+__all__ = ["VectorSettings", "parse_vector_settings"]
 
 
 class VectorSettings(BaseModel):
@@ -32,3 +35,23 @@ class VectorSettings(BaseModel):
     chunk_overlap: int = Field(default=150, ge=0)
     min_chunk_chars: int = Field(default=40, ge=0)
     batch_documents: int = Field(default=200, gt=0)
+
+    @model_validator(mode="after")
+    def _overlap_smaller_than_chunk(self) -> VectorSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self
+
+
+def parse_vector_settings(raw: Mapping[str, Any] | None) -> VectorSettings:
+    """The ``vectors:`` section, or a ``ConfigError`` naming the offending field."""
+    try:
+        return VectorSettings.model_validate(dict(raw or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"config.vectors.{'.'.join(str(p) for p in e['loc']) or '(section)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(problems) from None

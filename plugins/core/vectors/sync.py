@@ -21,7 +21,7 @@ from core.vectors import ledger
 from core.vectors.chunking import Chunker, ChunkingConfig
 from core.vectors.documents import Document, VectorRecord, record_id
 from core.vectors.local_sink import LocalSink
-from core.vectors.settings import VectorSettings
+from core.vectors.settings import parse_vector_settings
 from core.vectors.sink import VectorSink
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def run_vector_sync(collector: AbstractCollector) -> RunResult:
     """Run the vector step for ``collector`` with the sink its context provides."""
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
-    settings = VectorSettings.model_validate(collector.raw_config.get("vectors") or {})
+    settings = parse_vector_settings(collector.raw_config.get("vectors"))
     source = collector.vector_source or collector.name
     if not settings.enabled:
         return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
