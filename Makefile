@@ -7,7 +7,7 @@ test:            ## the whole suite: ruff, import-linter, pyright, pytest (needs
 	./scripts/test.sh
 
 lint:
-	./scripts/bootstrap.sh && . scripts/env.sh && ruff check plugins dags tests benchmarks && lint-imports --config pyproject.toml && pyright plugins dags
+	./scripts/bootstrap.sh && . scripts/env.sh && ruff check plugins dags tests benchmarks && lint-imports pyproject.toml && pyright plugins dags
 
 bench:
 	./scripts/bootstrap.sh && . scripts/env.sh && python benchmarks/bench_discord_ingest.py

@@ -7,7 +7,7 @@ cd "$PROJECT_ROOT"
 "$PROJECT_ROOT/scripts/ensure_postgres.sh"
 
 echo "== ruff"; ruff check plugins dags tests benchmarks
-echo "== import-linter"; lint-imports --config pyproject.toml
+echo "== import-linter"; lint-imports pyproject.toml
 echo "== pyright"; pyright plugins dags
 echo "== pytest"
 exec python -m pytest -p no:cacheprovider "$@"

@@ -9,6 +9,8 @@ from pathlib import Path
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
+from airflow_collectors.deadlines import collector_deadline
+from airflow_collectors.notifier import CollectorAlertNotifier
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
 from core.errors import ConfigError
@@ -65,6 +67,7 @@ def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
         f"* schedule: `{entry.schedule}` (data intervals; backfills bound the collected window)\n"
         f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
         f"* params: `since`, `until`, `partitions`, `dry_run`, `full_refresh`\n"
+        "* alerts, lateness deadline, backfills: see docs/operations.md\n"
     )
 
 
@@ -94,8 +97,17 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
         doc_md=_doc_md(name, entry, source),
         default_args={"owner": defaults.owner},
         render_template_as_native_obj=True,
+        deadline=(
+            collector_deadline(
+                collector=name,
+                minutes=deadline_minutes,
+                routing=settings.alerts,
+                store_conn_id=defaults.store_conn_id,
+            )
+            if deadline_minutes
+            else None
+        ),
     )
-    _ = deadline_minutes
     with dag:
         collector_tasks(
             name=name,
@@ -112,6 +124,12 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
                 dt.timedelta(minutes=defaults.execution_timeout_minutes)
                 if defaults.execution_timeout_minutes
                 else None
+            ),
+            on_failure_callback=CollectorAlertNotifier(
+                kind="failure", routing=settings.alerts, store_conn_id=defaults.store_conn_id
+            ),
+            on_retry_callback=CollectorAlertNotifier(
+                kind="retry", routing=settings.alerts, store_conn_id=defaults.store_conn_id
             ),
             group_id=None,
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
 
+from airflow_collectors import metrics
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
 from airflow_collectors.vector_sinks import sink_factory
@@ -200,6 +201,16 @@ class CollectorOperator(BaseOperator):
         status: str,
     ) -> None:
         ti = _task_instance(context)
+        finished_at = dt.datetime.now(dt.UTC)
+        metrics.step_finished(
+            self.collector_name,
+            self.step,
+            status=status,
+            duration_seconds=(finished_at - started_at).total_seconds(),
+            category=getattr(result, "failure_category", None),
+            counts=result.counts,
+            partition=self.partition,
+        )
         try:
             store = run_context.store()
             store.ensure_core()
@@ -210,7 +221,7 @@ class CollectorOperator(BaseOperator):
                     step=self.step,
                     status=status,
                     started_at=started_at,
-                    finished_at=dt.datetime.now(dt.UTC),
+                    finished_at=finished_at,
                     counts=dict(result.counts),
                     errors=list(result.errors),
                     failure_category=getattr(result, "failure_category", None),

@@ -36,6 +36,7 @@ def collector_tasks(
     max_retry_delay: dt.timedelta = dt.timedelta(hours=1),
     execution_timeout: dt.timedelta | None = None,
     on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+    on_retry_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
     group_id: str | None = None,
 ) -> tuple[CollectorOperator, Any, CollectorOperator]:
     """Build the three-step group. With ``partitioned``, ``collect`` is dynamically mapped
@@ -58,6 +59,8 @@ def collector_tasks(
     }
     if on_failure_callback is not None:
         common["on_failure_callback"] = on_failure_callback
+    if on_retry_callback is not None:
+        common["on_retry_callback"] = on_retry_callback
     api_pool: dict[str, Any] = {"pool": pool} if pool else {}
     scope = (
         TaskGroup(group_id=group_id, tooltip=f"{name}: validate, collect, sync_pinecone")

@@ -22,9 +22,13 @@ class AirflowHome:
     home: Path
     env: dict[str, str]
 
-    def run(self, *args: str, extra_env: Mapping[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, extra_env: Mapping[str, str] | None = None, timeout: int = 300
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, **(extra_env or {})}
-        return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def dags_test(
         self,
@@ -38,7 +42,11 @@ class AirflowHome:
         args = ["dags", "test", dag_id]
         if conf:
             args += ["--conf", json.dumps(conf)]
-        env = {"COLLECTORS_CONFIG": str(config_file), "COLLECTOR_STATE_DIR": str(state_dir), **(extra_env or {})}
+        env = {
+            "COLLECTORS_CONFIG": str(config_file),
+            "COLLECTOR_STATE_DIR": str(state_dir),
+            **(extra_env or {}),
+        }
         return self.run(*args, extra_env=env)
 
 

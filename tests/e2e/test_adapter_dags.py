@@ -25,22 +25,29 @@ def _config(tmp_path: Path, body: str) -> Path:
 def _runs(state_dir: Path) -> list[dict]:
     store = Store.from_url(f"sqlite:///{state_dir / 'collector.db'}")
     with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(collector_runs).order_by(collector_runs.c.id)).mappings()]
+        return [
+            dict(r) for r in conn.execute(select(collector_runs).order_by(collector_runs.c.id)).mappings()
+        ]
 
 
 def test_three_steps_run_and_record_history(airflow_home: AirflowHome, tmp_path: Path):
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
         collectors:
           toy:
             collector: {TOY}
             schedule: null
             config: {{notes: 4, vectors: {{min_chunk_chars: 5}}}}
-    """)
+    """,
+    )
     result = airflow_home.dags_test("collect_toy", config_file=config, state_dir=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
     runs = _runs(tmp_path)
     assert [(r["step"], r["status"]) for r in runs] == [
-        ("validate", "success"), ("collect", "success"), ("sync_pinecone", "success")
+        ("validate", "success"),
+        ("collect", "success"),
+        ("sync_pinecone", "success"),
     ]
     assert runs[1]["counts"] == {"notes": 4}
     assert runs[2]["counts"]["records_upserted"] == 4
@@ -48,13 +55,16 @@ def test_three_steps_run_and_record_history(airflow_home: AirflowHome, tmp_path:
 
 
 def test_partitioned_collect_is_mapped_per_partition(airflow_home: AirflowHome, tmp_path: Path):
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
         collectors:
           parts:
             collector: {TOY}
             partitioned: true
             config: {{notes: 2, partitions: [alpha, beta, gamma]}}
-    """)
+    """,
+    )
     result = airflow_home.dags_test(
         "collect_parts", config_file=config, state_dir=tmp_path, conf={"partitions": ["alpha", "gamma"]}
     )
@@ -65,13 +75,16 @@ def test_partitioned_collect_is_mapped_per_partition(airflow_home: AirflowHome, 
 
 
 def test_auth_failure_fails_at_once_sanitized_and_recorded(airflow_home: AirflowHome, tmp_path: Path):
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
         collectors:
           toy:
             collector: {TOY}
             connections: [toy_api]
             config: {{notes: 1, fail_with: auth}}
-    """)
+    """,
+    )
     secret = "tok_SECRETVALUE_9876"
     result = airflow_home.dags_test(
         "collect_toy",
@@ -89,23 +102,31 @@ def test_auth_failure_fails_at_once_sanitized_and_recorded(airflow_home: Airflow
 
 
 def test_network_failure_is_retried_with_backoff(airflow_home: AirflowHome, tmp_path: Path):
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
         defaults: {{retries: 1, retry_delay_seconds: 1}}
         collectors:
           toy:
             collector: {TOY}
             config: {{notes: 1, fail_with: network}}
-    """)
+    """,
+    )
     result = airflow_home.dags_test("collect_toy", config_file=config, state_dir=tmp_path)
     assert "network failure: exponential backoff" in result.stdout + result.stderr
 
 
 def test_invalid_config_fails_dag_parsing_naming_the_entry(airflow_home: AirflowHome, tmp_path: Path):
-    config = _config(tmp_path, """
+    config = _config(
+        tmp_path,
+        """
         collectors:
           broken:
             collector: nowhere.module:Missing
-    """)
-    result = airflow_home.run("dags", "list-import-errors", "--local", "-o", "plain", extra_env={"COLLECTORS_CONFIG": str(config)})
+    """,
+    )
+    result = airflow_home.run(
+        "dags", "list-import-errors", "--local", "-o", "plain", extra_env={"COLLECTORS_CONFIG": str(config)}
+    )
     output = result.stdout + result.stderr
     assert "collectors.broken.collector" in output and "nowhere.module" in output

@@ -44,11 +44,17 @@ class ToyCollector(AbstractCollector):
         if failure == "network":
             raise NetworkError("502 from upstream")
         if failure == "rate_limit":
-            raise RateLimitError("quota exhausted", retry_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+            raise RateLimitError(
+                "quota exhausted", retry_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+            )
         prefix = self.context.partition or "all"
         now = dt.datetime.now(dt.UTC)
         rows = [
-            {"note_id": f"{prefix}-{n}", "body": f"note {n} of {prefix} about community activity", "updated_at": now}
+            {
+                "note_id": f"{prefix}-{n}",
+                "body": f"note {n} of {prefix} about community activity",
+                "updated_at": now,
+            }
             for n in range(int(self.raw_config["notes"]))
         ]
         with self.store.transaction() as conn:

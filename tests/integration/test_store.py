@@ -29,9 +29,11 @@ def test_migrations_apply_once_and_record_versions(store: Store):
     two = (*MIGRATIONS, Migration(2, "index", lambda conn: None))
     assert store.migrate("items", two) == [2]
     with store.engine.connect() as conn:
-        versions = conn.execute(
-            select(schema_migrations.c.version).where(schema_migrations.c.component == "items")
-        ).scalars().all()
+        versions = (
+            conn.execute(select(schema_migrations.c.version).where(schema_migrations.c.component == "items"))
+            .scalars()
+            .all()
+        )
     assert sorted(versions) == [1, 2]
 
 
@@ -62,12 +64,23 @@ def test_concurrent_migrations_apply_once(pg_url: str):
 def test_upsert_inserts_updates_in_place_and_collapses_duplicates(store: Store):
     store.migrate("items", MIGRATIONS)
     with store.transaction() as conn:
-        upsert_rows(conn, items, [{"item_id": "a", "title": "first", "version": 1},
-                                  {"item_id": "b", "title": "bee", "version": 1},
-                                  {"item_id": "a", "title": "first, edited", "version": 2}], ["item_id"])
+        upsert_rows(
+            conn,
+            items,
+            [
+                {"item_id": "a", "title": "first", "version": 1},
+                {"item_id": "b", "title": "bee", "version": 1},
+                {"item_id": "a", "title": "first, edited", "version": 2},
+            ],
+            ["item_id"],
+        )
     with store.transaction() as conn:
-        upsert_rows(conn, items, [{"item_id": "b", "title": "bee", "version": 1},
-                                  {"item_id": "c", "title": "sea", "version": 1}], ["item_id"])
+        upsert_rows(
+            conn,
+            items,
+            [{"item_id": "b", "title": "bee", "version": 1}, {"item_id": "c", "title": "sea", "version": 1}],
+            ["item_id"],
+        )
     with store.engine.connect() as conn:
         rows = dict(conn.execute(select(items.c.item_id, items.c.title)).all())
     assert rows == {"a": "first, edited", "b": "bee", "c": "sea"}
@@ -78,8 +91,20 @@ def test_only_if_changed_leaves_identical_rows_alone(store: Store):
     with store.transaction() as conn:
         upsert_rows(conn, items, [{"item_id": "a", "title": "t", "version": 1}], ["item_id"])
     with store.transaction() as conn:
-        upsert_rows(conn, items, [{"item_id": "a", "title": "t", "version": 7}], ["item_id"], only_if_changed=["title"])
-        upsert_rows(conn, items, [{"item_id": "b", "title": "new", "version": 1}], ["item_id"], only_if_changed=["title"])
+        upsert_rows(
+            conn,
+            items,
+            [{"item_id": "a", "title": "t", "version": 7}],
+            ["item_id"],
+            only_if_changed=["title"],
+        )
+        upsert_rows(
+            conn,
+            items,
+            [{"item_id": "b", "title": "new", "version": 1}],
+            ["item_id"],
+            only_if_changed=["title"],
+        )
     with store.engine.connect() as conn:
         assert conn.execute(select(items.c.version).where(items.c.item_id == "a")).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 2

@@ -69,7 +69,13 @@ def _collector(tmp_path, **kwargs) -> RecordingCollector:
 def test_run_follows_the_lifecycle_and_persists_the_outgoing_state(tmp_path):
     collector = _collector(tmp_path)
     result = collector.run()
-    assert collector.calls == ["pre_collect", "validate_config", "load_incremental_state", "collect", "post_collect"]
+    assert collector.calls == [
+        "pre_collect",
+        "validate_config",
+        "load_incremental_state",
+        "collect",
+        "post_collect",
+    ]
     assert result.counts == {"items": 3}
     assert result.duration_seconds is not None and result.duration_seconds >= 0
     assert collector.last_result is result
@@ -138,14 +144,18 @@ def test_collector_base_subclassing_is_deprecated():
             def run(self):
                 return RunResult(success=True)
 
-    assert any(issubclass(w.category, DeprecationWarning) and "AbstractCollector" in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and "AbstractCollector" in str(w.message) for w in caught
+    )
     assert Old().run().success and Old().sync_pinecone() is None
 
 
 def test_command_collector_success_and_failure_with_sanitized_stderr():
     ok = CommandCollector([sys.executable, "-c", "print('a'); print('b')"], name="printer")
     assert ok.run().counts == {"output_lines": 2}
-    script = "import sys; sys.stderr.write('fatal: auth with xoxb-1111-2222-secretsecret failed\\n'); sys.exit(3)"
+    script = (
+        "import sys; sys.stderr.write('fatal: auth with xoxb-1111-2222-secretsecret failed\\n'); sys.exit(3)"
+    )
     failing = CommandCollector([sys.executable, "-c", script], name="legacy_sync")
     with pytest.raises(CommandFailedError) as caught:
         failing.run()
@@ -178,7 +188,11 @@ def test_base_collector_command_runs_collector_then_sync(tmp_path, capsys):
 
     class Failing(Command):
         def get_collector(self, **options):
-            return RecordingCollector({"items": []}, context=RunContext(store_url=f"sqlite:///{tmp_path / 'c.db'}"), fail_in="collect")
+            return RecordingCollector(
+                {"items": []},
+                context=RunContext(store_url=f"sqlite:///{tmp_path / 'c.db'}"),
+                fail_in="collect",
+            )
 
     assert Failing().main([]) == 1
     err = capsys.readouterr().err

@@ -47,7 +47,9 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_build_dags_shape(tmp_path):
-    path = _write(tmp_path, f"""
+    path = _write(
+        tmp_path,
+        f"""
         defaults: {{retries: 2}}
         collectors:
           toy:
@@ -63,7 +65,8 @@ def test_build_dags_shape(tmp_path):
           disabled:
             collector: {TOY}
             enabled: false
-    """)
+    """,
+    )
     dags = build_dags(path)
     assert sorted(dags) == ["collect_parts", "collect_toy"]
     toy = dags["collect_toy"]
@@ -76,19 +79,25 @@ def test_build_dags_shape(tmp_path):
     assert isinstance(collect.retry_policy, CollectorRetryPolicy)
     assert type(toy.timetable).__name__ == "CronDataIntervalTimetable"
     parts = dags["collect_parts"]
-    assert [t.task_id for t in parts.topological_sort()] == ["validate", "partitions", "collect", "sync_pinecone"]
+    assert [t.task_id for t in parts.topological_sort()] == [
+        "validate",
+        "partitions",
+        "collect",
+        "sync_pinecone",
+    ]
     assert type(parts.timetable).__name__ == "NullTimetable"
 
 
 def test_invalid_cron_names_the_entry(tmp_path):
     path = _write(tmp_path, f"collectors:\n  toy:\n    collector: {TOY}\n    schedule: 'every tuesday'\n")
-    with pytest.raises(ConfigError, match="collectors.toy.schedule"):
+    with pytest.raises(ConfigError, match=r"collectors\.toy\.schedule"):
         build_dags(path)
 
 
 def test_retry_policy_decisions():
     policy = CollectorRetryPolicy(base_delay_seconds=10, max_delay_seconds=600, jitter_fraction=0)
-    from core.errors import AuthenticationError, ConfigError as Cfg
+    from core.errors import AuthenticationError
+    from core.errors import ConfigError as Cfg
 
     assert policy.evaluate(AuthenticationError("x"), 1, 4).action.value == "fail"
     assert policy.evaluate(Cfg("x"), 1, 4).action.value == "fail"

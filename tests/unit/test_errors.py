@@ -15,7 +15,6 @@ import yaml
 
 from core.errors import (
     AuthenticationError,
-    CollectorFailureCategory as Cat,
     CommandFailedError,
     ConfigError,
     DataValidationError,
@@ -23,6 +22,9 @@ from core.errors import (
     classify_failure,
     sanitize_exception_message,
     sanitize_text,
+)
+from core.errors import (
+    CollectorFailureCategory as Cat,
 )
 
 
@@ -57,8 +59,16 @@ def status_server():
 
 @pytest.mark.parametrize(
     ("status", "category"),
-    [(401, Cat.AUTH), (403, Cat.PERMISSION), (404, Cat.PERMISSION), (422, Cat.VALIDATION),
-     (429, Cat.RATE_LIMIT), (500, Cat.NETWORK), (503, Cat.NETWORK), (504, Cat.TIMEOUT)],
+    [
+        (401, Cat.AUTH),
+        (403, Cat.PERMISSION),
+        (404, Cat.PERMISSION),
+        (422, Cat.VALIDATION),
+        (429, Cat.RATE_LIMIT),
+        (500, Cat.NETWORK),
+        (503, Cat.NETWORK),
+        (504, Cat.TIMEOUT),
+    ],
 )
 def test_http_errors_from_requests_and_httpx_are_classified_by_status(status_server, status, category):
     response = requests.get(f"{status_server}/{status}", timeout=5)

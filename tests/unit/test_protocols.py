@@ -20,14 +20,22 @@ from core.protocols import (
 
 
 def test_run_result_round_trips_through_json_exactly():
-    result = RunResult(success=True, counts={"messages": 3, "authors": 1}, errors=("x",), duration_seconds=1.5, step="collect")
+    result = RunResult(
+        success=True,
+        counts={"messages": 3, "authors": 1},
+        errors=("x",),
+        duration_seconds=1.5,
+        step="collect",
+    )
     again = RunResult.from_dict(json.loads(json.dumps(result.asdict())))
     assert again == result
     assert isinstance(again, TrackerResult)
 
 
 def test_activity_and_checkpoint_round_trip():
-    activity = Activity("discord", "123", dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC), "message", "42", "https://x", "hi")
+    activity = Activity(
+        "discord", "123", dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC), "message", "42", "https://x", "hi"
+    )
     assert Activity.from_dict(json.loads(json.dumps(activity.asdict()))) == activity
     assert isinstance(activity, ActivityRecord)
     state = Checkpoint("999", "2026-03-01T12:00:00+00:00", {"channel": "1"})
@@ -64,6 +72,8 @@ class _BadCounts:
 
 
 def test_merged_sums_counts():
-    merged = RunResult(True, {"a": 1}, duration_seconds=1.0).merged(RunResult(False, {"a": 2, "b": 1}, ("e",), 2.0))
+    merged = RunResult(True, {"a": 1}, duration_seconds=1.0).merged(
+        RunResult(False, {"a": 2, "b": 1}, ("e",), 2.0)
+    )
     assert merged.counts == {"a": 3, "b": 1}
     assert merged.success is False and merged.errors == ("e",) and merged.duration_seconds == 3.0
