@@ -86,7 +86,14 @@ class DiscordCollector(AbstractCollector):
                 "No DiscordChatExporter exports (*.json) under %s: nothing to collect",
                 self.settings.export_path,
             )
-        summaries = [validate_export(path) for path in paths]
+        summaries: list[ExportSummary] = []
+        rejected: list[DataValidationError] = []
+        for path in paths:
+            try:
+                summaries.append(validate_export(path))
+            except DataValidationError as exc:
+                log.error("Rejected %s (nothing from it is written): %s", path.name, exc)
+                rejected.append(exc)
         # Oldest export first, so the newest copy of an edited message is the one that stays.
         summaries.sort(
             key=lambda s: (s.header.exported_at or dt.datetime.min.replace(tzinfo=dt.UTC), str(s.path))
@@ -117,6 +124,15 @@ class DiscordCollector(AbstractCollector):
             self._ingest_file(summary, counts)
             counts["files"] += 1
             done.append(summary.path.name)
+        counts["files_rejected"] = len(rejected)
+        if rejected:
+            # The valid exports are stored; the step still fails so the bad file gets attention.
+            first = rejected[0]
+            failure = DataValidationError(
+                f"{len(rejected)} export file(s) rejected, {counts['files']} ingested; first problem: {first}"
+            )
+            failure.source, failure.location = first.source, first.location
+            raise failure
         return DiscordCollectResult(success=True, counts=counts, files=done)
 
     # ------------------------------------------------------------------ one file

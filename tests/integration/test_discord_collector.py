@@ -1,0 +1,213 @@
+"""The Discord collector on SQLite and real PostgreSQL: idempotency, edits, bad input, windows, partitions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.collectors import RunContext
+from core.errors import ConfigError, DataValidationError
+from core.store import Store, load_checkpoint
+from discord_activity_tracker.collector import DiscordCollector
+from discord_activity_tracker.tables import discord_authors, discord_channels, discord_messages
+from tests.conftest import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "include" / "sample_data" / "discord"
+GENERAL = "837979912278245376"
+
+
+def _collector(folder: Path, store_url: str, **context: Any) -> DiscordCollector:
+    return DiscordCollector(
+        {"export_dir": str(folder), "batch_size": 7}, context=RunContext(store_url=store_url, **context)
+    )
+
+
+def _count(store_url: str, table) -> int:
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _content(store_url: str, message_id: str) -> str | None:
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(discord_messages.c.content).where(discord_messages.c.message_id == message_id)
+        ).scalar_one_or_none()
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _sample_ids() -> set[str]:
+    return {m["id"] for path in SAMPLES.glob("*.json") for m in _load(path)["messages"]}
+
+
+def _edited_in_later_export() -> tuple[str, str, str]:
+    """(message id, old content, new content) of the message edited between the two #general exports."""
+    full = next(p for p in SAMPLES.glob("*general*].json"))
+    later = next(p for p in SAMPLES.glob("*general*(after*.json"))
+    old = {m["id"]: m for m in _load(full)["messages"]}
+    for message in _load(later)["messages"]:
+        if message["id"] in old and old[message["id"]]["content"] != message["content"]:
+            return message["id"], old[message["id"]]["content"], message["content"]
+    raise AssertionError("the samples should contain an edited message")
+
+
+def test_samples_are_stored_once_with_edits_in_place(store_url: str):
+    result = _collector(SAMPLES, store_url).run()
+    assert result.counts["files"] == 4
+    assert _count(store_url, discord_messages) == len(_sample_ids())
+    assert _count(store_url, discord_channels) == 3
+    message_id, old, new = _edited_in_later_export()
+    assert _content(store_url, message_id) == new != old
+    again = _collector(SAMPLES, store_url).run()
+    assert again.counts["files_unchanged"] == 4 and again.counts["messages_read"] == 0
+    refresh = _collector(SAMPLES, store_url, full_refresh=True).run()
+    assert refresh.counts["messages_new"] == 0 and refresh.counts["files"] == 4
+    assert _count(store_url, discord_messages) == len(_sample_ids())
+    assert _content(store_url, message_id) == new
+
+
+def test_an_older_export_never_overwrites_a_newer_edit(store_url: str, tmp_path: Path):
+    message_id, old, new = _edited_in_later_export()
+    newer, older = tmp_path / "newer", tmp_path / "older"
+    newer.mkdir()
+    older.mkdir()
+    shutil.copy(next(SAMPLES.glob("*general*(after*.json")), newer)
+    shutil.copy(next(SAMPLES.glob("*general*].json")), older)
+    _collector(newer, store_url).run()
+    _collector(older, store_url).run()
+    assert _content(store_url, message_id) == new
+
+
+def test_checkpoint_is_per_channel_newest_message(store_url: str):
+    _collector(SAMPLES, store_url).run()
+    store = Store.from_url(store_url)
+    general_ids = [
+        int(m["id"]) for p in SAMPLES.glob("*general*.json") for m in _load(p)["messages"]
+    ]
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "discord", GENERAL)
+    assert state is not None and state.checkpoint_token == str(max(general_ids))
+    assert state.extras == {}
+
+
+def test_duplicate_ids_inside_one_export_are_stored_once(store_url: str, tmp_path: Path):
+    data = _load(next(SAMPLES.glob("*help*.json")))
+    copy = dict(data["messages"][3])
+    copy["content"] = "repeated"
+    data["messages"].insert(5, copy)
+    (tmp_path / "help.json").write_text(json.dumps(data), encoding="utf-8")
+    _collector(tmp_path, store_url).run()
+    assert _count(store_url, discord_messages) == len({m["id"] for m in data["messages"]})
+
+
+def test_malformed_export_writes_nothing_from_that_file_and_names_it(store_url: str, tmp_path: Path):
+    good = next(SAMPLES.glob("*help*.json"))
+    shutil.copy(good, tmp_path)
+    bad = _load(next(SAMPLES.glob("*announcements*.json")))
+    bad["messages"][4]["author"]["id"] = {"not": "a snowflake"}
+    (tmp_path / "announcements.json").write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
+        _collector(tmp_path, store_url).run()
+    assert "announcements.json" in str(caught.value) and "messages[4].author.id" in str(caught.value)
+    assert caught.value.source is not None and caught.value.source.endswith("announcements.json")
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        channels = set(conn.execute(select(discord_messages.c.channel_id).distinct()).scalars())
+        assert load_checkpoint(conn, "discord", bad["channel"]["id"]) is None
+    assert channels == {_load(good)["channel"]["id"]}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong_type_timestamp", "not_json"])
+def test_broken_files_leave_store_and_checkpoint_untouched(store_url: str, tmp_path: Path, damage: str):
+    source = next(SAMPLES.glob("*help*.json"))
+    text = source.read_text(encoding="utf-8")
+    if damage == "truncated":
+        text = text[: len(text) // 2]
+    elif damage == "wrong_type_timestamp":
+        data = json.loads(text)
+        data["messages"][-1]["timestamp"] = 1700000000
+        text = json.dumps(data)
+    else:
+        text = "this is not json"
+    (tmp_path / "help.json").write_text(text, encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"help\.json"):
+        _collector(tmp_path, store_url).run()
+    assert _count(store_url, discord_messages) == 0
+
+
+def test_empty_folder_collects_nothing_and_says_so(store_url: str, tmp_path: Path, caplog):
+    with caplog.at_level(logging.WARNING):
+        result = _collector(tmp_path, store_url).run()
+    assert result.counts["files"] == 0 and "nothing to collect" in caplog.text
+
+
+def test_missing_folder_is_a_config_error(store_url: str, tmp_path: Path):
+    with pytest.raises(ConfigError, match="missing"):
+        _collector(tmp_path / "missing", store_url).validate()
+
+
+def test_partition_collects_only_its_channel(store_url: str):
+    collector = _collector(SAMPLES, store_url, partition=GENERAL)
+    collector.validate()
+    assert collector.partitions is not None and GENERAL in collector.partitions and len(collector.partitions) == 3
+    result = collector.run()
+    assert result.counts["files"] == 2 and result.counts["files_other_partition"] == 2
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        assert set(conn.execute(select(discord_messages.c.channel_id).distinct()).scalars()) == {GENERAL}
+
+
+def test_bounded_window_stores_only_its_messages_and_keeps_the_checkpoint(store_url: str):
+    import datetime as dt
+
+    _collector(SAMPLES, store_url).run()
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        before = load_checkpoint(conn, "discord", GENERAL)
+        conn.execute(discord_messages.delete().where(discord_messages.c.channel_id == GENERAL))
+        conn.commit()
+    since = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    until = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    result = _collector(SAMPLES, store_url, since=since, until=until, partition=GENERAL).run()
+    assert result.counts["messages_outside_window"] > 0
+    with store.engine.connect() as conn:
+        created = conn.execute(
+            select(discord_messages.c.created_at).where(discord_messages.c.channel_id == GENERAL)
+        ).scalars().all()
+        after = load_checkpoint(conn, "discord", GENERAL)
+    assert created and all(since <= (c if c.tzinfo else c.replace(tzinfo=dt.UTC)) < until for c in created)
+    assert after is not None and before is not None and after.checkpoint_token == before.checkpoint_token
+
+
+def test_authors_include_mentioned_users(store_url: str):
+    _collector(SAMPLES, store_url).run()
+    mentioned = {
+        user["id"] for p in SAMPLES.glob("*.json") for m in _load(p)["messages"] for user in m.get("mentions", [])
+    }
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        authors = set(conn.execute(select(discord_authors.c.author_id)).scalars())
+    assert mentioned <= authors
+
+
+def test_sync_builds_thread_documents_and_is_idempotent(store_url: str):
+    collector = _collector(SAMPLES, store_url)
+    collector.run()
+    first = collector.sync_pinecone()
+    assert first is not None and first.counts["documents"] > 0 and first.counts["records_upserted"] > 0
+    replies = sum(
+        1 for p in SAMPLES.glob("*.json") for m in _load(p)["messages"] if (m.get("reference") or {}).get("messageId")
+    )
+    assert first.counts["documents"] < len(_sample_ids()) - replies + 5
+    second = _collector(SAMPLES, store_url).sync_pinecone()
+    assert second is not None and second.counts["records_upserted"] == 0 and second.counts["documents"] == 0
