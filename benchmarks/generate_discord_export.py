@@ -44,10 +44,11 @@ _EMOJI = (
 )
 
 
-def snowflake_at(moment: dt.datetime, sequence: int) -> str:
-    """A Discord snowflake whose timestamp bits are ``moment`` (worker/process bits zero)."""
+def snowflake_at(moment: dt.datetime, sequence: int, worker: int = 0) -> str:
+    """A Discord snowflake whose timestamp bits are ``moment``; ``worker`` fills the 10
+    worker/process bits so generated channels never share an id."""
     millis = int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS
-    return str((millis << 22) | (sequence & 0xFFF))
+    return str((millis << 22) | ((worker & 0x3FF) << 12) | (sequence & 0xFFF))
 
 
 def _timestamp(moment: dt.datetime) -> str:
@@ -73,7 +74,8 @@ def _user(index: int) -> dict[str, Any]:
 def _message(
     rng: random.Random, moment: dt.datetime, sequence: int, channel_id: str, recent: list[str], users: int
 ) -> dict[str, Any]:
-    message_id = snowflake_at(moment, sequence)
+    worker = int(channel_id) % 1024
+    message_id = snowflake_at(moment, sequence, worker)
     author = _user(0 if rng.random() < 0.01 else rng.randrange(1, users))
     reply_to = rng.choice(recent) if recent and rng.random() < 0.12 else None
     edited = _timestamp(moment + dt.timedelta(minutes=rng.randint(1, 90))) if rng.random() < 0.05 else None
@@ -96,7 +98,7 @@ def _message(
     if rng.random() < 0.05:
         message["attachments"].append(
             {
-                "id": snowflake_at(moment, sequence + 1),
+                "id": snowflake_at(moment, sequence + 1, worker),
                 "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{message_id}/build.log",
                 "fileName": "build.log",
                 "fileSizeBytes": rng.randint(200, 2_000_000),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -12,7 +13,7 @@ from core.collectors import AbstractCollector
 from core.errors import DataValidationError
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.vectors.documents import Document
-from discord_activity_tracker.api_schemas import ExportHeader, Message
+from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
 from discord_activity_tracker.export_reader import (
     ExportReader,
@@ -162,21 +163,24 @@ class DiscordCollector(AbstractCollector):
         with ExportReader(summary.path) as reader:
             reader.open()
             first = True
-            for batch in reader.iter_batches(self.settings.batch_size):
+            for batch in reader.iter_raw_batches(self.settings.batch_size):
                 position += len(batch)
                 counts["messages_read"] += len(batch)
                 if position <= resume_after:
                     counts["messages_resumed_past"] += len(batch)
                     continue
-                wanted = [m for m in batch if self._in_window(m)]
-                counts["messages_outside_window"] += len(batch) - len(wanted)
-                newest = max([newest, *(int(m.id) for m in wanted)])
+                now = dt.datetime.now(dt.UTC)
+                rows = [message_row(m, header, now) for m in batch]
+                wanted = [row for row in rows if self._in_window(row["created_at"])]
+                counts["messages_outside_window"] += len(rows) - len(wanted)
+                newest = max([newest, *(int(row["message_id"]) for row in wanted)])
+                authors = _authors(batch, {row["message_id"] for row in wanted}, now)
                 last_batch = position >= summary.message_count
                 with self.store.transaction() as conn:
                     if first:
                         self._upsert_guild_and_channel(conn, header)
                         first = False
-                    self._upsert_batch(conn, header, wanted, counts)
+                    self._upsert_batch(conn, wanted, authors, counts)
                     self._advance(conn, channel_id, newest, summary, position, finished=last_batch)
                     if last_batch:
                         self._remember_file(conn, summary)
@@ -192,11 +196,10 @@ class DiscordCollector(AbstractCollector):
                     source=str(summary.path),
                 )
 
-    def _in_window(self, message: Message) -> bool:
+    def _in_window(self, moment: dt.datetime) -> bool:
         since, until = self.context.since, self.context.until
         if since is None and until is None:
             return True
-        moment = message.timestamp
         return (since is None or moment >= since) and (until is None or moment < until)
 
     def _upsert_guild_and_channel(self, conn: Connection, header: ExportHeader) -> None:
@@ -205,23 +208,22 @@ class DiscordCollector(AbstractCollector):
         upsert_rows(conn, discord_channels, [channel_row(header, now)], ["channel_id"])
 
     def _upsert_batch(
-        self, conn: Connection, header: ExportHeader, batch: list[Message], counts: dict[str, int]
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        authors: list[dict[str, Any]],
+        counts: dict[str, int],
     ) -> None:
-        if not batch:
+        if not rows:
             return
-        now = dt.datetime.now(dt.UTC)
-        users = {m.author.id: m.author for m in batch}
-        for message in batch:
-            for user in message.mentions:
-                users.setdefault(user.id, user)
         upsert_rows(
             conn,
             discord_authors,
-            [author_row(user, now) for user in users.values()],
+            authors,
             ["author_id"],
             only_if_changed=["name", "nickname", "avatar_url", "discriminator", "color"],
         )
-        ids = list({m.id for m in batch})
+        ids = list({row["message_id"] for row in rows})
         existing = set(
             conn.execute(
                 select(discord_messages.c.message_id).where(discord_messages.c.message_id.in_(ids))
@@ -232,7 +234,7 @@ class DiscordCollector(AbstractCollector):
         upsert_rows(
             conn,
             discord_messages,
-            [message_row(message, header, now) for message in batch],
+            rows,
             ["message_id"],
             only_if_changed=["content_hash"],
             update_where=_incoming_is_not_older,
@@ -288,6 +290,18 @@ class DiscordCollector(AbstractCollector):
 
     def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         return thread_documents(self.store.engine, changed_since, list(doc_ids))
+
+
+def _authors(batch: list[dict[str, Any]], kept: set[str], now: dt.datetime) -> list[dict[str, Any]]:
+    """Authors of the kept messages and every user they mention, once each."""
+    users: dict[str, dict[str, Any]] = {}
+    for message in batch:
+        if message["id"] not in kept:
+            continue
+        users.setdefault(message["author"]["id"], message["author"])
+        for user in message.get("mentions") or ():
+            users.setdefault(user["id"], user)
+    return [author_row(user, now) for user in users.values()]
 
 
 def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]

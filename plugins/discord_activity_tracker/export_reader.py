@@ -152,6 +152,36 @@ class ExportReader:
             yield message
         self._finished = True
 
+    def iter_raw_batches(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Lists of up to ``batch_size`` raw message objects, NOT validated.
+
+        For the write pass after :func:`validate_export` accepted the file: the caller must
+        compare :attr:`sha256` with the validated summary once the batches are consumed.
+        Skipping the second schema validation halves the cost of the write pass.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.open()
+        if self._messages_started or self._raw is None:
+            raise RuntimeError(f"messages of {self.source} were already read or the reader is closed")
+        self._messages_started = True
+        self._raw.seek(0)
+        self._reader = _HashingReader(self._raw)
+        items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
+        batch: list[dict[str, Any]] = []
+        while True:
+            raw = self._guarded(lambda: next(items, _END))
+            if not isinstance(raw, dict):
+                break
+            batch.append(raw)
+            self.messages_read += 1
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        self._finished = True
+
     def iter_batches(self, batch_size: int) -> Iterator[list[Message]]:
         """Lists of up to ``batch_size`` validated messages; only one batch is held at a time."""
         if batch_size < 1:

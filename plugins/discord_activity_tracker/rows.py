@@ -1,28 +1,26 @@
-"""Export models -> table rows (one place that knows both shapes)."""
+"""Export objects -> table rows (the one place that knows both shapes).
+
+Messages are mapped from the raw export objects of the write pass (the file was validated
+against ``api_schemas`` in the pass before), so the field names here are the export's own.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from discord_activity_tracker.api_schemas import ExportHeader, Message, User
+from discord_activity_tracker.api_schemas import ExportHeader
 
-__all__ = ["author_row", "channel_row", "guild_row", "message_row"]
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.astimezone(dt.UTC) if value is not None else None
+__all__ = ["author_row", "channel_row", "guild_row", "message_row", "parse_instant"]
 
 
-def _dump(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_dump(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return value
+def parse_instant(value: str) -> dt.datetime:
+    """An export timestamp (ISO-8601 with offset, already validated) in UTC."""
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
 
 
 def guild_row(header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
@@ -48,42 +46,41 @@ def channel_row(header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def author_row(user: User, now: dt.datetime) -> dict[str, Any]:
+def author_row(user: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     return {
-        "author_id": user.id,
-        "name": user.name,
-        "discriminator": user.discriminator,
-        "nickname": user.nickname,
-        "color": user.color,
-        "is_bot": user.is_bot,
-        "avatar_url": user.avatar_url,
-        "roles": _dump(user.roles),
+        "author_id": user["id"],
+        "name": user["name"],
+        "discriminator": user.get("discriminator"),
+        "nickname": user.get("nickname"),
+        "color": user.get("color"),
+        "is_bot": bool(user.get("isBot", False)),
+        "avatar_url": user.get("avatarUrl"),
+        "roles": list(user.get("roles") or []),
         "updated_at": now,
     }
 
 
-def message_row(message: Message, header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "message_id": message.id,
+def message_row(message: Mapping[str, Any], header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
+    edited = message.get("timestampEdited")
+    reference = message.get("reference") or {}
+    return {
+        "message_id": message["id"],
         "channel_id": header.channel.id,
         "guild_id": header.guild.id,
-        "author_id": message.author.id,
-        "type": message.type,
-        "content": message.content,
-        "created_at": _utc(message.timestamp),
-        "edited_at": _utc(message.timestamp_edited),
-        "reply_to_message_id": message.reply_to_message_id,
-        "is_pinned": message.is_pinned,
-        "attachments": _dump(message.attachments),
-        "embeds": list(message.embeds),
-        "stickers": _dump(message.stickers),
-        "reactions": _dump(message.reactions),
-        "mentions": [user.id for user in message.mentions],
-        "interaction": _dump(message.interaction) if message.interaction else None,
+        "author_id": message["author"]["id"],
+        "type": message["type"],
+        "content": message["content"],
+        "created_at": parse_instant(message["timestamp"]),
+        "edited_at": parse_instant(edited) if edited else None,
+        "reply_to_message_id": reference.get("messageId"),
+        "is_pinned": bool(message.get("isPinned", False)),
+        "attachments": message.get("attachments") or [],
+        "embeds": message.get("embeds") or [],
+        "stickers": message.get("stickers") or [],
+        "reactions": message.get("reactions") or [],
+        "mentions": [user["id"] for user in message.get("mentions") or ()],
+        "interaction": message.get("interaction"),
+        # Everything the export says about the message, in canonical form.
+        "content_hash": hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest(),
+        "updated_at": now,
     }
-    digest = hashlib.sha256(
-        orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME, default=str)
-    )
-    row["content_hash"] = digest.hexdigest()
-    row["updated_at"] = now
-    return row

@@ -42,7 +42,9 @@ __all__ = [
     "resolve_connection",
 ]
 
-StreamName = Literal["commits", "commit_files", "issues", "pull_requests", "issue_comments", "review_comments"]
+StreamName = Literal[
+    "commits", "commit_files", "issues", "pull_requests", "issue_comments", "review_comments"
+]
 ALL_STREAMS: tuple[StreamName, ...] = (
     "commits",
     "commit_files",
@@ -106,6 +108,9 @@ class GitHubConfig(BaseModel):
 
     connection_id: str = "github_default"
     api_url: str | None = Field(default=None, description="overrides the connection's host")
+    web_host: str | None = Field(
+        default=None, description="host of clone URLs (default: github.com, or the Enterprise host)"
+    )
 
     vectors: dict[str, Any] = Field(default_factory=dict)
 

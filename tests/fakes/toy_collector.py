@@ -1,11 +1,19 @@
-"""A tiny real collector for adapter tests: stores N numbered notes, fails on demand."""
+"""A tiny real collector for adapter tests: stores N numbered notes, fails on demand.
+
+Config: ``notes`` (int), ``partitions``, ``fail_with: auth|network|rate_limit`` (raise at
+once), ``source_url`` (GET it first, with the ``toy_api`` connection's password as bearer
+token; 401 -> auth, 429 -> rate_limit at the announced reset, other errors -> network, the
+server's error text included as a careless collector would), ``sleep_seconds`` (a slow
+source). Every collect records the window it was given in ``toy_windows``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text, select
 
 from core.collectors import AbstractCollector
 from core.errors import AuthenticationError, ConfigError, NetworkError, RateLimitError
@@ -22,11 +30,47 @@ toy_notes = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+toy_windows = Table(
+    "toy_windows",
+    meta,
+    Column("run_id", String(250), primary_key=True),
+    Column("partition", String(200), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=True),
+    Column("until", DateTime(timezone=True), nullable=True),
+    Column("is_backfill", Boolean, nullable=False),
+    Column("collected_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _fetch_source(url: str, token: str | None) -> None:
+    import requests
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = requests.get(url, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise NetworkError(f"source unreachable: {type(exc).__name__}") from exc
+    if response.status_code == 401:
+        raise AuthenticationError(f"source answered 401: {response.text}")
+    if response.status_code == 429:
+        reset = response.headers.get("X-RateLimit-Reset")
+        after = response.headers.get("Retry-After")
+        if reset:
+            retry_at = dt.datetime.fromtimestamp(int(reset), tz=dt.UTC)
+        else:
+            retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(after or 60))
+        raise RateLimitError(f"source answered 429: {response.text}", retry_at=retry_at)
+    if response.status_code >= 400:
+        raise NetworkError(f"source answered {response.status_code}")
+
 
 class ToyCollector(AbstractCollector):
     name = "toy"
     vector_source = "toy"
-    migrations = (Migration(1, "toy notes", create_tables(toy_notes)),)
+    migrations = (
+        Migration(1, "toy notes", create_tables(toy_notes)),
+        Migration(2, "toy collect windows", create_tables(toy_windows)),
+    )
 
     def validate_config(self) -> None:
         if not isinstance(self.raw_config.get("notes"), int):
@@ -47,6 +91,12 @@ class ToyCollector(AbstractCollector):
             raise RateLimitError(
                 "quota exhausted", retry_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
             )
+        if self.raw_config.get("source_url"):
+            _fetch_source(
+                str(self.raw_config["source_url"]), self.context.connection("toy_api").get("password")
+            )
+        if self.raw_config.get("sleep_seconds"):
+            time.sleep(float(self.raw_config["sleep_seconds"]))
         prefix = self.context.partition or "all"
         now = dt.datetime.now(dt.UTC)
         rows = [
@@ -60,6 +110,15 @@ class ToyCollector(AbstractCollector):
         with self.store.transaction() as conn:
             upsert_rows(conn, toy_notes, rows, ["note_id"])
             save_checkpoint(conn, self.name, Checkpoint(str(len(rows)), now.isoformat()), prefix)
+            window = {
+                "run_id": self.context.run_id or "",
+                "partition": prefix,
+                "since": self.context.since,
+                "until": self.context.until,
+                "is_backfill": self.context.is_backfill,
+                "collected_at": now,
+            }
+            upsert_rows(conn, toy_windows, [window], ["run_id", "partition"])
         return RunResult(success=True, counts={"notes": len(rows)})
 
     def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:

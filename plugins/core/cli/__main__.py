@@ -1,4 +1,4 @@
-"""``python -m core.cli COMMAND``: run, summary, search, migrate (see docs/cli.md)."""
+"""``python -m core.cli COMMAND``: run, summary, search, migrate, status (see docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,56 @@ def migrate(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"summary": summary, "search": search, "migrate": migrate}
+def status(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli status",
+        description="Per collector: state, last success, last failure and its category, counts, "
+        "checkpoints (see docs/operations.md)",
+    )
+    parser.add_argument("--db", default=None, help="store URL (default: $COLLECTOR_DB_URL or SQLite)")
+    parser.add_argument("--config-file", default=None, help="collectors.yaml path")
+    parser.add_argument("--window-hours", type=float, default=168, help="window of the OK/FAILED counts")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a collector is stale (for cron and monitors)"
+    )
+    args = parser.parse_args(argv)
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from core.config import project_root
+    from core.store.status import (
+        collector_status,
+        expectations_from_settings,
+        format_status_table,
+        status_to_dict,
+    )
+
+    path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
+    settings = load_collectors_file(path, check_paths=False)
+    store = Store.from_url(resolve_store_url(args.db))
+    store.ensure_core()
+    now = dt.datetime.now(dt.UTC)
+    statuses = collector_status(
+        store.engine,
+        expectations_from_settings(settings),
+        now=now,
+        window=dt.timedelta(hours=args.window_hours),
+    )
+    store.dispose()
+    stale = [s.collector for s in statuses if s.stale]
+    if args.json:
+        print(json.dumps([status_to_dict(s) for s in statuses], indent=2))
+    else:
+        print(f"Store: {store.describe()}   counts: last {args.window_hours:g}h   now: {now:%Y-%m-%d %H:%M} UTC")
+        print(format_status_table(statuses, now))
+        if stale:
+            print(f"\nSTALE: {', '.join(stale)} (no successful collect within the expected interval)")
+    return 1 if args.check and stale else 0
+
+
+COMMANDS = {"summary": summary, "search": search, "migrate": migrate, "status": status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, Subquery, func, select
 
 from core.config import CollectorsFile
 from core.store.schema import collector_checkpoints, collector_runs
@@ -162,15 +162,26 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _last_successes(engine: Engine) -> dict[str, tuple[dt.datetime | None, str | None]]:
+def _latest(status: str, *extra_where: ColumnElement[bool]) -> Subquery:
+    """Subquery: (collector, latest finished_at) of rows with ``status``."""
     runs = collector_runs.c
-    latest = (
-        select(runs.collector, func.max(runs.id).label("id"))
-        .where(runs.status == "success", runs.step == "collect")
+    return (
+        select(runs.collector, func.max(runs.finished_at).label("finished_at"))
+        .where(runs.status == status, *extra_where)
         .group_by(runs.collector)
         .subquery()
     )
-    query = select(runs.collector, runs.finished_at, runs.run_id).join(latest, latest.c.id == runs.id)
+
+
+def _last_successes(engine: Engine) -> dict[str, tuple[dt.datetime | None, str | None]]:
+    runs = collector_runs.c
+    latest = _latest("success", runs.step == "collect")
+    query = (
+        select(runs.collector, runs.finished_at, runs.run_id)
+        .join(latest, (latest.c.collector == runs.collector) & (latest.c.finished_at == runs.finished_at))
+        .where(runs.status == "success", runs.step == "collect")
+        .order_by(runs.id)
+    )
     with engine.connect() as conn:
         return {row.collector: (_utc(row.finished_at), row.run_id) for row in conn.execute(query)}
 
@@ -186,15 +197,15 @@ class _Failure:
 
 def _last_failures(engine: Engine) -> dict[str, _Failure]:
     runs = collector_runs.c
-    latest = (
-        select(runs.collector, func.max(runs.id).label("id"))
+    latest = _latest("failed")
+    query = (
+        select(
+            runs.collector, runs.finished_at, runs.failure_category, runs.step, runs.partition, runs.errors
+        )
+        .join(latest, (latest.c.collector == runs.collector) & (latest.c.finished_at == runs.finished_at))
         .where(runs.status == "failed")
-        .group_by(runs.collector)
-        .subquery()
+        .order_by(runs.id)
     )
-    query = select(
-        runs.collector, runs.finished_at, runs.failure_category, runs.step, runs.partition, runs.errors
-    ).join(latest, latest.c.id == runs.id)
     failures = {}
     with engine.connect() as conn:
         for row in conn.execute(query):

@@ -9,9 +9,12 @@ from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from core.store.pg_copy import copy_upsert
+
 __all__ = ["upsert_rows"]
 
 _SQLITE_MAX_VARIABLES = 32_000
+COPY_THRESHOLD = 50
 
 
 def upsert_rows(
@@ -31,7 +34,8 @@ def upsert_rows(
     ``only_if_changed`` restricts updates to rows where one of those columns differs, so an
     unchanged re-read does not bump ``updated_at``-style columns. ``update_where(table,
     excluded)`` adds a condition of its own (e.g. "only if the incoming edit is newer").
-    Returns rows submitted.
+    On PostgreSQL a batch of ``COPY_THRESHOLD`` rows or more goes through COPY into a staging
+    table and one ``INSERT ... SELECT ... ON CONFLICT``. Returns rows submitted.
     """
     if not rows:
         return 0
@@ -53,8 +57,8 @@ def upsert_rows(
         raise NotImplementedError(f"upsert is not implemented for {dialect}")
 
     excluded = insert.excluded
+    where = None
     if updates:
-        where = None
         if only_if_changed:
             conditions = [table.c[c].is_distinct_from(excluded[c]) for c in only_if_changed]
             where = conditions[0]
@@ -71,6 +75,9 @@ def upsert_rows(
     else:
         statement = insert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key_columns])
 
+    if dialect == "postgresql" and conn.dialect.driver == "psycopg2" and len(unique_rows) >= COPY_THRESHOLD:
+        copy_upsert(conn, table, unique_rows, columns, key_columns, updates, where)
+        return len(unique_rows)
     chunk = len(unique_rows)
     if dialect == "sqlite":
         chunk = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns)))

@@ -1,0 +1,179 @@
+"""Discord ingest throughput into PostgreSQL against a bare COPY of the same rows (the ceiling).
+
+    PYTHONPATH=plugins:. python benchmarks/bench_discord_ingest.py [--messages 200000] [--channels 8]
+        [--batch-size 2000] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+
+1. Generates the export set (benchmarks/generate_discord_export.py) unless it exists.
+2. Runs the real collector (``python -m core.cli run discord``) in a child process on a
+   fresh database and reports messages/s and the child's peak RSS.
+3. Builds the same message rows and COPYs them into an empty copy of ``discord_messages``
+   (no upsert, no validation, no checkpoints): the speed ceiling.
+Results go to stdout as a table; record them in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg2
+from sqlalchemy import create_engine
+
+from benchmarks.generate_discord_export import generate_exports
+from discord_activity_tracker.export_reader import ExportReader, discover_exports
+from discord_activity_tracker.rows import message_row
+from discord_activity_tracker.tables import discord_messages, discord_metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _create_db(admin_dsn: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return name
+
+
+def _drop_db(admin_dsn: str, name: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def run_collector(exports: Path, url: str, batch_size: int, tmp: Path) -> tuple[float, dict, int]:
+    config = tmp / "collectors.yaml"
+    config.write_text(
+        textwrap.dedent(f"""
+        collectors:
+          discord:
+            collector: discord_activity_tracker.collector:DiscordCollector
+            config: {{export_dir: "{exports}", batch_size: {batch_size}}}
+        """)
+    )
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
+    started = time.perf_counter()
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "run",
+            "discord",
+            "--config-file",
+            str(config),
+            "--db",
+            url,
+            "--skip-sync",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, json.loads(child.stdout)["collect"]["counts"], peak_kb
+
+
+def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
+    """Rows built from the same exports, COPYed into an empty discord_messages table."""
+    engine = create_engine(url)
+    discord_metadata.create_all(engine)
+    with engine.begin() as conn:  # same columns and indexes, no foreign keys: nothing but the write
+        conn.exec_driver_sql("CREATE TABLE copy_target (LIKE discord_messages INCLUDING DEFAULTS INCLUDING INDEXES)")
+    columns = [c.name for c in discord_messages.columns]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    now = dt.datetime.now(dt.UTC)
+    rows = 0
+    for path in discover_exports(exports):
+        with ExportReader(path) as reader:
+            header = reader.open()
+            for message in (m for batch in reader.iter_raw_batches(2000) for m in batch):
+                row = message_row(message, header, now)
+                writer.writerow(
+                    [
+                        orjson.dumps(row[c]).decode()
+                        if isinstance(row[c], (list, dict))
+                        else ("" if row[c] is None else row[c])
+                        for c in columns
+                    ]
+                )
+                rows += 1
+    payload = buffer.getvalue()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        started = time.perf_counter()
+        cursor.copy_expert(
+            f"COPY copy_target ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')",
+            io.StringIO(payload),
+        )
+        raw.commit()
+        elapsed = time.perf_counter() - started
+    finally:
+        raw.close()
+        engine.dispose()
+    return elapsed, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "discord")
+    parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+
+    exports = args.dir / f"{args.messages}x{args.channels}"
+    if not discover_exports(exports) if exports.exists() else True:
+        print(f"generating {args.messages} messages over {args.channels} channels in {exports}")
+        generate_exports(exports, messages=args.messages, channels=args.channels)
+    size_mb = sum(p.stat().st_size for p in discover_exports(exports)) / 1e6
+    admin = args.pg.replace("postgresql+psycopg2://", "postgresql://")
+    base = args.pg.rsplit("/", 1)[0]
+
+    ingest_db, copy_db = _create_db(admin), _create_db(admin)
+    try:
+        tmp = args.dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        ingest_s, counts, peak_kb = run_collector(exports, f"{base}/{ingest_db}", args.batch_size, tmp)
+        copy_s, copied = copy_ceiling(exports, f"{base}/{copy_db}")
+    finally:
+        _drop_db(admin, ingest_db)
+        _drop_db(admin, copy_db)
+
+    stored = counts["messages_new"]
+    ingest_rate = stored / ingest_s
+    copy_rate = copied / copy_s
+    print(
+        f"exports: {args.messages} messages, {args.channels} files, {size_mb:.0f} MB; batch size {args.batch_size}"
+    )
+    print(f"{'path':<44}{'seconds':>10}{'messages/s':>14}")
+    print(f"{'collector (validate + upsert + checkpoints)':<44}{ingest_s:>10.1f}{ingest_rate:>14,.0f}")
+    print(f"{'bare COPY of the same rows (ceiling)':<44}{copy_s:>10.1f}{copy_rate:>14,.0f}")
+    print(
+        f"ratio: {ingest_rate / copy_rate:.0%} of the COPY ceiling; collector peak RSS {peak_kb / 1024:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,664 @@
+"""``GitHubCollector``: repositories, commits (with files), issues and pull requests, comments, reviews.
+
+Partitions are repositories (``owner/name``): with ``partitioned: true`` the Airflow collect
+step is mapped, one task per repository; otherwise one run walks them all. Per repository
+and stream the checkpoint is the newest ``updated_at`` (committer date for commits) stored;
+each page is written in ONE transaction with its checkpoint advance and the ETag of the
+request that proves "nothing changed" next time, so a crash re-reads at most one page.
+Bounded runs (``since``/``until``: params or an Airflow backfill) re-read their window by
+upsert and never touch the forward checkpoints. See :mod:`github_activity_tracker.streams`
+for how each stream is read and ``docs/github.md`` for the operator's view.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import requests
+from sqlalchemy import Connection, func, or_, select
+
+from core.collectors import AbstractCollector, RunContext
+from core.errors import CollectorError, PermissionDeniedError, sanitize_exception_message
+from core.operations.github.pagination import require_same_origin
+from core.operations.github_ops import (
+    GitHubClient,
+    GitHubClientConfig,
+    GitHubConflictError,
+    GitHubResponse,
+    NotModified,
+    Pages,
+)
+from core.protocols import IncrementalState
+from core.store import StoreEtagCache, load_checkpoint, save_checkpoint
+from core.vectors.documents import Document
+from github_activity_tracker.api_schemas import (
+    Commit,
+    PullRequest,
+    Repository,
+    Review,
+    parse_list,
+    parse_object,
+)
+from github_activity_tracker.commit_files import CommitFileFetcher, GitCommitCache
+from github_activity_tracker.config import (
+    GitHubConfig,
+    GitHubConnection,
+    html_host,
+    normalize_repo,
+    parse_config,
+    resolve_connection,
+)
+from github_activity_tracker.discovery import RepositoryDiscovery
+from github_activity_tracker.http_validators import remember_in, tracked
+from github_activity_tracker.markdown_export import export_issues
+from github_activity_tracker.preprocess import documents
+from github_activity_tracker.protocol_impl import GitHubCollectResult, GitHubRepoState
+from github_activity_tracker.rows import (
+    mark_pull_synced,
+    utc,
+    write_commit_files,
+    write_commits,
+    write_pull_details,
+    write_repository,
+    write_reviews,
+)
+from github_activity_tracker.streams import (
+    COMMITS,
+    ISSUE_COMMENTS,
+    ISSUES,
+    REVIEW_COMMENTS,
+    REVIEWS_PATH,
+    Stream,
+)
+from github_activity_tracker.tables import (
+    GITHUB_MIGRATIONS,
+    github_commits,
+    github_issues,
+    github_repositories,
+    github_reviews,
+)
+
+__all__ = ["GitHubCollector"]
+
+log = logging.getLogger(__name__)
+
+
+class GitHubCollector(AbstractCollector):
+    """Collects GitHub activity into the store; see the module docstring.
+
+    ``clock``/``sleep``/``rng`` go to the REST client (rate-limit waits and backoff), so
+    tests and benchmarks can make waits instant; ``session`` replaces its HTTP session.
+    """
+
+    name = "github"
+    vector_source = "github"
+    migrations = GITHUB_MIGRATIONS
+
+    settings: GitHubConfig
+
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        context: RunContext | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: Callable[[], float] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(config, context=context)
+        self._clock = clock or time.time
+        self._sleep = sleep or time.sleep
+        self._rng = rng or random.random
+        self._session = session
+        self._connection: GitHubConnection | None = None
+        self._client: GitHubClient | None = None
+        self._partitions: list[str] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def validate_config(self) -> None:
+        self.settings = parse_config(self.raw_config)
+        conn_id = self.settings.connection_id
+        self._connection = resolve_connection(
+            self.context.connection(conn_id) or None, conn_id=conn_id, api_url=self.settings.api_url
+        )
+        if self.context.partition is not None:
+            try:
+                normalize_repo(self.context.partition)
+            except ValueError as exc:
+                from core.errors import ConfigError
+
+                raise ConfigError(f"github collector: partition {exc}") from None
+
+    def secrets(self) -> list[str]:
+        return list(self._connection.tokens) if self._connection else []
+
+    @property
+    def connection(self) -> GitHubConnection:
+        if self._connection is None:
+            self.validate_config()
+        assert self._connection is not None
+        return self._connection
+
+    @property
+    def client(self) -> GitHubClient:
+        if self._client is None:
+            settings = self.settings
+            config = GitHubClientConfig(
+                base_url=self.connection.base_url,
+                tokens=self.connection.tokens,
+                per_page=settings.per_page,
+                min_remaining=settings.min_remaining,
+                max_rate_limit_wait=settings.max_rate_limit_wait,
+                read_timeout=settings.request_timeout,
+                transient_max_retries=settings.transient_max_retries,
+            )
+            self._client = GitHubClient(
+                config,
+                etag_cache=StoreEtagCache(self.store.engine),
+                session=self._session,
+                clock=self._clock,
+                sleep=self._sleep,
+                rng=self._rng,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def on_error(self, exc: BaseException) -> None:
+        self.close()
+
+    def preflight(self) -> None:
+        """``GET /rate_limit`` (free): the API answers and the token(s) work."""
+        data = self.client.rate_limit()
+        core = (data.get("resources") or {}).get("core") or {}
+        log.info(
+            "GitHub API %s reachable with %d token(s); core quota of the first: %s/%s",
+            self.connection.base_url,
+            len(self.connection.tokens),
+            core.get("remaining", "?"),
+            core.get("limit", "?"),
+        )
+
+    def list_partitions(self) -> list[str]:
+        if self._partitions is None:
+            discovery = RepositoryDiscovery(self.client, self.store, self.settings, clock=self._clock)
+            self._partitions = discovery.resolve()
+        return list(self._partitions)
+
+    def load_incremental_state(self) -> IncrementalState | None:
+        return None  # one checkpoint per repository, loaded by each repository's run
+
+    # ------------------------------------------------------------------ collect
+
+    def collect(self) -> GitHubCollectResult:
+        started = time.monotonic()
+        partition = self.context.partition
+        repos = [normalize_repo(partition)] if partition else self.list_partitions()
+        totals: collections.Counter[str] = collections.Counter()
+        failures: list[tuple[str, CollectorError]] = []
+        done: list[str] = []
+        try:
+            for number, repo in enumerate(repos, start=1):
+                run = _RepoRun(self, repo)
+                try:
+                    run.run()
+                except PermissionDeniedError as exc:  # 403/404 of one repo must not stop the others
+                    if partition or len(repos) == 1:
+                        raise
+                    failures.append((repo, exc))
+                    totals["repositories_failed"] += 1
+                    log.error(
+                        "[%d/%d] %s failed: %s",
+                        number,
+                        len(repos),
+                        repo,
+                        sanitize_exception_message(exc, self.secrets()),
+                    )
+                    continue
+                finally:
+                    totals.update(run.counts)
+                done.append(repo)
+                log.info("[%d/%d] %s: %s", number, len(repos), repo, _describe(run.counts))
+        finally:
+            stats = self.client.stats
+            totals.update(stats.counts())
+            self.close()
+        if failures:
+            first_repo, first = failures[0]
+            raise PermissionDeniedError(
+                f"{len(failures)} of {len(repos)} repositories failed (the others were collected); "
+                f"first: {first_repo}: {sanitize_exception_message(first, self.secrets())}"
+            )
+        return GitHubCollectResult(
+            success=True,
+            counts=dict(totals),
+            duration_seconds=time.monotonic() - started,
+            repositories=done,
+        )
+
+    # ------------------------------------------------------------------ vector step
+
+    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+        return documents(self.store.engine, changed_since, doc_ids)
+
+
+def _describe(counts: collections.Counter[str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v) or "nothing new"
+
+
+class _RepoRun:
+    """Everything one repository's collection needs (one per repository per run)."""
+
+    def __init__(self, collector: GitHubCollector, repo: str) -> None:
+        self.collector = collector
+        self.repo = repo
+        self.settings = collector.settings
+        self.context = collector.context
+        self.client = collector.client
+        self.store = collector.store
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.partition = repo.lower()
+        self.scope = f"github:{self.partition}"
+        self.per_page = self.settings.per_page
+        self.overlap = dt.timedelta(minutes=self.settings.overlap_minutes)
+        self.bounded = self.context.bounded
+        self.full_refresh = self.context.full_refresh
+        self.repo_id: int = 0
+        self.full_name = repo
+        self.clone_url: str | None = None
+        self.touched: set[int] = set()
+        with self.store.engine.connect() as conn:
+            stored = None if self.full_refresh else load_checkpoint(conn, collector.name, self.partition)
+        self.state = GitHubRepoState.from_state(self.partition, stored)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def commit(
+        self,
+        work: Callable[[Connection], object],
+        new_state: GitHubRepoState | None = None,
+        remember: Sequence[GitHubResponse | None] = (),
+    ) -> None:
+        """One transaction: the rows, the checkpoint that describes them, the validators."""
+        if self.bounded:
+            new_state = None  # a bounded run never moves checkpoints
+        started = time.monotonic()
+        with self.store.transaction() as conn:
+            work(conn)
+            if new_state is not None and new_state != self.state:
+                save_checkpoint(conn, self.collector.name, new_state, self.partition)
+            for response in remember:
+                if response is not None:
+                    remember_in(conn, response)
+        self.counts["store_ms"] += round((time.monotonic() - started) * 1000)
+        self.counts["transactions"] += 1
+        if new_state is not None:
+            self.state = new_state
+
+    def probe(self, path: str, params: dict[str, Any], *, trust: bool) -> Pages | NotModified:
+        """The first page of a list; conditional when ``trust`` (a 304 then means "unchanged")."""
+        if trust:
+            return self.client.pages_if_changed(path, params, scope=self.scope)
+        first = self.client.get(path, params)
+        return Pages(self.client, tracked(first, scope=self.scope, path=path, params=params))
+
+    def check_next(self, page: GitHubResponse) -> None:
+        if page.next_url:
+            require_same_origin(
+                page.next_url, self.client.config.base_url, endpoint=page.endpoint, what='Link rel="next"'
+            )
+
+    def enabled(self, stream: str) -> bool:
+        return self.settings.enabled(stream)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> None:
+        self.sync_repository()
+        if self.enabled("commits"):
+            self.run_commits()
+        if self.enabled("commit_files"):
+            self.run_commit_files()
+        if self.enabled("issues"):
+            self.run_updated(ISSUES)
+        if self.enabled("pull_requests"):
+            self.run_pull_requests()
+        if self.enabled("issue_comments"):
+            self.run_updated(ISSUE_COMMENTS)
+        if self.enabled("review_comments"):
+            self.run_updated(REVIEW_COMMENTS)
+        export_root = self.settings.markdown_export_path
+        if export_root is not None and self.touched:
+            self.counts["markdown_files"] += export_issues(
+                self.store.engine, export_root, [(self.repo_id, n) for n in sorted(self.touched)]
+            )
+
+    # ------------------------------------------------------------------ repository
+
+    def _stored_repository(self, repo_id: int) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = (
+                conn.execute(select(github_repositories).where(github_repositories.c.repo_id == repo_id))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def sync_repository(self) -> None:
+        path = f"/repos/{self.repo}"
+        stored = self._stored_repository(self.state.repo_id) if self.state.repo_id else None
+        if stored is not None and not self.full_refresh:
+            response = self.client.get_if_changed(path, scope=self.scope)
+            if isinstance(response, NotModified):
+                self.counts["repositories_not_modified"] += 1
+                self._use(stored)
+                return
+        else:
+            response = tracked(self.client.get(path), scope=self.scope, path=path, params=None)
+        repo = parse_object(Repository, response.data, endpoint=response.endpoint)
+        now = self.now()
+        self.commit(
+            lambda conn: write_repository(conn, repo, now),
+            self.state.with_repo_id(repo.id),
+            remember=[response],
+        )
+        self.counts["repositories"] += 1
+        self._use({"repo_id": repo.id, "full_name": repo.full_name, "clone_url": repo.clone_url})
+
+    def _use(self, row: dict[str, Any]) -> None:
+        self.repo_id = int(row["repo_id"])
+        self.full_name = str(row["full_name"])
+        self.clone_url = row.get("clone_url")
+
+    # ------------------------------------------------------------------ updated-sorted lists
+
+    def write(self, stream: Stream, conn: Connection, items: Sequence[Any], now: dt.datetime) -> None:
+        assert stream.write is not None
+        stream.write(conn, self.repo_id, self.full_name, items, now)
+        for item in items:
+            if stream is ISSUES:
+                self.touched.add(item.number)
+            elif stream is ISSUE_COMMENTS:
+                self.touched.add(item.issue_number)
+            else:
+                self.touched.add(item.pull_number)
+
+    def run_updated(self, stream: Stream) -> None:
+        assert stream.model is not None and stream.cursor is not None
+        key = stream.cursor
+        if self.bounded:
+            self.keyset(stream, since=self.context.since, until=self.context.until, probe=None)
+            return
+        cursor = self.state.cursor(stream.name)
+        cutoff = cursor - self.overlap if cursor else None
+        path = stream.url(self.repo)
+        result = self.probe(path, stream.probe_params(self.per_page), trust=self.state.was_read(stream.name))
+        if isinstance(result, NotModified):
+            self.counts[f"{stream.name}_not_modified"] += 1
+            return
+        first = next(iter(result))  # also refuses a next link to another origin
+        items = parse_list(stream.model, first.data, endpoint=first.endpoint)
+        reaches_back = cutoff is not None and any(key(i) < cutoff for i in items)
+        if first.next_url is None or reaches_back:
+            wanted = [i for i in items if cutoff is None or key(i) >= cutoff]
+            newest = max((key(i) for i in wanted), default=None)
+            now = self.now()
+            self.commit(
+                lambda conn: self.write(stream, conn, wanted, now),
+                self.state.with_cursor(stream.name, newest).with_read(stream.name),
+                remember=[first],
+            )
+            self.counts[stream.name] += len(wanted)
+            self.counts[f"{stream.name}_pages"] += 1
+            return
+        self.keyset(stream, since=cutoff, until=None, probe=first)
+
+    def keyset(
+        self,
+        stream: Stream,
+        *,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        probe: GitHubResponse | None,
+    ) -> None:
+        """Oldest first from ``since``, each request restarting at the newest ``updated_at`` stored."""
+        assert stream.model is not None and stream.cursor is not None
+        key = stream.cursor
+        path = stream.url(self.repo)
+        page = self.client.get(path, stream.keyset_params(since, self.per_page))
+        while True:
+            self.check_next(page)
+            items = parse_list(stream.model, page.data, endpoint=page.endpoint)
+            wanted = [i for i in items if until is None or key(i) <= until]
+            done = page.next_url is None or len(wanted) < len(items) or len(items) < self.per_page
+            newest = max((key(i) for i in items), default=None)
+            now = self.now()
+            state = self.state.with_cursor(stream.name, max((key(i) for i in wanted), default=None))
+            self.commit(
+                lambda conn, rows=wanted, at=now: self.write(stream, conn, rows, at),
+                state.with_read(stream.name) if done and probe is not None else state,
+                remember=[probe] if done else [],
+            )
+            self.counts[stream.name] += len(wanted)
+            self.counts[f"{stream.name}_pages"] += 1
+            if done or newest is None:
+                return
+            if since is not None and newest <= since:
+                # A whole page with one timestamp: keyset cannot move, take the next page.
+                assert page.next_url is not None
+                page = self.client.get(page.next_url)
+                continue
+            since = newest
+            page = self.client.get(path, stream.keyset_params(since, self.per_page))
+
+    # ------------------------------------------------------------------ commits
+
+    def run_commits(self) -> None:
+        try:
+            if self.bounded:
+                self.commit_window(self.context.since, self.context.until, top=None)
+                return
+            pending = self.state.pending_window(COMMITS.name)
+            if pending is not None:
+                since, until, top = pending
+                log.info("%s: resuming the commit window %s .. %s", self.repo, since, until)
+                self.commit_window(since, until, top=top)
+            self.newest_commits()
+        except GitHubConflictError:
+            self.counts["commits_empty_repository"] += 1  # 409: "Git Repository is empty."
+
+    def newest_commits(self) -> None:
+        cursor = self.state.cursor(COMMITS.name)
+        cutoff = cursor - self.overlap if cursor else None
+        path = COMMITS.url(self.repo)
+        trust = self.state.was_read(COMMITS.name) and not self.state.pending_window(COMMITS.name)
+        result = self.probe(path, COMMITS.probe_params(self.per_page), trust=trust)
+        if isinstance(result, NotModified):
+            self.counts["commits_not_modified"] += 1
+            return
+        top: dt.datetime | None = None
+        for page in result:
+            commits = parse_list(Commit, page.data, endpoint=page.endpoint)
+            wanted = [c for c in commits if cutoff is None or c.committed_at >= cutoff]
+            dates = [c.committed_at for c in commits]
+            top = max([*dates, *([top] if top else [])], default=None)
+            done = page.next_url is None or len(wanted) < len(commits) or not commits
+            if done or top is None:
+                state = (
+                    self.state.with_cursor(COMMITS.name, top)
+                    .without_pending(COMMITS.name)
+                    .with_read(COMMITS.name)
+                )
+            else:
+                state = self.state.with_pending(COMMITS.name, since=cutoff, until=min(dates), top=top)
+            now = self.now()
+            self.commit(
+                lambda conn, rows=wanted, at=now: write_commits(conn, self.repo_id, rows, at),
+                state,
+                remember=[result.first] if done else [],
+            )
+            self.counts["commits"] += len(wanted)
+            self.counts["commits_pages"] += 1
+            if done:
+                return
+
+    def commit_window(
+        self, since: dt.datetime | None, until: dt.datetime | None, *, top: dt.datetime | None
+    ) -> None:
+        """Every commit with ``since <= committer date <= until``, newest first (resume or bounded run)."""
+        path = COMMITS.url(self.repo)
+        for page in self.client.pages(path, COMMITS.window_params(since, until, self.per_page)):
+            commits = parse_list(Commit, page.data, endpoint=page.endpoint)
+            done = page.next_url is None or not commits
+            state = None
+            if top is not None:
+                if done:
+                    state = self.state.with_cursor(COMMITS.name, top).without_pending(COMMITS.name)
+                else:
+                    lowest = min(c.committed_at for c in commits)
+                    state = self.state.with_pending(COMMITS.name, since=since, until=lowest, top=top)
+            now = self.now()
+            self.commit(lambda conn, rows=commits, at=now: write_commits(conn, self.repo_id, rows, at), state)
+            self.counts["commits"] += len(commits)
+            self.counts["commits_pages"] += 1
+            if done:
+                return
+
+    def run_commit_files(self) -> None:
+        query = (
+            select(github_commits.c.sha)
+            .where(github_commits.c.repo_id == self.repo_id, github_commits.c.files_status == "pending")
+            .order_by(github_commits.c.committed_at.desc(), github_commits.c.sha)
+        )
+        if self.settings.max_commit_details_per_run:
+            query = query.limit(self.settings.max_commit_details_per_run)
+        with self.store.engine.connect() as conn:
+            shas = list(conn.execute(query).scalars())
+        if not shas:
+            return
+        git = GitCommitCache(
+            self.settings.clone_cache_path,
+            tokens=self.collector.connection.tokens,
+            auth_host=self.settings.web_host or html_host(self.client.config.base_url),
+            timeout=self.settings.git_timeout,
+        )
+        fetcher = CommitFileFetcher(
+            self.client,
+            git,
+            strategy=self.settings.commit_files_strategy,
+            threshold_pages=self.settings.git_threshold_pages,
+        )
+        for sha in shas:
+            result = fetcher.fetch(self.repo, sha, self.clone_url)
+            now = self.now()
+            self.commit(
+                lambda conn, r=result, at=now: write_commit_files(
+                    conn,
+                    self.repo_id,
+                    r.commit,
+                    r.files,
+                    status="complete" if r.complete else "truncated",
+                    source=r.source,
+                    store_patches=self.settings.store_patches,
+                    now=at,
+                )
+            )
+            self.counts["commit_details"] += 1
+            self.counts["commit_files"] += len(result.files)
+            self.counts["commit_files_extra_requests"] += result.api_requests - 1
+            if result.source == "git":
+                self.counts["commit_files_via_git"] += 1
+                self.counts["commit_files_git_ms"] += round(result.git_seconds * 1000)
+            if result.git_failed:
+                self.counts["commit_files_git_failures"] += 1
+            if not result.complete:
+                self.counts["commit_files_truncated"] += 1
+
+    # ------------------------------------------------------------------ pull requests
+
+    def run_pull_requests(self) -> None:
+        t = github_issues
+        query = (
+            select(t.c.number, t.c.updated_at, t.c.head_sha)
+            .where(
+                t.c.repo_id == self.repo_id,
+                t.c.is_pull_request.is_(True),
+                or_(t.c.pull_synced_updated_at.is_(None), t.c.pull_synced_updated_at != t.c.updated_at),
+            )
+            .order_by(t.c.updated_at, t.c.number)
+        )
+        with self.store.engine.connect() as conn:
+            queue = conn.execute(query).all()
+            review_counts = dict(
+                conn.execute(
+                    select(github_reviews.c.pull_number, func.count())
+                    .where(github_reviews.c.repo_id == self.repo_id)
+                    .group_by(github_reviews.c.pull_number)
+                ).all()
+            )
+        for number, updated_at, head_sha in queue:
+            self.sync_pull(
+                int(number), utc(updated_at), head_sha is not None, int(review_counts.get(number, 0))
+            )
+
+    def sync_pull(
+        self, number: int, updated_at: dt.datetime | None, known: bool, stored_reviews: int
+    ) -> None:
+        assert updated_at is not None
+        trust = known and not self.full_refresh
+        path = f"/repos/{self.repo}/pulls/{number}"
+        if trust:
+            pull_response = self.client.get_if_changed(path, scope=self.scope)
+        else:
+            pull_response = tracked(self.client.get(path), scope=self.scope, path=path, params=None)
+        pull = None
+        if isinstance(pull_response, GitHubResponse):
+            pull = parse_object(PullRequest, pull_response.data, endpoint=pull_response.endpoint)
+        else:
+            self.counts["pull_requests_not_modified"] += 1
+
+        reviews_path = REVIEWS_PATH.format(repo=self.repo, number=number)
+        # A 304 on page 1 proves "no new review" only while the reviews fit on one page.
+        reviews_result = self.probe(
+            reviews_path, {"per_page": self.per_page}, trust=trust and stored_reviews < self.per_page
+        )
+        reviews: list[Review] = []
+        reviews_first = None
+        if isinstance(reviews_result, NotModified):
+            self.counts["reviews_not_modified"] += 1
+        else:
+            reviews_first = reviews_result.first
+            for page in reviews_result:
+                reviews += parse_list(Review, page.data, endpoint=page.endpoint)
+
+        now = self.now()
+
+        def work(conn: Connection) -> None:
+            if pull is not None:
+                write_pull_details(conn, self.repo_id, pull, updated_at, now)
+            else:
+                mark_pull_synced(conn, self.repo_id, number, updated_at)
+            write_reviews(conn, self.repo_id, number, reviews, now)
+
+        self.commit(
+            work,
+            remember=[pull_response if isinstance(pull_response, GitHubResponse) else None, reviews_first],
+        )
+        self.touched.add(number)
+        self.counts["pull_requests"] += 1
+        self.counts["reviews"] += len(reviews)

@@ -1,0 +1,489 @@
+"""Validated payloads -> table rows, and the batch writers (one call per page, inside the page's
+transaction). Upserts only touch ``row_updated_at`` when a content column changed, so an
+overlap re-read of unchanged items costs no vector work later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, or_, select, update
+
+from core.store import upsert_rows
+from github_activity_tracker.api_schemas import (
+    Commit,
+    CommitFile,
+    Issue,
+    IssueComment,
+    PullRequest,
+    Repository,
+    Review,
+    ReviewComment,
+    SimpleUser,
+)
+from github_activity_tracker.tables import (
+    github_commit_files,
+    github_commits,
+    github_issue_assignees,
+    github_issue_comments,
+    github_issue_labels,
+    github_issues,
+    github_repositories,
+    github_review_comments,
+    github_reviews,
+    github_users,
+)
+
+__all__ = [
+    "utc",
+    "write_commit_files",
+    "write_commits",
+    "write_issue_comments",
+    "write_issues",
+    "write_pull_details",
+    "write_repository",
+    "write_review_comments",
+    "write_reviews",
+    "write_users",
+]
+
+Row = dict[str, Any]
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """UTC, tz-aware (SQLite hands back naive datetimes: they are UTC by construction)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _content_columns(table: Table, keys: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
+    skip = {*keys, "row_updated_at", *exclude}
+    return [c.name for c in table.columns if c.name not in skip]
+
+
+def _upsert_content(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Row],
+    keys: Sequence[str],
+    *,
+    exclude_from_update: Iterable[str] = (),
+) -> int:
+    """Insert or update in place; an update happens only when a content column differs."""
+    if not rows:
+        return 0
+    present = set(rows[0])
+    content = [c for c in _content_columns(table, keys, exclude_from_update) if c in present]
+    return upsert_rows(
+        conn,
+        table,
+        rows,
+        keys,
+        update_columns=[*content, "row_updated_at"],
+        only_if_changed=content,
+    )
+
+
+# --------------------------------------------------------------------------- users
+
+
+def _user_row(user: SimpleUser, now: dt.datetime) -> Row:
+    return {
+        "user_id": user.id,
+        "login": user.login,
+        "node_id": user.node_id,
+        "type": user.type,
+        "site_admin": user.site_admin,
+        "html_url": user.html_url,
+        "row_updated_at": now,
+    }
+
+
+def write_users(conn: Connection, users: Iterable[SimpleUser | None], now: dt.datetime) -> int:
+    rows = {u.id: _user_row(u, now) for u in users if u is not None}
+    return _upsert_content(conn, github_users, list(rows.values()), ["user_id"])
+
+
+def _login(user: SimpleUser | None) -> str | None:
+    return user.login if user else None
+
+
+def _uid(user: SimpleUser | None) -> int | None:
+    return user.id if user else None
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+def write_repository(conn: Connection, repo: Repository, now: dt.datetime) -> None:
+    write_users(conn, [repo.owner], now)
+    row = {
+        "repo_id": repo.id,
+        "node_id": repo.node_id,
+        "full_name": repo.full_name,
+        "owner": repo.owner.login,
+        "name": repo.name,
+        "description": repo.description,
+        "private": repo.private,
+        "fork": repo.fork,
+        "archived": repo.archived,
+        "default_branch": repo.default_branch,
+        "language": repo.language,
+        "topics": list(repo.topics),
+        "homepage": repo.homepage,
+        "html_url": repo.html_url,
+        "clone_url": repo.clone_url,
+        "created_at": utc(repo.created_at),
+        "updated_at": utc(repo.updated_at),
+        "pushed_at": utc(repo.pushed_at),
+        "row_updated_at": now,
+    }
+    _upsert_content(conn, github_repositories, [row], ["repo_id"])
+
+
+# --------------------------------------------------------------------------- commits
+
+# Columns of github_commits that only the commit_files stream writes.
+_COMMIT_DETAIL_COLUMNS = (
+    "additions",
+    "deletions",
+    "total_changes",
+    "files_count",
+    "files_status",
+    "files_source",
+)
+
+
+def write_commits(conn: Connection, repo_id: int, commits: Sequence[Commit], now: dt.datetime) -> int:
+    if not commits:
+        return 0
+    users: list[SimpleUser | None] = []
+    rows: list[Row] = []
+    for c in commits:
+        users += [c.author, c.committer]
+        author, committer = c.commit.author, c.commit.committer
+        rows.append(
+            {
+                "repo_id": repo_id,
+                "sha": c.sha,
+                "node_id": c.node_id,
+                "message": c.commit.message,
+                "author_id": _uid(c.author),
+                "author_login": _login(c.author),
+                "author_name": author.name if author else None,
+                "author_email": author.email if author else None,
+                "authored_at": utc(author.date) if author else None,
+                "committer_id": _uid(c.committer),
+                "committer_login": _login(c.committer),
+                "committer_name": committer.name if committer else None,
+                "committer_email": committer.email if committer else None,
+                "committed_at": utc(c.committed_at),
+                "parents": [p.sha for p in c.parents],
+                "html_url": c.html_url,
+                "files_status": "pending",
+                "row_updated_at": now,
+            }
+        )
+    write_users(conn, users, now)
+    return _upsert_content(
+        conn, github_commits, rows, ["repo_id", "sha"], exclude_from_update=_COMMIT_DETAIL_COLUMNS
+    )
+
+
+def write_commit_files(
+    conn: Connection,
+    repo_id: int,
+    commit: Commit,
+    files: Sequence[CommitFile],
+    *,
+    status: str,
+    source: str,
+    store_patches: bool,
+    now: dt.datetime,
+) -> int:
+    """Replace the commit's file list and mark the commit's details done."""
+    conn.execute(
+        github_commit_files.delete().where(
+            github_commit_files.c.repo_id == repo_id, github_commit_files.c.sha == commit.sha
+        )
+    )
+    rows = {
+        f.filename: {
+            "repo_id": repo_id,
+            "sha": commit.sha,
+            "filename": f.filename,
+            "status": f.status,
+            "additions": f.additions,
+            "deletions": f.deletions,
+            "changes": f.changes,
+            "previous_filename": f.previous_filename,
+            "blob_sha": f.sha,
+            "patch": f.patch if store_patches else None,
+        }
+        for f in files
+    }
+    if rows:
+        upsert_rows(conn, github_commit_files, list(rows.values()), ["repo_id", "sha", "filename"])
+    stats = commit.stats
+    conn.execute(
+        update(github_commits)
+        .where(github_commits.c.repo_id == repo_id, github_commits.c.sha == commit.sha)
+        .values(
+            additions=stats.additions if stats else sum(f.additions for f in files),
+            deletions=stats.deletions if stats else sum(f.deletions for f in files),
+            total_changes=stats.total if stats else sum(f.changes for f in files),
+            files_count=len(rows),
+            files_status=status,
+            files_source=source,
+            row_updated_at=now,
+        )
+    )
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- issues
+
+
+def _issue_row(repo_id: int, full_name: str, issue: Issue, now: dt.datetime) -> Row:
+    milestone = None
+    if issue.milestone is not None:
+        m = issue.milestone
+        milestone = {
+            "number": m.number,
+            "title": m.title,
+            "state": m.state,
+            "due_on": m.due_on.astimezone(dt.UTC).isoformat() if m.due_on else None,
+        }
+    return {
+        "repo_id": repo_id,
+        "number": issue.number,
+        "repo_full_name": full_name,
+        "issue_id": issue.id,
+        "node_id": issue.node_id,
+        "is_pull_request": issue.is_pull_request,
+        "state": issue.state,
+        "state_reason": issue.state_reason,
+        "title": issue.title,
+        "body": issue.body,
+        "user_id": _uid(issue.user),
+        "user_login": _login(issue.user),
+        "author_association": issue.author_association,
+        "labels": sorted({label.name for label in issue.labels}),
+        "milestone": milestone,
+        "locked": issue.locked,
+        "comments_count": issue.comments,
+        "html_url": issue.html_url,
+        "created_at": utc(issue.created_at),
+        "updated_at": utc(issue.updated_at),
+        "closed_at": utc(issue.closed_at),
+        "closed_by_login": _login(issue.closed_by),
+        "merged_at": utc(issue.pull_request.merged_at) if issue.pull_request else None,
+        "row_updated_at": now,
+    }
+
+
+def _reconcile(
+    conn: Connection,
+    table: Table,
+    repo_id: int,
+    member: str,
+    current: Mapping[int, Sequence[Row]],
+    *,
+    content: Sequence[str],
+) -> tuple[int, int]:
+    """Make ``table``'s rows for these issues exactly ``current``: delete the ones gone, upsert the rest."""
+    numbers = list(current)
+    existing = conn.execute(
+        select(table.c.number, table.c[member]).where(table.c.repo_id == repo_id, table.c.number.in_(numbers))
+    ).all()
+    wanted = {(n, row[member]) for n, rows in current.items() for row in rows}
+    gone: dict[int, list[Any]] = {}
+    for number, value in existing:
+        if (number, value) not in wanted:
+            gone.setdefault(number, []).append(value)
+    if gone:
+        conn.execute(
+            table.delete().where(
+                table.c.repo_id == repo_id,
+                or_(*(and_(table.c.number == n, table.c[member].in_(v)) for n, v in gone.items())),
+            )
+        )
+    rows = [row for rows in current.values() for row in rows]
+    if rows:
+        upsert_rows(
+            conn,
+            table,
+            rows,
+            ["repo_id", "number", member],
+            update_columns=list(content) or None,
+            only_if_changed=list(content) or None,
+        )
+    return len(rows), sum(len(v) for v in gone.values())
+
+
+def write_issues(
+    conn: Connection, repo_id: int, full_name: str, issues: Sequence[Issue], now: dt.datetime
+) -> int:
+    """Upsert issues and pull requests, with labels and assignees reconciled (removed ones go)."""
+    if not issues:
+        return 0
+    users: list[SimpleUser | None] = []
+    for issue in issues:
+        users += [issue.user, issue.closed_by, *(issue.assignees or [])]
+    write_users(conn, users, now)
+    rows = [_issue_row(repo_id, full_name, issue, now) for issue in issues]
+    count = _upsert_content(conn, github_issues, rows, ["repo_id", "number"])
+    labels = {
+        issue.number: [
+            {
+                "repo_id": repo_id,
+                "number": issue.number,
+                "name": label.name,
+                "label_id": label.id,
+                "color": label.color,
+                "description": label.description,
+            }
+            for label in {lb.name: lb for lb in issue.labels}.values()
+        ]
+        for issue in issues
+    }
+    _reconcile(
+        conn, github_issue_labels, repo_id, "name", labels, content=["label_id", "color", "description"]
+    )
+    assignees = {
+        issue.number: [
+            {"repo_id": repo_id, "number": issue.number, "user_id": user.id, "login": user.login}
+            for user in {u.id: u for u in issue.assignees or []}.values()
+        ]
+        for issue in issues
+    }
+    _reconcile(conn, github_issue_assignees, repo_id, "user_id", assignees, content=["login"])
+    return count
+
+
+def write_pull_details(
+    conn: Connection, repo_id: int, pull: PullRequest, synced_updated_at: dt.datetime, now: dt.datetime
+) -> bool:
+    """Store what only ``GET /pulls/{n}`` knows; returns whether a content column changed."""
+    write_users(conn, [pull.merged_by, *pull.requested_reviewers], now)
+    values: Row = {
+        "draft": pull.draft,
+        "merged_at": utc(pull.merged_at),
+        "merge_commit_sha": pull.merge_commit_sha,
+        "merged_by_id": _uid(pull.merged_by),
+        "merged_by_login": _login(pull.merged_by),
+        "head_ref": pull.head.ref,
+        "head_sha": pull.head.sha,
+        "head_repo_full_name": pull.head.repo_full_name,
+        "base_ref": pull.base.ref,
+        "base_sha": pull.base.sha,
+        "additions": pull.additions,
+        "deletions": pull.deletions,
+        "changed_files": pull.changed_files,
+        "commits_count": pull.commits,
+        "requested_reviewers": sorted(u.login for u in pull.requested_reviewers),
+    }
+    key = and_(github_issues.c.repo_id == repo_id, github_issues.c.number == pull.number)
+    changed = conn.execute(
+        update(github_issues)
+        .where(key, or_(*(github_issues.c[c].is_distinct_from(v) for c, v in values.items())))
+        .values(**values, row_updated_at=now)
+    ).rowcount
+    mark_pull_synced(conn, repo_id, pull.number, synced_updated_at)
+    return bool(changed)
+
+
+def mark_pull_synced(conn: Connection, repo_id: int, number: int, synced_updated_at: dt.datetime) -> None:
+    conn.execute(
+        update(github_issues)
+        .where(github_issues.c.repo_id == repo_id, github_issues.c.number == number)
+        .values(pull_synced_updated_at=synced_updated_at)
+    )
+
+
+# --------------------------------------------------------------------------- comments and reviews
+
+
+def write_issue_comments(
+    conn: Connection, repo_id: int, comments: Sequence[IssueComment], now: dt.datetime
+) -> int:
+    write_users(conn, [c.user for c in comments], now)
+    rows = [
+        {
+            "comment_id": c.id,
+            "node_id": c.node_id,
+            "repo_id": repo_id,
+            "issue_number": c.issue_number,
+            "user_id": _uid(c.user),
+            "user_login": _login(c.user),
+            "author_association": c.author_association,
+            "body": c.body,
+            "html_url": c.html_url,
+            "created_at": utc(c.created_at),
+            "updated_at": utc(c.updated_at),
+            "row_updated_at": now,
+        }
+        for c in comments
+    ]
+    return _upsert_content(conn, github_issue_comments, rows, ["comment_id"])
+
+
+def write_review_comments(
+    conn: Connection, repo_id: int, comments: Sequence[ReviewComment], now: dt.datetime
+) -> int:
+    write_users(conn, [c.user for c in comments], now)
+    rows = [
+        {
+            "comment_id": c.id,
+            "node_id": c.node_id,
+            "repo_id": repo_id,
+            "pull_number": c.pull_number,
+            "review_id": c.pull_request_review_id,
+            "in_reply_to_id": c.in_reply_to_id,
+            "user_id": _uid(c.user),
+            "user_login": _login(c.user),
+            "author_association": c.author_association,
+            "body": c.body,
+            "path": c.path,
+            "diff_hunk": c.diff_hunk,
+            "commit_id": c.commit_id,
+            "original_commit_id": c.original_commit_id,
+            "line": c.line,
+            "original_line": c.original_line,
+            "side": c.side,
+            "html_url": c.html_url,
+            "created_at": utc(c.created_at),
+            "updated_at": utc(c.updated_at),
+            "row_updated_at": now,
+        }
+        for c in comments
+    ]
+    return _upsert_content(conn, github_review_comments, rows, ["comment_id"])
+
+
+def write_reviews(
+    conn: Connection, repo_id: int, pull_number: int, reviews: Sequence[Review], now: dt.datetime
+) -> int:
+    write_users(conn, [r.user for r in reviews], now)
+    rows = [
+        {
+            "review_id": r.id,
+            "node_id": r.node_id,
+            "repo_id": repo_id,
+            "pull_number": pull_number,
+            "user_id": _uid(r.user),
+            "user_login": _login(r.user),
+            "author_association": r.author_association,
+            "state": r.state,
+            "body": r.body,
+            "commit_id": r.commit_id,
+            "html_url": r.html_url,
+            "submitted_at": utc(r.submitted_at),
+            "row_updated_at": now,
+        }
+        for r in reviews
+    ]
+    return _upsert_content(conn, github_reviews, rows, ["review_id"])
