@@ -77,7 +77,7 @@ def test_samples_are_stored_once_with_edits_in_place(store_url: str):
 
 
 def test_an_older_export_never_overwrites_a_newer_edit(store_url: str, tmp_path: Path):
-    message_id, old, new = _edited_in_later_export()
+    message_id, _old, new = _edited_in_later_export()
     newer, older = tmp_path / "newer", tmp_path / "older"
     newer.mkdir()
     older.mkdir()

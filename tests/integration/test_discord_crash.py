@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmarks.generate_discord_export import write_channel_export
 from sqlalchemy import func, inspect, select
 
-from benchmarks.generate_discord_export import write_channel_export
 from core.store import Store, load_checkpoint
 from discord_activity_tracker.export_reader import ExportReader
 from discord_activity_tracker.tables import discord_messages
