@@ -441,11 +441,13 @@ class _RepoRun:
         key = stream.cursor
         path = stream.url(self.repo)
         page = self.client.get(path, stream.keyset_params(since, self.per_page))
+        boundary: set[int] = set()  # ids stored with cursor == since: ``since`` is inclusive
         while True:
             self.check_next(page)
             items = parse_list(stream.model, page.data, endpoint=page.endpoint)
-            wanted = [i for i in items if until is None or key(i) <= until]
-            done = page.next_url is None or len(wanted) < len(items) or len(items) < self.per_page
+            fresh = [i for i in items if not (i.id in boundary and key(i) == since)]  # type: ignore[attr-defined]
+            wanted = [i for i in fresh if until is None or key(i) <= until]
+            done = page.next_url is None or len(wanted) < len(fresh) or len(items) < self.per_page
             newest = max((key(i) for i in items), default=None)
             now = self.now()
             state = self.state.with_cursor(stream.name, max((key(i) for i in wanted), default=None))
@@ -461,8 +463,10 @@ class _RepoRun:
             if since is not None and newest <= since:
                 # A whole page with one timestamp: keyset cannot move, take the next page.
                 assert page.next_url is not None
+                boundary |= {i.id for i in items}  # type: ignore[attr-defined]
                 page = self.client.get(page.next_url)
                 continue
+            boundary = {i.id for i in items if key(i) == newest}  # type: ignore[attr-defined]
             since = newest
             page = self.client.get(path, stream.keyset_params(since, self.per_page))
 
