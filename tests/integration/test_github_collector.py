@@ -519,8 +519,15 @@ def _fake_repo_from_git(
     repo.branches["main"] = [sha, parent]
 
 
-def test_commit_beyond_3000_files_is_recovered_with_git(harness: Harness, server: FakeGitHubServer) -> None:
-    clone_url, parent, sha, names = _bare_repo_with_big_commit(harness.tmp_path / "src", 3100)
+@pytest.fixture(scope="module")
+def big_git_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str, list[str]]:
+    return _bare_repo_with_big_commit(tmp_path_factory.mktemp("git-src"), 3100)
+
+
+def test_commit_beyond_3000_files_is_recovered_with_git(
+    harness: Harness, server: FakeGitHubServer, big_git_repo: tuple[str, str, str, list[str]]
+) -> None:
+    clone_url, parent, sha, names = big_git_repo
     _fake_repo_from_git(server, clone_url, parent, sha, names)
 
     counts = harness.run({"repositories": ["acme/monorepo"], "streams": ["commits", "commit_files"]})
