@@ -104,8 +104,8 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
     for path in discover_exports(exports):
         with ExportReader(path) as reader:
             header = reader.open()
-            for message in (m for batch in reader.iter_raw_batches(2000) for m in batch):
-                row = message_row(message, header, now)
+            for raw, message in reader.iter_checked():
+                row = {**message_row(raw, message, header), "updated_at": now}
                 writer.writerow(
                     [
                         orjson.dumps(row[c]).decode()

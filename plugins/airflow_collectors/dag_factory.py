@@ -9,7 +9,7 @@ from pathlib import Path
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
-from airflow_collectors.deadlines import collector_deadline
+from airflow_collectors.deadlines import collector_deadline, deadlines_supported
 from airflow_collectors.notifier import CollectorAlertNotifier
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
@@ -104,7 +104,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
                 routing=settings.alerts,
                 store_conn_id=defaults.store_conn_id,
             )
-            if deadline_minutes
+            if deadline_minutes and deadlines_supported()
             else None
         ),
     )

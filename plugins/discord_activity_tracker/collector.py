@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import dataclasses
 import datetime as dt
+import hashlib
 import logging
-from collections.abc import Iterable
-from typing import Any
+import threading
+from collections.abc import Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Connection, func, select
 
 from core.collectors import AbstractCollector
 from core.errors import DataValidationError
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
+from core.store.pg_copy import copy_supported
 from core.vectors.documents import Document
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
-from discord_activity_tracker.export_reader import (
-    ExportReader,
-    ExportSummary,
-    discover_exports,
-    validate_export,
-)
+from discord_activity_tracker.export_reader import ExportReader, ExportSummary, discover_exports
 from discord_activity_tracker.preprocess import thread_documents
 from discord_activity_tracker.protocol_impl import DiscordChannelState, DiscordCollectResult
-from discord_activity_tracker.rows import author_row, channel_row, guild_row, message_row
+from discord_activity_tracker.rows import channel_row, guild_row
+from discord_activity_tracker.spool import SpooledBatch, SpooledExport, Window, spool_export
 from discord_activity_tracker.tables import (
     DISCORD_MIGRATIONS,
     discord_authors,
@@ -87,44 +91,37 @@ class DiscordCollector(AbstractCollector):
                 "No DiscordChatExporter exports (*.json) under %s: nothing to collect",
                 self.settings.export_path,
             )
-        summaries: list[ExportSummary] = []
         rejected: list[DataValidationError] = []
-        for path in paths:
-            try:
-                summaries.append(validate_export(path))
-            except DataValidationError as exc:
-                log.error("Rejected %s (nothing from it is written): %s", path.name, exc)
-                rejected.append(exc)
-        # Oldest export first, so the newest copy of an edited message is the one that stays.
-        summaries.sort(
-            key=lambda s: (s.header.exported_at or dt.datetime.min.replace(tzinfo=dt.UTC), str(s.path))
-        )
+        plan = self._plan(paths, rejected)
         done: list[str] = []
-        for number, summary in enumerate(summaries, start=1):
-            channel = summary.header.channel
-            if self.context.partition and channel.id != self.context.partition:
-                counts["files_other_partition"] += 1
-                continue
-            if self._unchanged(summary):
-                counts["files_unchanged"] += 1
-                log.info(
-                    "[%d/%d] %s: unchanged since last ingest, skipped",
-                    number,
-                    len(summaries),
-                    summary.path.name,
-                )
-                continue
-            log.info(
-                "[%d/%d] %s: #%s, %d messages",
-                number,
-                len(summaries),
-                summary.path.name,
-                channel.name,
-                summary.message_count,
-            )
-            self._ingest_file(summary, counts)
-            counts["files"] += 1
-            done.append(summary.path.name)
+        with contextlib.closing(self._validated(plan)) as outcomes:
+            for number, (step, outcome) in enumerate(outcomes, start=1):
+                path = step.path
+                if isinstance(outcome, DataValidationError):
+                    log.error("Rejected %s (nothing from it is written): %s", path.name, outcome)
+                    rejected.append(outcome)
+                    continue
+                if step.action == "unchanged":
+                    counts["files_unchanged"] += 1
+                    log.info("[%d/%d] %s: unchanged since last ingest, skipped", number, len(plan), path.name)
+                    continue
+                if step.action == "other_partition":
+                    counts["files_other_partition"] += 1
+                    continue
+                assert outcome is not None
+                with outcome:
+                    summary = outcome.summary
+                    log.info(
+                        "[%d/%d] %s: #%s, %d messages",
+                        number,
+                        len(plan),
+                        path.name,
+                        summary.header.channel.name,
+                        summary.message_count,
+                    )
+                    self._write_file(outcome, counts)
+                counts["files"] += 1
+                done.append(path.name)
         counts["files_rejected"] = len(rejected)
         if rejected:
             # The valid exports are stored; the step still fails so the bad file gets attention.
@@ -136,18 +133,91 @@ class DiscordCollector(AbstractCollector):
             raise failure
         return DiscordCollectResult(success=True, counts=counts, files=done)
 
-    # ------------------------------------------------------------------ one file
+    # ------------------------------------------------------------------ the validation pass
 
-    def _unchanged(self, summary: ExportSummary) -> bool:
+    def _plan(self, paths: list[Path], rejected: list[DataValidationError]) -> list[_Step]:
+        """What to do with each export, oldest export first (so the newest copy of an edited
+        message is the one that stays); a file whose header is broken is rejected here."""
+        steps: list[tuple[tuple[dt.datetime, str], _Step]] = []
+        for path in paths:
+            try:
+                with ExportReader(path) as reader:
+                    header = reader.open()
+            except DataValidationError as exc:
+                log.error("Rejected %s (nothing from it is written): %s", path.name, exc)
+                rejected.append(exc)
+                continue
+            if self.context.partition and header.channel.id != self.context.partition:
+                action = "other_partition"
+            elif self._unchanged(path):
+                action = "unchanged"
+            else:
+                action = "ingest"
+            order = (header.exported_at or dt.datetime.min.replace(tzinfo=dt.UTC), str(path))
+            steps.append((order, _Step(path, action)))
+        return [step for _order, step in sorted(steps, key=lambda item: item[0])]
+
+    def _validated(
+        self, plan: list[_Step]
+    ) -> Generator[tuple[_Step, SpooledExport | DataValidationError | None], None, None]:
+        """Each step with its validated (and spooled) export, in plan order.
+
+        A background thread validates the next file while the caller writes the current one:
+        the write is mostly PostgreSQL's work, in its own process, so the two overlap on two
+        cores. Files of other partitions are validated too (a malformed export fails every
+        partition's run, as before), unchanged files are not.
+        """
+        cancel = threading.Event()
+        options = {
+            "batch_size": self.settings.batch_size,
+            "window": Window(self.context.since, self.context.until),
+            "copy_format": copy_supported(self.store.engine),
+            "cancel": cancel,
+        }
+        steps = iter(plan)
+        pending: collections.deque[tuple[_Step, Future[SpooledExport] | None]] = collections.deque()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="discord-validate")
+
+        def submit_next() -> None:
+            for step in steps:
+                if step.action == "unchanged":
+                    pending.append((step, None))
+                    continue
+                pending.append(
+                    (step, pool.submit(spool_export, step.path, spool=step.action == "ingest", **options))
+                )
+                return
+
+        try:
+            submit_next()
+            while pending:
+                step, future = pending.popleft()
+                if future is not None:
+                    submit_next()
+                yield _outcome(step, future)
+        finally:
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for _step, future in pending:
+                if future is not None and not future.cancelled() and future.exception() is None:
+                    future.result().close()
+
+    def _unchanged(self, path: Path) -> bool:
         if not self.settings.skip_unchanged_files or self.context.full_refresh or self.context.bounded:
             return False
         with self.store.engine.connect() as conn:
             stored = conn.execute(
-                select(discord_export_files.c.sha256).where(discord_export_files.c.path == str(summary.path))
+                select(discord_export_files.c.sha256).where(discord_export_files.c.path == str(path))
             ).scalar_one_or_none()
-        return stored == summary.sha256
+        if stored is None:
+            return False
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest() == stored
 
-    def _ingest_file(self, summary: ExportSummary, counts: dict[str, int]) -> None:
+    # ------------------------------------------------------------------ the write pass
+
+    def _write_file(self, spooled: SpooledExport, counts: dict[str, int]) -> None:
+        summary = spooled.summary
         header = summary.header
         channel_id = header.channel.id
         with self.store.engine.connect() as conn:
@@ -158,87 +228,60 @@ class DiscordCollector(AbstractCollector):
             resume_after = int(state.extras.get("messages_done", 0))
             if resume_after:
                 log.info("Resuming %s after %d committed messages", summary.path.name, resume_after)
-        position = 0
         newest = state.last_message_id
-        with ExportReader(summary.path) as reader:
-            reader.open()
-            first = True
-            for batch in reader.iter_raw_batches(self.settings.batch_size):
-                position += len(batch)
-                counts["messages_read"] += len(batch)
-                if position <= resume_after:
-                    counts["messages_resumed_past"] += len(batch)
-                    continue
-                now = dt.datetime.now(dt.UTC)
-                rows = [message_row(m, header, now) for m in batch]
-                wanted = [row for row in rows if self._in_window(row["created_at"])]
-                counts["messages_outside_window"] += len(rows) - len(wanted)
-                newest = max([newest, *(int(row["message_id"]) for row in wanted)])
-                authors = _authors(batch, {row["message_id"] for row in wanted}, now)
-                last_batch = position >= summary.message_count
-                with self.store.transaction() as conn:
-                    if first:
-                        self._upsert_guild_and_channel(conn, header)
-                        first = False
-                    self._upsert_batch(conn, wanted, authors, counts)
-                    self._advance(conn, channel_id, newest, summary, position, finished=last_batch)
-                    if last_batch:
-                        self._remember_file(conn, summary)
-                counts["batches"] += 1
-            if first:  # an export without messages still records its channel and file
-                with self.store.transaction() as conn:
+        first = True
+        for batch in spooled.batches():
+            counts["messages_read"] += batch.size
+            if batch.end <= resume_after:
+                counts["messages_resumed_past"] += batch.size
+                continue
+            counts["messages_outside_window"] += batch.outside_window
+            newest = max(newest, batch.newest_id)
+            last_batch = batch.end >= summary.message_count
+            with self.store.transaction() as conn:
+                if first:
                     self._upsert_guild_and_channel(conn, header)
-                    self._advance(conn, channel_id, newest, summary, 0, finished=True)
+                    first = False
+                self._upsert_batch(conn, batch, counts)
+                self._advance(conn, channel_id, newest, summary, batch.end, finished=last_batch)
+                if last_batch:
                     self._remember_file(conn, summary)
-            if reader.sha256 != summary.sha256:
-                raise DataValidationError(
-                    "export changed while it was being ingested; rerun to pick up the new content",
-                    source=str(summary.path),
-                )
-
-    def _in_window(self, moment: dt.datetime) -> bool:
-        since, until = self.context.since, self.context.until
-        if since is None and until is None:
-            return True
-        return (since is None or moment >= since) and (until is None or moment < until)
+            counts["batches"] += 1
+        if first:  # an export without messages still records its channel and file
+            with self.store.transaction() as conn:
+                self._upsert_guild_and_channel(conn, header)
+                self._advance(conn, channel_id, newest, summary, 0, finished=True)
+                self._remember_file(conn, summary)
 
     def _upsert_guild_and_channel(self, conn: Connection, header: ExportHeader) -> None:
         now = dt.datetime.now(dt.UTC)
         upsert_rows(conn, discord_guilds, [guild_row(header, now)], ["guild_id"])
         upsert_rows(conn, discord_channels, [channel_row(header, now)], ["channel_id"])
 
-    def _upsert_batch(
-        self,
-        conn: Connection,
-        rows: list[dict[str, Any]],
-        authors: list[dict[str, Any]],
-        counts: dict[str, int],
-    ) -> None:
-        if not rows:
+    def _upsert_batch(self, conn: Connection, batch: SpooledBatch, counts: dict[str, int]) -> None:
+        if not batch.messages:
             return
+        stamp = {"updated_at": dt.datetime.now(dt.UTC)}
         upsert_rows(
             conn,
             discord_authors,
-            authors,
+            batch.authors,
             ["author_id"],
             only_if_changed=["name", "nickname", "avatar_url", "discriminator", "color"],
+            constants=stamp,
         )
-        ids = list({row["message_id"] for row in rows})
-        existing = set(
-            conn.execute(
-                select(discord_messages.c.message_id).where(discord_messages.c.message_id.in_(ids))
-            ).scalars()
-        )
-        counts["messages_new"] += len(ids) - len(existing)
-        counts["messages_updated_or_same"] += len(existing)
-        upsert_rows(
+        new = upsert_rows(
             conn,
             discord_messages,
-            rows,
+            batch.messages,
             ["message_id"],
             only_if_changed=["content_hash"],
             update_where=_incoming_is_not_older,
+            constants=stamp,
+            count_inserted=True,
         )
+        counts["messages_new"] += new
+        counts["messages_updated_or_same"] += len(batch.messages) - new
 
     def _advance(
         self,
@@ -292,20 +335,25 @@ class DiscordCollector(AbstractCollector):
         return thread_documents(self.store.engine, changed_since, list(doc_ids))
 
 
-def _authors(batch: list[dict[str, Any]], kept: set[str], now: dt.datetime) -> list[dict[str, Any]]:
-    """Authors of the kept messages and every user they mention, once each."""
-    users: dict[str, dict[str, Any]] = {}
-    for message in batch:
-        if message["id"] not in kept:
-            continue
-        users.setdefault(message["author"]["id"], message["author"])
-        for user in message.get("mentions") or ():
-            users.setdefault(user["id"], user)
-    return [author_row(user, now) for user in users.values()]
-
-
 def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]
     """An older copy of a message (from an older export) never overwrites a newer edit."""
     stored = func.coalesce(table.c.edited_at, table.c.created_at)
     incoming = func.coalesce(excluded.edited_at, excluded.created_at)
     return incoming >= stored
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    path: Path
+    action: Literal["ingest", "unchanged", "other_partition"]
+
+
+def _outcome(
+    step: _Step, future: Future[SpooledExport] | None
+) -> tuple[_Step, SpooledExport | DataValidationError | None]:
+    if future is None:
+        return step, None
+    try:
+        return step, future.result()
+    except DataValidationError as exc:
+        return step, exc

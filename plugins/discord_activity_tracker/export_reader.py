@@ -1,8 +1,8 @@
 """Streaming reader of DiscordChatExporter JSON exports, in bounded memory at any file size.
 
-A collector reads every file twice: :func:`validate_export` checks the whole file (JSON
-syntax and schema) without writing anything, then :class:`ExportReader` streams the same
-messages again in batches for the write pass. Either raises
+:func:`validate_export` checks the whole file (JSON syntax and schema) without writing
+anything, handing each validated message to a callback (the collector spools rows there);
+:class:`ExportReader` streams the messages themselves. Either raises
 :class:`~core.errors.DataValidationError` naming the file and the JSON path of the problem.
 
     summary = validate_export(path)
@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Self, TypeVar
+from typing import Any, BinaryIO, Self, TypeVar, cast
 
 import ijson
 from pydantic import ValidationError
@@ -129,6 +129,14 @@ class ExportReader:
 
     def iter_messages(self) -> Iterator[Message]:
         """Validated messages in file order. Single use: the file is read once."""
+        for _raw, message in self.iter_checked():
+            yield message
+
+    def iter_checked(self) -> Iterator[tuple[dict[str, Any], Message]]:
+        """Each message as parsed (the export's own object) with its validated model, in file order.
+
+        Single use: the file is read once.
+        """
         self.open()
         if self._messages_started:
             raise RuntimeError(f"messages of {self.source} were already read; open a new ExportReader")
@@ -138,48 +146,24 @@ class ExportReader:
         self._raw.seek(0)
         self._reader = _HashingReader(self._raw)
         items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
+        validate = Message.model_validate
         while True:
-            raw = self._guarded(lambda: next(items, _END))
+            try:
+                raw = next(items, _END)
+            except ijson.JSONError as exc:
+                raise self._malformed(exc) from None
+            except OSError as exc:
+                raise unreadable_error(exc, self.path) from exc
             if raw is _END:
                 break
             try:
-                message = Message.model_validate(raw)
+                message = validate(raw)
             except ValidationError as exc:
                 raise schema_error(
                     exc, source=self.source, prefix=("messages", self.messages_read), what="message"
                 ) from None
             self.messages_read += 1
-            yield message
-        self._finished = True
-
-    def iter_raw_batches(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
-        """Lists of up to ``batch_size`` raw message objects, NOT validated.
-
-        For the write pass after :func:`validate_export` accepted the file: the caller must
-        compare :attr:`sha256` with the validated summary once the batches are consumed.
-        Skipping the second schema validation halves the cost of the write pass.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.open()
-        if self._messages_started or self._raw is None:
-            raise RuntimeError(f"messages of {self.source} were already read or the reader is closed")
-        self._messages_started = True
-        self._raw.seek(0)
-        self._reader = _HashingReader(self._raw)
-        items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
-        batch: list[dict[str, Any]] = []
-        while True:
-            raw = self._guarded(lambda: next(items, _END))
-            if not isinstance(raw, dict):
-                break
-            batch.append(raw)
-            self.messages_read += 1
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            yield cast(dict[str, Any], raw), message  # validated: an object
         self._finished = True
 
     def iter_batches(self, batch_size: int) -> Iterator[list[Message]]:
@@ -200,10 +184,13 @@ class ExportReader:
         try:
             return step()
         except ijson.JSONError as exc:
-            near = self._reader.last_read_start if self._reader is not None else 0
-            raise malformed_json_error(self.path, exc, near_offset=near) from None
+            raise self._malformed(exc) from None
         except OSError as exc:
             raise unreadable_error(exc, self.path) from exc
+
+    def _malformed(self, exc: ijson.JSONError) -> DataValidationError:
+        near = self._reader.last_read_start if self._reader is not None else 0
+        return malformed_json_error(self.path, exc, near_offset=near)
 
     def _read_header(self) -> ExportHeader:
         assert self._reader is not None
@@ -288,8 +275,17 @@ class ExportSummary:
     sha256: str
 
 
-def validate_export(path: str | Path) -> ExportSummary:
-    """Read the whole file once, checking syntax and schema of everything; keep only aggregates."""
+def validate_export(
+    path: str | Path,
+    *,
+    on_header: Callable[[ExportHeader], None] | None = None,
+    on_message: Callable[[dict[str, Any], Message], None] | None = None,
+) -> ExportSummary:
+    """Read the whole file once, checking syntax and schema of everything; keep only aggregates.
+
+    ``on_header(header)``, then ``on_message(raw, message)`` for every message in file order,
+    see the parts as they are validated; a file found malformed further on raises all the same.
+    """
     count = 0
     min_id: int | None = None
     max_id: int | None = None
@@ -297,7 +293,11 @@ def validate_export(path: str | Path) -> ExportSummary:
     last: dt.datetime | None = None
     activity: dt.datetime | None = None
     with ExportReader(path) as export:
-        for message in export.iter_messages():
+        if on_header is not None:
+            on_header(export.header)
+        for raw, message in export.iter_checked():
+            if on_message is not None:
+                on_message(raw, message)
             count += 1
             snowflake = int(message.id)
             if min_id is None or snowflake < min_id:

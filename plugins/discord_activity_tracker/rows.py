@@ -1,7 +1,9 @@
 """Export objects -> table rows (the one place that knows both shapes).
 
-Messages are mapped from the raw export objects of the write pass (the file was validated
-against ``api_schemas`` in the pass before), so the field names here are the export's own.
+A message row is made from the raw export object (field names are the export's own) and
+its validated model (parsed timestamps), both from the validation pass. ``updated_at`` is
+not part of a row: the write pass sets it when the batch commits. On PostgreSQL messages
+skip the dict: :func:`message_copy_line` writes the same values as COPY text.
 """
 
 from __future__ import annotations
@@ -13,14 +15,29 @@ from typing import Any
 
 import orjson
 
-from discord_activity_tracker.api_schemas import ExportHeader
+from core.store.pg_copy import NULL, copy_json, copy_text
+from discord_activity_tracker.api_schemas import ExportHeader, Message
+from discord_activity_tracker.tables import discord_messages
 
-__all__ = ["author_row", "channel_row", "guild_row", "message_row", "parse_instant"]
+__all__ = [
+    "MESSAGE_COLUMNS",
+    "author_row",
+    "channel_row",
+    "content_hash",
+    "guild_row",
+    "message_copy_line",
+    "message_row",
+]
+
+MESSAGE_COLUMNS = tuple(c.name for c in discord_messages.columns if c.name != "updated_at")
+"""The columns of a message row, in table order (what :func:`message_copy_line` writes)."""
+
+_SORTED = orjson.OPT_SORT_KEYS
 
 
-def parse_instant(value: str) -> dt.datetime:
-    """An export timestamp (ISO-8601 with offset, already validated) in UTC."""
-    return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+def content_hash(message: Mapping[str, Any]) -> str:
+    """Everything the export says about the message, in canonical form."""
+    return hashlib.sha256(orjson.dumps(message, option=_SORTED)).hexdigest()
 
 
 def guild_row(header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
@@ -46,7 +63,7 @@ def channel_row(header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def author_row(user: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+def author_row(user: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "author_id": user["id"],
         "name": user["name"],
@@ -56,31 +73,62 @@ def author_row(user: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
         "is_bot": bool(user.get("isBot", False)),
         "avatar_url": user.get("avatarUrl"),
         "roles": list(user.get("roles") or []),
-        "updated_at": now,
     }
 
 
-def message_row(message: Mapping[str, Any], header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
-    edited = message.get("timestampEdited")
-    reference = message.get("reference") or {}
+def message_row(raw: Mapping[str, Any], message: Message, header: ExportHeader) -> dict[str, Any]:
+    edited = message.timestamp_edited
+    reference = raw.get("reference") or {}
     return {
-        "message_id": message["id"],
+        "message_id": raw["id"],
         "channel_id": header.channel.id,
         "guild_id": header.guild.id,
-        "author_id": message["author"]["id"],
-        "type": message["type"],
-        "content": message["content"],
-        "created_at": parse_instant(message["timestamp"]),
-        "edited_at": parse_instant(edited) if edited else None,
+        "author_id": raw["author"]["id"],
+        "type": raw["type"],
+        "content": raw["content"],
+        "created_at": message.timestamp.astimezone(dt.UTC),
+        "edited_at": edited.astimezone(dt.UTC) if edited else None,
         "reply_to_message_id": reference.get("messageId"),
-        "is_pinned": bool(message.get("isPinned", False)),
-        "attachments": message.get("attachments") or [],
-        "embeds": message.get("embeds") or [],
-        "stickers": message.get("stickers") or [],
-        "reactions": message.get("reactions") or [],
-        "mentions": [user["id"] for user in message.get("mentions") or ()],
-        "interaction": message.get("interaction"),
-        # Everything the export says about the message, in canonical form.
-        "content_hash": hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest(),
-        "updated_at": now,
+        "is_pinned": bool(raw.get("isPinned", False)),
+        "attachments": raw.get("attachments") or [],
+        "embeds": raw.get("embeds") or [],
+        "stickers": raw.get("stickers") or [],
+        "reactions": raw.get("reactions") or [],
+        "mentions": [user["id"] for user in raw.get("mentions") or ()],
+        "interaction": raw.get("interaction"),
+        "content_hash": content_hash(raw),
     }
+
+
+def _json_list(value: Any) -> str:
+    return copy_json(value) if value else "[]"
+
+
+def message_copy_line(raw: Mapping[str, Any], message: Message, channel_and_guild: str) -> str:
+    """:func:`message_row` as one COPY text line (no newline); ``channel_and_guild`` is their two ids
+    joined by a tab. Ids and timestamps are validated, so only text and JSON need escaping."""
+    edited = message.timestamp_edited
+    reference = raw.get("reference")
+    reply_to = reference.get("messageId") if reference else None
+    mentions = raw.get("mentions")
+    interaction = raw.get("interaction")
+    return "\t".join(
+        (
+            raw["id"],
+            channel_and_guild,
+            raw["author"]["id"],
+            copy_text(raw["type"]),
+            copy_text(raw["content"]),
+            message.timestamp.isoformat(),
+            edited.isoformat() if edited else NULL,
+            reply_to or NULL,
+            "t" if raw.get("isPinned") else "f",
+            _json_list(raw.get("attachments")),
+            _json_list(raw.get("embeds")),
+            _json_list(raw.get("stickers")),
+            _json_list(raw.get("reactions")),
+            copy_json([user["id"] for user in mentions]) if mentions else "[]",
+            NULL if interaction is None else copy_json(interaction),
+            content_hash(raw),
+        )
+    )

@@ -30,6 +30,7 @@ from core.operations.github_ops import (
     GitHubClient,
     GitHubClientConfig,
     GitHubConflictError,
+    GitHubNotFoundError,
     GitHubResponse,
     NotModified,
     Pages,
@@ -180,7 +181,13 @@ class GitHubCollector(AbstractCollector):
 
     def preflight(self) -> None:
         """``GET /rate_limit`` (free): the API answers and the token(s) work."""
-        data = self.client.rate_limit()
+        try:
+            data = self.client.rate_limit()
+        except GitHubNotFoundError:  # GitHub Enterprise Server with rate limiting disabled
+            log.info("GitHub API %s has no /rate_limit (rate limiting disabled)", self.connection.base_url)
+            if self.settings.repositories:  # still prove that the token is accepted
+                self.client.get(f"/repos/{self.settings.repositories[0]}")
+            return
         core = (data.get("resources") or {}).get("core") or {}
         log.info(
             "GitHub API %s reachable with %d token(s); core quota of the first: %s/%s",
@@ -205,6 +212,9 @@ class GitHubCollector(AbstractCollector):
         started = time.monotonic()
         partition = self.context.partition
         repos = [normalize_repo(partition)] if partition else self.list_partitions()
+        if not partition and self.context.partitions:  # the ``partitions`` param of an unpartitioned DAG
+            wanted = {p.lower() for p in self.context.partitions}
+            repos = [r for r in repos if r.lower() in wanted]
         totals: collections.Counter[str] = collections.Counter()
         failures: list[tuple[str, CollectorError]] = []
         done: list[str] = []

@@ -19,10 +19,18 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.config import resolve_path
 from core.errors import ConfigError
@@ -72,17 +80,20 @@ def normalize_repo(value: str) -> str:
     return f"{match.group(1)}/{match.group(2)}"
 
 
+RepoName = Annotated[str, AfterValidator(normalize_repo)]
+
+
 class GitHubConfig(BaseModel):
     """What to collect and how patiently. Durations are in seconds unless named ``_minutes``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    repositories: list[str] = Field(default_factory=list, description="explicit 'owner/name' entries")
+    repositories: list[RepoName] = Field(default_factory=list, description="explicit 'owner/name' entries")
     orgs: list[str] = Field(default_factory=list, description="every repository of these organizations")
-    superprojects: list[str] = Field(
+    superprojects: list[RepoName] = Field(
         default_factory=list, description="'owner/name' whose .gitmodules lists the repositories"
     )
-    exclude: list[str] = Field(default_factory=list, description="'owner/name' entries to leave out")
+    exclude: list[RepoName] = Field(default_factory=list, description="'owner/name' entries to leave out")
     include_forks: bool = False
     include_archived: bool = True
     discovery_ttl_minutes: float = Field(default=360, ge=0)
@@ -113,11 +124,6 @@ class GitHubConfig(BaseModel):
     )
 
     vectors: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("repositories", "superprojects", "exclude")
-    @classmethod
-    def _repos(cls, value: list[str]) -> list[str]:
-        return [normalize_repo(v) for v in value]
 
     @field_validator("orgs")
     @classmethod

@@ -103,8 +103,10 @@ def _user_row(user: SimpleUser, now: dt.datetime) -> Row:
 
 
 def write_users(conn: Connection, users: Iterable[SimpleUser | None], now: dt.datetime) -> int:
+    """Users are shared by every repository: rows go in id order, so concurrent per-repository
+    tasks lock them in the same order (no deadlock between two upserts)."""
     rows = {u.id: _user_row(u, now) for u in users if u is not None}
-    return _upsert_content(conn, github_users, list(rows.values()), ["user_id"])
+    return _upsert_content(conn, github_users, [rows[k] for k in sorted(rows)], ["user_id"])
 
 
 def _login(user: SimpleUser | None) -> str | None:

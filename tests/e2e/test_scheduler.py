@@ -248,7 +248,7 @@ def _collectors_yaml(source: HttpSource) -> str:
             collector: {TOY}
             schedule: null
             deadline_minutes: 1
-            config: {{notes: 1, sleep_seconds: 80}}
+            config: {{notes: 1, sleep_seconds: 150}}
           dormant:
             collector: {TOY}
             schedule: "@hourly"

@@ -31,6 +31,7 @@ from core.errors import (
     AuthenticationError,
     CollectorFailureCategory,
     DataValidationError,
+    PermissionDeniedError,
     RateLimitError,
     classify_failure,
 )
@@ -54,8 +55,8 @@ from tests.fakes.github_server import (
     BASE_TIME,
     FakeClock,
     FakeGitHubServer,
-    FileChange,
     Fault,
+    FileChange,
     build_dataset,
 )
 
@@ -242,6 +243,39 @@ def test_new_activity_costs_one_page_per_changed_stream(harness: Harness, server
     # the repository (its open_issues_count moved), issues page 1, comments page 1; the rest 304
     assert widgets_consumed == 3
     assert server.count(path="/repos/acme/gadgets", consumed=True) == 0
+
+
+def test_large_pages_round_trip_and_rereads_touch_nothing(
+    store_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Pages of 100 rows (PostgreSQL takes its COPY path from 50): JSON columns survive, and a full
+    re-read of unchanged data leaves every row's ``row_updated_at`` alone."""
+    with FakeGitHubServer(build_dataset("large"), tokens={T1: 5000}, clock=clock.time) as big:
+        harness = Harness(big, clock, store_url, tmp_path)
+        config = {"repositories": ["acme/widgets"], "streams": ["issues", "pull_requests", "issue_comments"]}
+        harness.run(config)
+        repo = big.dataset.repo("acme/widgets")
+        assert harness.count(github_issues) == len(repo.issues)
+        assert harness.count(github_issue_comments) == len(repo.issue_comments)
+        labelled = [i for i in repo.issues.values() if i.labels]
+        assert len(labelled) > 50
+        assert all(harness.issue(i.number)["labels"] == sorted(i.labels) for i in labelled[:20])
+        assert harness.issue(1)["milestone"] == {
+            "number": 1,
+            "title": "v1.0",
+            "state": "open",
+            "due_on": None,
+        }
+        stamps = {r["number"]: r["row_updated_at"] for r in harness.rows(github_issues)}
+        comment_stamps = {r["comment_id"]: r["row_updated_at"] for r in harness.rows(github_issue_comments)}
+
+        counts = harness.run(config, full_refresh=True)
+        assert counts["issues"] == len(repo.issues)
+        assert {r["number"]: r["row_updated_at"] for r in harness.rows(github_issues)} == stamps
+        assert {
+            r["comment_id"]: r["row_updated_at"] for r in harness.rows(github_issue_comments)
+        } == comment_stamps
+        harness.store.dispose()
 
 
 # =========================================================================== edits, reconciliation, overlap
@@ -458,40 +492,40 @@ def test_cross_origin_next_link_is_refused(harness: Harness, server: FakeGitHubS
 
 
 def _bare_repo_with_big_commit(root: Path, files: int) -> tuple[str, str, str, list[str]]:
-    """A real git repository: an initial commit, then one that renames a file and adds ``files`` files."""
-    work = root / "work"
-    work.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "A",
-        "GIT_AUTHOR_EMAIL": "a@example.org",
-        "GIT_COMMITTER_NAME": "A",
-        "GIT_COMMITTER_EMAIL": "a@example.org",
-    }
-
-    def git(*args: str, cwd: Path = work) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-        ).stdout
-
-    git("init", "-q", "-b", "main")
-    (work / "README").write_text("hello\n")
-    git("add", "-A")
-    git("commit", "-qm", "init")
-    parent = git("rev-parse", "HEAD").strip()
-    names = [f"vendor/lib/file_{i:04d}.cpp" for i in range(files)]
-    (work / "vendor" / "lib").mkdir(parents=True)
-    for i, name in enumerate(names):
-        (work / name).write_text(f"// {i}\nint f{i}();\n\n")
-    git("mv", "README", "README.md")
-    git("add", "-A")
-    git("commit", "-qm", "Vendor import")
-    sha = git("rev-parse", "HEAD").strip()
+    """A real bare git repository: an initial commit, then one that renames a file and adds ``files`` files."""
     bare = root / "bare.git"
-    git("clone", "-q", "--bare", str(work), str(bare), cwd=root)
-    git("config", "uploadpack.allowFilter", "true", cwd=bare)
-    git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
-    return bare.as_uri(), parent, sha, names
+    names = [f"vendor/lib/file_{i:04d}.cpp" for i in range(files)]
+    stream = [
+        "commit refs/heads/main",
+        "committer A <a@example.org> 1704067200 +0000",
+        "data 4",
+        "init",
+        "M 100644 inline README",
+        "data 6",
+        "hello",
+        "",
+        "commit refs/heads/main",
+        "committer A <a@example.org> 1704070800 +0000",
+        "data 13",
+        "Vendor import",
+        "R README README.md",
+    ]
+    for i, name in enumerate(names):
+        body = f"// {i}\nint f{i}();\n\n"
+        stream += [f"M 100644 inline {name}", f"data {len(body.encode())}", body]
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=bare, input="\n".join(stream) + "\n", text=True, check=True
+    )
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=bare, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("config", "uploadpack.allowFilter", "true")
+    git("config", "uploadpack.allowAnySHA1InWant", "true")
+    return bare.as_uri(), git("rev-parse", "main^"), git("rev-parse", "main"), names
 
 
 def _fake_repo_from_git(
@@ -602,6 +636,38 @@ def test_partition_collects_only_its_repository(harness: Harness, server: FakeGi
     assert {r["repo_full_name"] for r in harness.rows(github_issues)} == {"acme/gadgets"}
     assert counts["repositories"] == 1
     assert [r["partition"] for r in harness.checkpoint_rows()] == ["acme/gadgets"]
+    # an unpartitioned run restricted by the ``partitions`` param
+    harness.run({"orgs": ["acme"], "repositories": []}, partitions=["ACME/Widgets"])
+    assert [r["partition"] for r in harness.checkpoint_rows()] == ["acme/gadgets", "acme/widgets"]
+
+
+def test_one_inaccessible_repository_does_not_stop_the_others(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    collector = harness.collector({"repositories": ["acme/widgets", "acme/vanished", "acme/gadgets"]})
+    collector.validate()
+    with pytest.raises(PermissionDeniedError, match="1 of 3 repositories failed") as caught:
+        collector.run()
+    assert "acme/vanished" in str(caught.value)
+    assert classify_failure(caught.value) is CollectorFailureCategory.PERMISSION
+    collector.store.dispose()
+    assert harness.count(github_repositories) == 2
+    assert {r["repo_full_name"] for r in harness.rows(github_issues)} == {"acme/widgets", "acme/gadgets"}
+
+
+def test_full_refresh_rereads_everything_without_duplicates(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    harness.run()
+    cursors = harness.state("acme/widgets").cursors
+    server.clear_log()
+    counts = harness.run(full_refresh=True)
+    assert server.count(status=304) == 0  # no validator trusted
+    assert counts["issues"] == expected_totals(server)["issues"]
+    assert harness.count(github_issues) == expected_totals(server)["issues"]
+    assert harness.count(github_commit_files) == expected_totals(server)["files"]
+    assert counts.get("commit_details", 0) == 0  # complete file lists are not fetched again
+    assert harness.state("acme/widgets").cursors == cursors
 
 
 def test_discovery_merges_orgs_superprojects_and_explicit_entries_and_caches(
@@ -822,7 +888,11 @@ def test_killed_mid_run_then_rerun_has_no_duplicates_and_no_gaps(
         # Starting over would read every page again (plus the newest-page request); resuming reads
         # what was left, plus the overlap window and the newest-page request.
         committed_pages = stored_before_kill // 20
-        assert rerun_pages <= pages_total - committed_pages + 2, (rerun_pages, pages_total, stored_before_kill)
+        assert rerun_pages <= pages_total - committed_pages + 2, (
+            rerun_pages,
+            pages_total,
+            stored_before_kill,
+        )
         assert rerun_pages < pages_total + 1
         with store.engine.connect() as conn:
             state = GitHubRepoState.from_state(

@@ -393,3 +393,40 @@ def test_metrics_reach_a_statsd_listener(monkeypatch):
     assert "airflow.collectors.toy.collect.items.notes:4|c" in lines
     assert "airflow.collectors.toy.collect.failed:1|c" in lines
     assert "airflow.collectors.toy.failures.auth:1|c" in lines
+
+
+# --------------------------------------------------------------------------- DAG wiring
+
+
+def test_collector_dags_carry_notifiers_and_a_lateness_deadline(tmp_path: Path):
+    from airflow_collectors.dag_factory import build_dags
+
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        "defaults: {deadline_minutes: 45}\n"
+        "alerts: {immediate: [auth], repeat_suppression_minutes: 5}\n"
+        "collectors:\n"
+        "  toy: {collector: 'tests.fakes.toy_collector:ToyCollector', config: {notes: 1}}\n"
+        "  quick: {collector: 'tests.fakes.toy_collector:ToyCollector', deadline_minutes: 3}\n"
+    )
+    dags = build_dags(config)
+    (deadline,) = dags["collect_toy"].deadline
+    assert deadline.interval == dt.timedelta(minutes=45)
+    assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
+    assert deadline.callback.kwargs["routing"]["immediate"] == ["auth"]
+    assert dags["collect_quick"].deadline[0].interval == dt.timedelta(minutes=3)
+    for task in dags["collect_toy"].tasks:
+        (on_failure,) = task.on_failure_callback
+        (on_retry,) = task.on_retry_callback
+        assert isinstance(on_failure, CollectorAlertNotifier) and on_failure.kind == "failure"
+        assert on_retry.kind == "retry" and on_retry.routing.repeat_suppression_minutes == 5
+
+
+def test_deadlines_are_left_out_of_airflow_dags_test_only():
+    from airflow_collectors.deadlines import deadlines_supported
+
+    assert deadlines_supported(["/venv/bin/airflow", "scheduler"])
+    assert deadlines_supported(["/venv/bin/airflow", "dag-processor"])
+    assert deadlines_supported(["pytest", "tests"])
+    assert not deadlines_supported(["/venv/bin/airflow", "dags", "test", "collect_toy"])
+    assert not deadlines_supported(["/venv/lib/airflow/__main__.py", "dags", "test", "collect_toy"])

@@ -1,51 +1,92 @@
 """PostgreSQL bulk upsert: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
 
 Row-by-row ``executemany`` of an upsert costs a round trip per row; this costs three
-statements per batch, whatever its size.
+statements per batch, whatever its size. Rows arrive as :class:`CopyRows`, COPY text that
+:func:`encode_rows` makes from mappings, or that a hot path writes itself with
+:func:`copy_text` and :func:`copy_json` (no dict per row at all).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Column, ColumnElement, Date, DateTime, MetaData, Table, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    Date,
+    DateTime,
+    MetaData,
+    Table,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateTable
 
-__all__ = ["copy_upsert"]
+__all__ = ["NULL", "CopyRows", "copy_json", "copy_supported", "copy_text", "copy_upsert", "encode_rows"]
 
+NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_BUFFER = 1 << 20
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    text = value if isinstance(value, str) else str(value)
-    if "\\" in text or not text.isprintable():
-        return text.translate(_ESCAPES)
-    return text
+@dataclasses.dataclass(frozen=True)
+class CopyRows:
+    """Rows in COPY text format, one line each, unique on the key they are upserted on."""
+
+    columns: tuple[str, ...]
+    data: bytes
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
 
 
-def _json(value: Any) -> str:
-    if value is None:
-        return "\\N"
+def copy_supported(bind: Connection | Engine) -> bool:
+    """Whether ``bind`` takes :class:`CopyRows` (PostgreSQL through psycopg2)."""
+    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg2"
+
+
+def copy_text(value: str) -> str:
+    """A text field: backslash, tab, newline and carriage return escaped."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    return value.translate(_ESCAPES)
+
+
+def copy_json(value: Any) -> str:
+    """A JSON field (orjson escapes control characters itself, so only backslashes remain)."""
     encoded = orjson.dumps(value).decode()
     return encoded.replace("\\", "\\\\") if "\\" in encoded else encoded
 
 
+def _text(value: Any) -> str:
+    return NULL if value is None else copy_text(value if isinstance(value, str) else str(value))
+
+
+def _json(value: Any) -> str:
+    return NULL if value is None else copy_json(value)
+
+
 def _boolean(value: Any) -> str:
-    return "\\N" if value is None else ("t" if value else "f")
+    return NULL if value is None else ("t" if value else "f")
 
 
 def _instant(value: Any) -> str:
-    return "\\N" if value is None else value.isoformat()
+    return NULL if value is None else value.isoformat()
 
 
 def _converter(column_type: Any) -> Callable[[Any], str]:
-    """COPY text-format writer for one column (orjson output escapes control characters itself)."""
     if isinstance(column_type, JSON):
         return _json
     if isinstance(column_type, Boolean):
@@ -55,42 +96,64 @@ def _converter(column_type: Any) -> Callable[[Any], str]:
     return _text
 
 
-def _staging_table(table: Table, columns: Sequence[str]) -> Table:
-    return Table(
-        f"_stage_{table.name}",
+def encode_rows(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> CopyRows:
+    """``rows`` (already unique on their key) as COPY text."""
+    converters = [(name, _converter(table.c[name].type)) for name in columns]
+    lines = ["\t".join([convert(row[name]) for name, convert in converters]) for row in rows]
+    lines.append("")
+    return CopyRows(tuple(columns), "\n".join(lines).encode(), len(rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _staging(table: Table, columns: tuple[str, ...]) -> tuple[Table, str]:
+    """The staging table for ``columns`` of ``table`` and the SQL that readies it for a batch.
+
+    A temporary table lives as long as the connection; its name includes the column list, so
+    batches of other shapes never meet it, and emptying it first keeps a second upsert in
+    the same transaction clean.
+    """
+    digest = zlib.crc32(",".join(columns).encode())
+    stage = Table(
+        f"_stage_{table.name[:40]}_{digest:08x}",
         MetaData(),
         *(Column(name, table.c[name].type) for name in columns),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DELETE ROWS",
     )
+    create = str(CreateTable(stage, if_not_exists=True).compile(dialect=postgresql.dialect()))
+    return stage, f"{create.strip()}; DELETE FROM {stage.name}"
 
 
 def copy_upsert(
     conn: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str],
+    rows: CopyRows,
     key_columns: Sequence[str],
     updates: Sequence[str],
     where: ColumnElement[bool] | None,
-) -> None:
-    """Upsert ``rows`` (already unique on ``key_columns``) through COPY into a staging table."""
-    stage = _staging_table(table, columns)
-    stage.create(conn, checkfirst=True)
-    conn.execute(stage.delete())
-    converters = [(name, _converter(table.c[name].type)) for name in columns]
-    buffer = io.StringIO()
-    write = buffer.write
-    for row in rows:
-        write("\t".join([convert(row[name]) for name, convert in converters]))
-        write("\n")
-    buffer.seek(0)
+    *,
+    constants: Mapping[str, Any] | None = None,
+    count_inserted: bool = False,
+) -> int:
+    """Upsert ``rows`` through COPY into a staging table; ``constants`` are columns every row shares.
+
+    Returns the rows submitted, or with ``count_inserted`` the rows that were new.
+    """
+    stage, ready = _staging(table, rows.columns)
+    conn.exec_driver_sql(ready)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(f"COPY {stage.name} ({', '.join(columns)}) FROM STDIN", buffer)
+        cursor.copy_expert(
+            f"COPY {stage.name} ({', '.join(rows.columns)}) FROM STDIN", io.BytesIO(rows.data), _COPY_BUFFER
+        )
     finally:
         cursor.close()
-    insert = postgresql.insert(table).from_select(list(columns), select(*(stage.c[name] for name in columns)))
+    shared = dict(constants or {})
+    source = select(
+        *(stage.c[name] for name in rows.columns),
+        *(literal(value, table.c[name].type).label(name) for name, value in shared.items()),
+    )
+    insert = postgresql.insert(table).from_select([*rows.columns, *shared], source)
     if updates:
         statement = insert.on_conflict_do_update(
             index_elements=[table.c[k] for k in key_columns],
@@ -99,4 +162,9 @@ def copy_upsert(
         )
     else:
         statement = insert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key_columns])
-    conn.execute(statement)
+    if not count_inserted:
+        conn.execute(statement)
+        return rows.count
+    # A row this statement inserted has no xmax; one it updated carries the lock taken on the conflict.
+    result = conn.execute(statement.returning(literal_column("xmax = 0")))
+    return sum(1 for inserted in result.scalars() if inserted)

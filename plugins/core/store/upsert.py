@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from core.store.pg_copy import copy_upsert
+from core.store.pg_copy import CopyRows, copy_supported, copy_upsert, encode_rows
 
 __all__ = ["upsert_rows"]
 
@@ -20,12 +20,14 @@ COPY_THRESHOLD = 50
 def upsert_rows(
     conn: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | CopyRows,
     key_columns: Sequence[str],
     *,
     update_columns: Sequence[str] | None = None,
     only_if_changed: Sequence[str] | None = None,
     update_where: Callable[[Table, Any], ColumnElement[bool]] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    count_inserted: bool = False,
 ) -> int:
     """Insert ``rows`` or update them in place when their natural key exists.
 
@@ -34,18 +36,32 @@ def upsert_rows(
     ``only_if_changed`` restricts updates to rows where one of those columns differs, so an
     unchanged re-read does not bump ``updated_at``-style columns. ``update_where(table,
     excluded)`` adds a condition of its own (e.g. "only if the incoming edit is newer").
+    ``constants`` are columns with one value for every row (e.g. ``updated_at``).
     On PostgreSQL a batch of ``COPY_THRESHOLD`` rows or more goes through COPY into a staging
-    table and one ``INSERT ... SELECT ... ON CONFLICT``. Returns rows submitted.
+    table and one ``INSERT ... SELECT ... ON CONFLICT``; :class:`CopyRows` (already COPY
+    text, unique on the key) always does. Returns rows submitted, or with ``count_inserted``
+    the rows whose key was new.
     """
-    if not rows:
+    shared = dict(constants or {})
+    if isinstance(rows, CopyRows):
+        if not copy_supported(conn):
+            raise ValueError(f"CopyRows need PostgreSQL through psycopg2, not {conn.dialect.name}")
+        unique_rows: list[Mapping[str, Any]] = []
+        columns = list(rows.columns)
+        count = rows.count
+    else:
+        by_key: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        for row in rows:
+            by_key[tuple(row[k] for k in key_columns)] = row
+        unique_rows = list(by_key.values())
+        columns = list(unique_rows[0].keys()) if unique_rows else []
+        count = len(unique_rows)
+    if not count:
         return 0
-    by_key: dict[tuple[Any, ...], Mapping[str, Any]] = {}
-    for row in rows:
-        by_key[tuple(row[k] for k in key_columns)] = row
-    unique_rows = list(by_key.values())
-    columns = list(unique_rows[0].keys())
     updates = (
-        list(update_columns) if update_columns is not None else [c for c in columns if c not in key_columns]
+        list(update_columns)
+        if update_columns is not None
+        else [c for c in (*columns, *shared) if c not in key_columns]
     )
 
     dialect = conn.dialect.name
@@ -75,12 +91,43 @@ def upsert_rows(
     else:
         statement = insert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key_columns])
 
-    if dialect == "postgresql" and conn.dialect.driver == "psycopg2" and len(unique_rows) >= COPY_THRESHOLD:
-        copy_upsert(conn, table, unique_rows, columns, key_columns, updates, where)
-        return len(unique_rows)
+    if isinstance(rows, CopyRows) or (copy_supported(conn) and len(unique_rows) >= COPY_THRESHOLD):
+        copy_rows = rows if isinstance(rows, CopyRows) else encode_rows(table, columns, unique_rows)
+        return copy_upsert(
+            conn,
+            table,
+            copy_rows,
+            key_columns,
+            updates,
+            where,
+            constants=shared,
+            count_inserted=count_inserted,
+        )
+    if shared:
+        unique_rows = [{**row, **shared} for row in unique_rows]
     chunk = len(unique_rows)
     if dialect == "sqlite":
-        chunk = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns)))
+        chunk = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns) + len(shared)))
+    existing = _count_existing(conn, table, key_columns, unique_rows) if count_inserted else 0
     for start in range(0, len(unique_rows), chunk):
         conn.execute(statement, unique_rows[start : start + chunk])
-    return len(unique_rows)
+    return len(unique_rows) - existing if count_inserted else len(unique_rows)
+
+
+def _count_existing(
+    conn: Connection, table: Table, key_columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """How many of ``rows`` (unique on the key) are stored already."""
+    if len(key_columns) == 1:
+        key: Any = table.c[key_columns[0]]
+        values: list[Any] = [row[key_columns[0]] for row in rows]
+    else:
+        key = tuple_(*(table.c[k] for k in key_columns))
+        values = [tuple(row[k] for k in key_columns) for row in rows]
+    chunk = max(1, _SQLITE_MAX_VARIABLES // len(key_columns))
+    return sum(
+        conn.execute(
+            select(func.count()).select_from(table).where(key.in_(values[i : i + chunk]))
+        ).scalar_one()
+        for i in range(0, len(values), chunk)
+    )
