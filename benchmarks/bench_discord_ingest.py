@@ -95,7 +95,9 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
     engine = create_engine(url)
     discord_metadata.create_all(engine)
     with engine.begin() as conn:  # same columns and indexes, no foreign keys: nothing but the write
-        conn.exec_driver_sql("CREATE TABLE copy_target (LIKE discord_messages INCLUDING DEFAULTS INCLUDING INDEXES)")
+        conn.exec_driver_sql(
+            "CREATE TABLE copy_target (LIKE discord_messages INCLUDING DEFAULTS INCLUDING INDEXES)"
+        )
     columns = [c.name for c in discord_messages.columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer)

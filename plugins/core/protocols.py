@@ -120,9 +120,21 @@ def _freeze_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class RunResult:
-    """Generic :class:`TrackerResult`; JSON round-trips exactly through ``asdict``/``from_dict``."""
+    """Generic :class:`TrackerResult`; JSON round-trips exactly through ``asdict``/``from_dict``.
+
+    Trackers subclass it to add fields of their own (a list of files, of repositories);
+    list-valued fields are stored as tuples so a round trip compares equal.
+    """
 
     success: bool
     counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
@@ -134,27 +146,20 @@ class RunResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", {str(k): int(v) for k, v in self.counts.items()})
         object.__setattr__(self, "errors", tuple(str(e) for e in self.errors))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))
 
     def asdict(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "counts": dict(self.counts),
-            "errors": list(self.errors),
-            "duration_seconds": self.duration_seconds,
-            "step": self.step,
-            "failure_category": self.failure_category,
-        }
+        return {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            success=bool(data["success"]),
-            counts=dict(data.get("counts") or {}),
-            errors=tuple(data.get("errors") or ()),
-            duration_seconds=data.get("duration_seconds"),
-            step=data.get("step"),
-            failure_category=data.get("failure_category"),
-        )
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known and value is not None}
+        values["success"] = bool(data["success"])
+        return cls(**values)
 
     def with_duration(self, seconds: float) -> Self:
         return dataclasses.replace(self, duration_seconds=seconds)

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from core.protocols import IncrementalState
+from core.protocols import IncrementalState, RunResult
 
 __all__ = ["GitHubActivity", "GitHubCollectResult", "GitHubRepoState"]
 
@@ -31,44 +31,11 @@ def _parse(value: str | dt.datetime) -> dt.datetime:
 
 
 @dataclasses.dataclass(frozen=True)
-class GitHubCollectResult:
+class GitHubCollectResult(RunResult):
     """What one collect run did: counts per stream plus request stats, per repository."""
 
-    success: bool
-    counts: Mapping[str, int]
-    errors: Sequence[str] = ()
-    duration_seconds: float | None = None
+    step: str | None = "collect"
     repositories: Sequence[str] = ()
-    step: str = "collect"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "counts", {str(k): int(v) for k, v in self.counts.items()})
-        object.__setattr__(self, "errors", tuple(str(e) for e in self.errors))
-        object.__setattr__(self, "repositories", tuple(self.repositories))
-
-    def asdict(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "counts": dict(self.counts),
-            "errors": list(self.errors),
-            "duration_seconds": self.duration_seconds,
-            "repositories": list(self.repositories),
-            "step": self.step,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            success=bool(data["success"]),
-            counts=dict(data.get("counts") or {}),
-            errors=tuple(data.get("errors") or ()),
-            duration_seconds=data.get("duration_seconds"),
-            repositories=tuple(data.get("repositories") or ()),
-            step=str(data.get("step") or "collect"),
-        )
-
-    def with_duration(self, seconds: float) -> Self:
-        return dataclasses.replace(self, duration_seconds=seconds)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from core.collectors import RunContext
 from core.errors import ConfigError, DataValidationError
@@ -91,9 +95,7 @@ def test_an_older_export_never_overwrites_a_newer_edit(store_url: str, tmp_path:
 def test_checkpoint_is_per_channel_newest_message(store_url: str):
     _collector(SAMPLES, store_url).run()
     store = Store.from_url(store_url)
-    general_ids = [
-        int(m["id"]) for p in SAMPLES.glob("*general*.json") for m in _load(p)["messages"]
-    ]
+    general_ids = [int(m["id"]) for p in SAMPLES.glob("*general*.json") for m in _load(p)["messages"]]
     with store.engine.connect() as conn:
         state = load_checkpoint(conn, "discord", GENERAL)
     assert state is not None and state.checkpoint_token == str(max(general_ids))
@@ -159,7 +161,11 @@ def test_missing_folder_is_a_config_error(store_url: str, tmp_path: Path):
 def test_partition_collects_only_its_channel(store_url: str):
     collector = _collector(SAMPLES, store_url, partition=GENERAL)
     collector.validate()
-    assert collector.partitions is not None and GENERAL in collector.partitions and len(collector.partitions) == 3
+    assert (
+        collector.partitions is not None
+        and GENERAL in collector.partitions
+        and len(collector.partitions) == 3
+    )
     result = collector.run()
     assert result.counts["files"] == 2 and result.counts["files_other_partition"] == 2
     store = Store.from_url(store_url)
@@ -181,9 +187,13 @@ def test_bounded_window_stores_only_its_messages_and_keeps_the_checkpoint(store_
     result = _collector(SAMPLES, store_url, since=since, until=until, partition=GENERAL).run()
     assert result.counts["messages_outside_window"] > 0
     with store.engine.connect() as conn:
-        created = conn.execute(
-            select(discord_messages.c.created_at).where(discord_messages.c.channel_id == GENERAL)
-        ).scalars().all()
+        created = (
+            conn.execute(
+                select(discord_messages.c.created_at).where(discord_messages.c.channel_id == GENERAL)
+            )
+            .scalars()
+            .all()
+        )
         after = load_checkpoint(conn, "discord", GENERAL)
     assert created and all(since <= (c if c.tzinfo else c.replace(tzinfo=dt.UTC)) < until for c in created)
     assert after is not None and before is not None and after.checkpoint_token == before.checkpoint_token
@@ -192,7 +202,10 @@ def test_bounded_window_stores_only_its_messages_and_keeps_the_checkpoint(store_
 def test_authors_include_mentioned_users(store_url: str):
     _collector(SAMPLES, store_url).run()
     mentioned = {
-        user["id"] for p in SAMPLES.glob("*.json") for m in _load(p)["messages"] for user in m.get("mentions", [])
+        user["id"]
+        for p in SAMPLES.glob("*.json")
+        for m in _load(p)["messages"]
+        for user in m.get("mentions", [])
     }
     store = Store.from_url(store_url)
     with store.engine.connect() as conn:
@@ -206,8 +219,79 @@ def test_sync_builds_thread_documents_and_is_idempotent(store_url: str):
     first = collector.sync_pinecone()
     assert first is not None and first.counts["documents"] > 0 and first.counts["records_upserted"] > 0
     replies = sum(
-        1 for p in SAMPLES.glob("*.json") for m in _load(p)["messages"] if (m.get("reference") or {}).get("messageId")
+        1
+        for p in SAMPLES.glob("*.json")
+        for m in _load(p)["messages"]
+        if (m.get("reference") or {}).get("messageId")
     )
     assert first.counts["documents"] < len(_sample_ids()) - replies + 5
     second = _collector(SAMPLES, store_url).sync_pinecone()
     assert second is not None and second.counts["records_upserted"] == 0 and second.counts["documents"] == 0
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except OSError:
+            continue
+    return found
+
+
+def _spool_files() -> set[str]:
+    return {name for name in _open_files() if "discord-spool-" in name or "(deleted)" in name}
+
+
+def _validation_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("discord-validate")]
+
+
+def test_an_overlapping_later_export_counts_new_and_known_messages(store_url: str, tmp_path: Path):
+    full, later = next(SAMPLES.glob("*general*].json")), next(SAMPLES.glob("*general*(after*.json"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    shutil.copy(full, first)
+    shutil.copy(later, second)
+    _collector(first, store_url).run()
+    result = _collector(second, store_url).run()
+    known = {m["id"] for m in _load(full)["messages"]}
+    incoming = {m["id"] for m in _load(later)["messages"]}
+    assert result.counts["messages_new"] == len(incoming - known) > 0
+    assert result.counts["messages_updated_or_same"] == len(incoming & known) > 0
+
+
+def test_spools_and_the_validation_thread_are_gone_after_success_and_failure(store_url: str, tmp_path: Path):
+    before = _spool_files()
+    _collector(SAMPLES, store_url).run()
+    assert _spool_files() == before and not _validation_threads()
+    for path in SAMPLES.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    bad = _load(next(SAMPLES.glob("*help*.json")))
+    bad["messages"][-1]["timestamp"] = "yesterday"
+    (tmp_path / "zz-broken.json").write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(DataValidationError, match="zz-broken"):
+        _collector(tmp_path, store_url, full_refresh=True).run()
+    assert _spool_files() == before and not _validation_threads()
+
+
+def test_a_batch_the_database_refuses_fails_the_run_after_the_batches_before_it(pg_url: str, tmp_path: Path):
+    """Valid per the export schema but too long for the column: the error surfaces while the
+    next file is being validated in the background; that work is cancelled and dropped, and
+    the batches committed before the refused one stay, with their checkpoint."""
+    data = _load(next(SAMPLES.glob("*help*.json")))
+    data["messages"][9]["type"] = "X" * 41
+    data["exportedAt"] = "2020-01-01T00:00:00+00:00"  # written first; the samples are validated meanwhile
+    (tmp_path / "help-long-type.json").write_text(json.dumps(data), encoding="utf-8")
+    for path in SAMPLES.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    before = _spool_files()
+    with pytest.raises((DBAPIError, psycopg2.DataError), match="value too long"):
+        _collector(tmp_path, pg_url).run()
+    assert _spool_files() == before and not _validation_threads()
+    assert _count(pg_url, discord_messages) == 7
+    store = Store.from_url(pg_url)
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "discord", data["channel"]["id"])
+    assert state is not None and state.extras["messages_done"] == 7

@@ -11,6 +11,7 @@ from core.protocols import Checkpoint
 from core.store import Migration, Store, create_tables, load_checkpoint, save_checkpoint, upsert_rows
 from core.store.engine import create_store_engine
 from core.store.migrations import schema_migrations
+from core.store.pg_copy import CopyRows, copy_text
 
 meta = MetaData()
 items = Table(
@@ -150,3 +151,58 @@ def test_datetimes_round_trip_as_aware_utc(store: Store):
     with store.engine.connect() as conn:
         state = load_checkpoint(conn, "t")
     assert state is not None and state.human_readable_marker == "2026-01-02T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("size", [3, 500])
+def test_constants_fill_every_row_and_new_keys_are_counted(store: Store, size: int):
+    store.migrate("items", MIGRATIONS)
+    first = [{"item_id": str(i), "title": f"t{i}"} for i in range(size)]
+    with store.transaction() as conn:
+        assert (
+            upsert_rows(conn, items, first, ["item_id"], constants={"version": 1}, count_inserted=True)
+            == size
+        )
+    again = [{"item_id": str(i), "title": "changed" if i == 0 else f"t{i}"} for i in range(size + 2)]
+    with store.transaction() as conn:
+        new = upsert_rows(
+            conn,
+            items,
+            again,
+            ["item_id"],
+            only_if_changed=["title"],
+            constants={"version": 2},
+            count_inserted=True,
+        )
+    assert new == 2
+    with store.engine.connect() as conn:
+        versions = dict(conn.execute(select(items.c.item_id, items.c.version)).all())
+    assert versions["0"] == 2 and versions["1"] == 1 and versions[str(size + 1)] == 2
+    assert len(versions) == size + 2
+
+
+def test_copy_rows_round_trip_text_exactly_on_postgresql(pg_url: str):
+    store = Store.from_url(pg_url)
+    store.migrate("items", MIGRATIONS)
+    titles = ["tab\there", "line\nbreak", "cr\rhere", "back\\slash \\N", "naïve 構文 🎉", "", "\\"]
+    lines = "".join(f"{i}\t{copy_text(title)}\n" for i, title in enumerate(titles)).encode()
+    with store.transaction() as conn:
+        rows = CopyRows(("item_id", "title"), lines, len(titles))
+        assert upsert_rows(conn, items, rows, ["item_id"], constants={"version": 3}, count_inserted=True) == 7
+        # The same staging table again, in the same transaction: the first batch must not linger.
+        again = CopyRows(("item_id", "title"), b"0\tsecond\n", 1)
+        assert (
+            upsert_rows(conn, items, again, ["item_id"], constants={"version": 4}, count_inserted=True) == 0
+        )
+    with store.transaction() as conn:
+        nine = CopyRows(("item_id", "title", "version"), b"9\tnine\t5\n", 1)
+        assert upsert_rows(conn, items, nine, ["item_id"]) == 1
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(items.c.item_id, items.c.title)).all())
+    assert stored == {**{str(i): t for i, t in enumerate(titles)}, "0": "second", "9": "nine"}
+
+
+def test_copy_rows_are_refused_by_sqlite(sqlite_url: str):
+    store = Store.from_url(sqlite_url)
+    store.migrate("items", MIGRATIONS)
+    with store.transaction() as conn, pytest.raises(ValueError, match="PostgreSQL"):
+        upsert_rows(conn, items, CopyRows(("item_id", "title"), b"1\tx\n", 1), ["item_id"])
