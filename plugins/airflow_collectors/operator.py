@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_collectors import metrics
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
@@ -85,7 +86,7 @@ class CollectorOperator(BaseOperator):
         self._log_previous_step(run_context)
         try:
             result = self._run_step(collector)
-        except Exception as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
+        except (Exception, AirflowTaskTimeout) as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
             secrets += collector.secrets()
             raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
         payload = tracker_result_to_dict(result)

@@ -165,6 +165,7 @@ _TIMEOUT_NAMES = (
     "urllib3.exceptions.TimeoutError",
     "httpx.TimeoutException",
     "sqlalchemy.exc.TimeoutError",
+    "airflow.sdk.exceptions.AirflowTaskTimeout",  # by name: core never imports Airflow
 )
 _NETWORK_NAMES = (
     "requests.exceptions.ConnectionError",

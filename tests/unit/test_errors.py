@@ -171,3 +171,9 @@ def test_sanitize_exception_message_keeps_type_and_hides_literal_secrets():
     assert message.startswith("RuntimeError: ")
     assert "plainvalue" not in message and "abcdSECRETxyz" not in message
     assert "login failed" in message
+
+
+def test_airflow_task_timeout_is_timeout_without_core_importing_airflow():
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    assert classify_failure(AirflowTaskTimeout("Timeout, PID: 1")) is Cat.TIMEOUT
