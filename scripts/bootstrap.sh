@@ -25,6 +25,9 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 fi
 echo "bootstrap: installing pinned dependencies into $VENV (first run takes a minute or two)"
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+quiet_pip() {  # pip's own noise about local index locations that do not exist here
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location " >&2)
+}
+quiet_pip --upgrade "pip==26.3"
+quiet_pip -r requirements-dev.txt -c constraints.txt
 echo "$want" > "$stamp"
