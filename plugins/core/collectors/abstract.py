@@ -113,6 +113,7 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
             self.validate_config()
             applied = self.migrate()
             self.preflight()
+            self._check_vector_sink()
             partitions = self.list_partitions()
         except BaseException as exc:
             self.handle_error(exc, self._phase)
@@ -126,6 +127,17 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
             success=True, counts=counts, duration_seconds=time.monotonic() - started, step="validate"
         )
         return self.last_result
+
+    def _check_vector_sink(self) -> None:
+        if self.vector_source is None:
+            return
+        from core.vectors.sync import check_vector_sink
+
+        self._phase = "validate_vector_sink"
+        sink_name = check_vector_sink(self)
+        self._phase = "validate"
+        if sink_name:
+            log.info("Vector sink %s is ready for %s", sink_name, self.vector_source)
 
     def run(self) -> TrackerResult:
         started = time.monotonic()

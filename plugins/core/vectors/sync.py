@@ -27,7 +27,7 @@ from core.vectors.sink import VectorSink
 if TYPE_CHECKING:
     from core.collectors.abstract import AbstractCollector
 
-__all__ = ["VectorSyncError", "VectorSyncer", "run_vector_sync"]
+__all__ = ["VectorSyncError", "VectorSyncer", "check_vector_sink", "run_vector_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,26 @@ def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
+def _sink_for(collector: AbstractCollector) -> VectorSink:
+    context = collector.context
+    if context.dry_run:
+        return LocalSink(collector.store, namespace_prefix="dry_run/")
+    if context.vector_sink_factory is not None:
+        return context.vector_sink_factory(collector.store)
+    return LocalSink(collector.store)
+
+
+def check_vector_sink(collector: AbstractCollector) -> str | None:
+    """The validate step's preflight: the sink exists or is created, and matches the config
+    (a mismatching Pinecone index is a ``ConfigError``). Returns the sink's name."""
+    settings = parse_vector_settings(collector.raw_config.get("vectors"))
+    if collector.vector_source is None or not settings.enabled:
+        return None
+    sink = _sink_for(collector)
+    sink.ensure_ready([settings.namespace or collector.vector_source])
+    return sink.name
+
+
 def run_vector_sync(collector: AbstractCollector) -> RunResult:
     """Run the vector step for ``collector`` with the sink its context provides."""
     started = time.monotonic()
@@ -228,12 +248,7 @@ def run_vector_sync(collector: AbstractCollector) -> RunResult:
         return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
     context = collector.context
     store = collector.store
-    if context.dry_run:
-        sink: VectorSink = LocalSink(store, namespace_prefix="dry_run/")
-    elif context.vector_sink_factory is not None:
-        sink = context.vector_sink_factory(store)
-    else:
-        sink = LocalSink(store)
+    sink = _sink_for(collector)
     syncer = VectorSyncer(
         store,
         sink,
