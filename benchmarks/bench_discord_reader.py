@@ -1,10 +1,11 @@
-"""Speed and memory of the Discord export reader's two passes (validate, then batches).
+"""Speed and memory of the Discord export reader's passes: validate, validated batches, and
+the collector's validation pass that spools COPY rows (validate + rows + spool).
 
     PYTHONPATH=plugins:. python benchmarks/bench_discord_reader.py [--messages 200000] [--channels 8]
         [--dir benchmarks/out/discord] [--batch-size 1000]
 
 Generates the export set with generate_discord_export.py unless --dir already holds one,
-times both passes over every file, then repeats each pass on the largest file under
+times each pass over every file, then repeats each pass on the largest file under
 tracemalloc to report its peak Python heap against the file's size.
 """
 
@@ -18,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.generate_discord_export import generate_exports
-
 from discord_activity_tracker.export_reader import ExportReader, discover_exports, validate_export
+from discord_activity_tracker.spool import spool_export
 
 
 def _validate(path: Path, _batch_size: int) -> int:
@@ -32,6 +33,11 @@ def _batches(path: Path, batch_size: int) -> int:
         for batch in export.iter_batches(batch_size):
             count += len(batch)
     return count
+
+
+def _spool(path: Path, batch_size: int) -> int:
+    with spool_export(path, batch_size=batch_size, copy_format=True) as spooled:
+        return spooled.summary.message_count
 
 
 def _timed(label: str, paths: list[Path], run: Callable[[Path, int], int], batch_size: int) -> None:
@@ -70,11 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _timed("validate", paths, _validate, args.batch_size)
     _timed("batches", paths, _batches, args.batch_size)
+    _timed("spool", paths, _spool, args.batch_size)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"max RSS grew by {(rss_after - rss_before) / 1024:.1f} MB over both timed passes")
+    print(f"max RSS grew by {(rss_after - rss_before) / 1024:.1f} MB over the timed passes")
     largest = max(paths, key=lambda p: p.stat().st_size)
     _peak("validate", largest, _validate, args.batch_size)
     _peak("batches", largest, _batches, args.batch_size)
+    _peak("spool", largest, _spool, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ class DiscordCollector(AbstractCollector):
     """Ingests every export under ``export_dir``; partitions are channels.
 
     Each file is validated in full (streaming, bounded memory) before anything from it is
-    written, so a malformed export writes nothing. Then messages are upserted in batches;
+    written, so a malformed export writes nothing; the same pass spools its rows to a
+    temporary file (:mod:`~discord_activity_tracker.spool`), and a background thread
+    validates the next file while this one is written. Messages are upserted in batches;
     each batch commits together with the channel's checkpoint (newest message id and the
     position in the file), so a crash re-reads at most one batch. Edits update rows in place
     (newest ``timestampEdited`` wins); files whose bytes did not change are skipped.
@@ -98,8 +100,7 @@ class DiscordCollector(AbstractCollector):
             for number, (step, outcome) in enumerate(outcomes, start=1):
                 path = step.path
                 if isinstance(outcome, DataValidationError):
-                    log.error("Rejected %s (nothing from it is written): %s", path.name, outcome)
-                    rejected.append(outcome)
+                    _reject(path, outcome, rejected)
                     continue
                 if step.action == "unchanged":
                     counts["files_unchanged"] += 1
@@ -144,8 +145,7 @@ class DiscordCollector(AbstractCollector):
                 with ExportReader(path) as reader:
                     header = reader.open()
             except DataValidationError as exc:
-                log.error("Rejected %s (nothing from it is written): %s", path.name, exc)
-                rejected.append(exc)
+                _reject(path, exc, rejected)
                 continue
             if self.context.partition and header.channel.id != self.context.partition:
                 action = "other_partition"
@@ -230,6 +230,7 @@ class DiscordCollector(AbstractCollector):
                 log.info("Resuming %s after %d committed messages", summary.path.name, resume_after)
         newest = state.last_message_id
         first = True
+        all_new = True
         for batch in spooled.batches():
             counts["messages_read"] += batch.size
             if batch.end <= resume_after:
@@ -242,7 +243,7 @@ class DiscordCollector(AbstractCollector):
                 if first:
                     self._upsert_guild_and_channel(conn, header)
                     first = False
-                self._upsert_batch(conn, batch, counts)
+                all_new = self._upsert_batch(conn, batch, counts, expect_new=all_new)
                 self._advance(conn, channel_id, newest, summary, batch.end, finished=last_batch)
                 if last_batch:
                     self._remember_file(conn, summary)
@@ -258,9 +259,12 @@ class DiscordCollector(AbstractCollector):
         upsert_rows(conn, discord_guilds, [guild_row(header, now)], ["guild_id"])
         upsert_rows(conn, discord_channels, [channel_row(header, now)], ["channel_id"])
 
-    def _upsert_batch(self, conn: Connection, batch: SpooledBatch, counts: dict[str, int]) -> None:
+    def _upsert_batch(
+        self, conn: Connection, batch: SpooledBatch, counts: dict[str, int], *, expect_new: bool
+    ) -> bool:
+        """Store the batch's authors and messages; True when every message was new."""
         if not batch.messages:
-            return
+            return expect_new
         stamp = {"updated_at": dt.datetime.now(dt.UTC)}
         upsert_rows(
             conn,
@@ -279,9 +283,11 @@ class DiscordCollector(AbstractCollector):
             update_where=_incoming_is_not_older,
             constants=stamp,
             count_inserted=True,
+            expect_new=expect_new,
         )
         counts["messages_new"] += new
         counts["messages_updated_or_same"] += len(batch.messages) - new
+        return new == len(batch.messages)
 
     def _advance(
         self,
@@ -340,6 +346,11 @@ def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]
     stored = func.coalesce(table.c.edited_at, table.c.created_at)
     incoming = func.coalesce(excluded.edited_at, excluded.created_at)
     return incoming >= stored
+
+
+def _reject(path: Path, error: DataValidationError, rejected: list[DataValidationError]) -> None:
+    log.error("Rejected %s (nothing from it is written): %s", path.name, error)
+    rejected.append(error)
 
 
 @dataclasses.dataclass(frozen=True)

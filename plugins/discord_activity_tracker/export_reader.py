@@ -146,7 +146,7 @@ class ExportReader:
         self._raw.seek(0)
         self._reader = _HashingReader(self._raw)
         items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
-        validate = Message.model_validate
+        validate = Message.__pydantic_validator__.validate_python
         while True:
             try:
                 raw = next(items, _END)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,11 @@ MESSAGE_COLUMNS = tuple(c.name for c in discord_messages.columns if c.name != "u
 """The columns of a message row, in table order (what :func:`message_copy_line` writes)."""
 
 _SORTED = orjson.OPT_SORT_KEYS
+# ISO-8601 that PostgreSQL reads exactly as Python does (DCE writes this); anything else
+# fromisoformat accepted (more fraction digits, week dates, ...) is written out from the parsed value.
+_PLAIN_TIMESTAMP = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)", re.ASCII
+).fullmatch
 
 
 def content_hash(message: Mapping[str, Any]) -> str:
@@ -104,6 +110,10 @@ def _json_list(value: Any) -> str:
     return copy_json(value) if value else "[]"
 
 
+def _timestamp(written: str, parsed: dt.datetime) -> str:
+    return written if _PLAIN_TIMESTAMP(written) else parsed.astimezone(dt.UTC).isoformat()
+
+
 def message_copy_line(raw: Mapping[str, Any], message: Message, channel_and_guild: str) -> str:
     """:func:`message_row` as one COPY text line (no newline); ``channel_and_guild`` is their two ids
     joined by a tab. Ids and timestamps are validated, so only text and JSON need escaping."""
@@ -119,8 +129,8 @@ def message_copy_line(raw: Mapping[str, Any], message: Message, channel_and_guil
             raw["author"]["id"],
             copy_text(raw["type"]),
             copy_text(raw["content"]),
-            message.timestamp.isoformat(),
-            edited.isoformat() if edited else NULL,
+            _timestamp(raw["timestamp"], message.timestamp),
+            _timestamp(raw["timestampEdited"], edited) if edited else NULL,
             reply_to or NULL,
             "t" if raw.get("isPinned") else "f",
             _json_list(raw.get("attachments")),

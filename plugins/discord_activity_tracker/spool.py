@@ -131,12 +131,16 @@ class _Spooler:
             else:
                 assert self._header is not None
                 self._rows[message_id] = message_row(raw, message, self._header)
-            self._newest = max(self._newest, int(message_id))
+            snowflake = int(message_id)
+            if snowflake > self._newest:
+                self._newest = snowflake
             users = self._users
             author = raw["author"]
             users.setdefault(author["id"], author)
-            for user in raw.get("mentions") or ():
-                users.setdefault(user["id"], user)
+            mentions = raw.get("mentions")
+            if mentions:
+                for user in mentions:
+                    users.setdefault(user["id"], user)
         if self._size == self._batch_size:
             self.flush()
 
@@ -149,7 +153,8 @@ class _Spooler:
         rows = list(self._rows.values())
         messages: CopyRows | list[dict[str, Any]] = rows
         if self._copy_format:
-            messages = CopyRows(MESSAGE_COLUMNS, "".join(line + "\n" for line in rows).encode(), len(rows))
+            data = b"\n".join([line.encode() for line in rows]) + b"\n" if rows else b""
+            messages = CopyRows(MESSAGE_COLUMNS, data, len(rows))
         batch = SpooledBatch(
             end=self._end,
             size=self._size,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -174,8 +175,6 @@ def test_partition_collects_only_its_channel(store_url: str):
 
 
 def test_bounded_window_stores_only_its_messages_and_keeps_the_checkpoint(store_url: str):
-    import datetime as dt
-
     _collector(SAMPLES, store_url).run()
     store = Store.from_url(store_url)
     with store.engine.connect() as conn:
@@ -276,22 +275,86 @@ def test_spools_and_the_validation_thread_are_gone_after_success_and_failure(sto
     assert _spool_files() == before and not _validation_threads()
 
 
-def test_a_batch_the_database_refuses_fails_the_run_after_the_batches_before_it(pg_url: str, tmp_path: Path):
-    """Valid per the export schema but too long for the column: the error surfaces while the
-    next file is being validated in the background; that work is cancelled and dropped, and
-    the batches committed before the refused one stay, with their checkpoint."""
+def test_a_batch_the_database_refuses_fails_the_run_after_the_batches_before_it(
+    store_url: str, tmp_path: Path
+):
+    """A database constraint refuses the second batch of the first file while the next file is
+    being validated in the background: that work is cancelled and dropped, the run fails with
+    the database's error, and the batch committed before stays, with its checkpoint."""
     data = _load(next(SAMPLES.glob("*help*.json")))
-    data["messages"][9]["type"] = "X" * 41
+    data["messages"][9]["content"] = "refused by the database"
     data["exportedAt"] = "2020-01-01T00:00:00+00:00"  # written first; the samples are validated meanwhile
-    (tmp_path / "help-long-type.json").write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / "help-refused.json").write_text(json.dumps(data), encoding="utf-8")
     for path in SAMPLES.glob("*.json"):
         shutil.copy(path, tmp_path)
+    store = Store.from_url(store_url)
+    store.migrate(DiscordCollector.name, DiscordCollector.migrations)
+    with store.engine.begin() as conn:
+        if (
+            store.dialect == "sqlite"
+        ):  # SQLite cannot add a CHECK constraint to a table; a trigger refuses alike
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON discord_messages "
+                "WHEN NEW.content = 'refused by the database' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "ALTER TABLE discord_messages ADD CONSTRAINT refuse CHECK (content <> 'refused by the database')"
+            )
     before = _spool_files()
-    with pytest.raises((DBAPIError, psycopg2.DataError), match="value too long"):
-        _collector(tmp_path, pg_url).run()
+    with pytest.raises((DBAPIError, psycopg2.Error), match="refuse"):
+        _collector(tmp_path, store_url).run()
     assert _spool_files() == before and not _validation_threads()
-    assert _count(pg_url, discord_messages) == 7
-    store = Store.from_url(pg_url)
+    assert _count(store_url, discord_messages) == 7
     with store.engine.connect() as conn:
         state = load_checkpoint(conn, "discord", data["channel"]["id"])
     assert state is not None and state.extras["messages_done"] == 7
+
+
+def test_timestamps_in_any_iso_form_store_the_instant_python_reads(store_url: str, tmp_path: Path):
+    data = _load(next(SAMPLES.glob("*help*.json")))
+    written = {
+        0: ("2024-03-01T10:00:00.123+01:00", None),
+        1: ("2024-03-01 10:00:00.1234567+05:30:15", "2024-W09-5T23:00:00Z"),
+        2: ("2024-03-01T10:00:00Z", "20240301T120000-0330"),
+    }
+    for index, (created, edited) in written.items():
+        data["messages"][index]["timestamp"] = created
+        data["messages"][index]["timestampEdited"] = edited
+    (tmp_path / "help.json").write_text(json.dumps(data), encoding="utf-8")
+    _collector(tmp_path, store_url).run()
+    store = Store.from_url(store_url)
+
+    def utc(value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+
+    for index, (created, edited) in written.items():
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                select(discord_messages.c.created_at, discord_messages.c.edited_at).where(
+                    discord_messages.c.message_id == data["messages"][index]["id"]
+                )
+            ).one()
+        assert utc(row.created_at) == dt.datetime.fromisoformat(created)
+        assert utc(row.edited_at) == (dt.datetime.fromisoformat(edited) if edited else None)
+
+
+def test_an_identical_reread_leaves_every_row_untouched(store_url: str, tmp_path: Path):
+    # Not the later #general export: its copies of shared messages carry other UTC offsets, so
+    # they hash differently and a full refresh rewrites them (same instant, newer export wins).
+    for path in SAMPLES.glob("*.json"):
+        if "(after" not in path.name:
+            shutil.copy(path, tmp_path)
+
+    def stamps() -> dict[str, Any]:
+        store = Store.from_url(store_url)
+        with store.engine.connect() as conn:
+            return dict(
+                conn.execute(select(discord_messages.c.message_id, discord_messages.c.updated_at)).all()
+            )
+
+    _collector(tmp_path, store_url).run()
+    before = stamps()
+    again = _collector(tmp_path, store_url, full_refresh=True).run()
+    assert again.counts["messages_new"] == 0 and again.counts["messages_updated_or_same"] == len(before)
+    assert stamps() == before

@@ -206,3 +206,30 @@ def test_copy_rows_are_refused_by_sqlite(sqlite_url: str):
     store.migrate("items", MIGRATIONS)
     with store.transaction() as conn, pytest.raises(ValueError, match="PostgreSQL"):
         upsert_rows(conn, items, CopyRows(("item_id", "title"), b"1\tx\n", 1), ["item_id"])
+
+
+def test_expect_new_falls_back_to_the_upsert_when_a_key_exists(pg_url: str):
+    store = Store.from_url(pg_url)
+    store.migrate("items", MIGRATIONS)
+    columns = ("item_id", "title")
+    with store.transaction() as conn:
+        rows = CopyRows(columns, b"a\tfirst\nb\tbee\n", 2)
+        assert (
+            upsert_rows(
+                conn, items, rows, ["item_id"], constants={"version": 1}, count_inserted=True, expect_new=True
+            )
+            == 2
+        )
+    with store.transaction() as conn:
+        # "c" is new, "a" exists: the straight COPY is undone and the batch upserts, within this transaction.
+        rows = CopyRows(columns, b"c\tsea\na\tfirst, edited\n", 2)
+        assert (
+            upsert_rows(
+                conn, items, rows, ["item_id"], constants={"version": 2}, count_inserted=True, expect_new=True
+            )
+            == 1
+        )
+        upsert_rows(conn, items, [{"item_id": "d", "title": "dee", "version": 1}], ["item_id"])
+    with store.engine.connect() as conn:
+        stored = {row.item_id: (row.title, row.version) for row in conn.execute(select(items))}
+    assert stored == {"a": ("first, edited", 2), "b": ("bee", 1), "c": ("sea", 2), "d": ("dee", 1)}

@@ -162,6 +162,25 @@ def test_messages_can_be_read_once_per_reader() -> None:
             list(export.iter_messages())
 
 
+def test_checked_messages_come_with_the_object_they_were_validated_from() -> None:
+    with ExportReader(HELP) as export:
+        pairs = list(export.iter_checked())
+        with pytest.raises(RuntimeError, match="already read"):
+            list(export.iter_checked())
+    raw_messages = json.loads(HELP.read_bytes())["messages"]
+    assert [raw for raw, _message in pairs] == raw_messages
+    assert [message for _raw, message in pairs] == _all_messages(HELP)
+
+
+def test_validate_export_shows_the_header_then_every_message_in_order() -> None:
+    seen: list[Any] = []
+    summary = validate_export(
+        HELP, on_header=seen.append, on_message=lambda raw, message: seen.append((raw["id"], message.id))
+    )
+    assert seen[0] == summary.header and len(seen) == 1 + summary.message_count
+    assert seen[1:] == [(m.id, m.id) for m in _all_messages(HELP)]
+
+
 def test_the_header_is_available_before_a_broken_message_is_reached(tmp_path: Path) -> None:
     path = _write(tmp_path, _export([_message(0), _message(1, id=17)]))
     with ExportReader(path) as export:

@@ -1,9 +1,10 @@
 """PostgreSQL bulk upsert: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
 
 Row-by-row ``executemany`` of an upsert costs a round trip per row; this costs three
-statements per batch, whatever its size. Rows arrive as :class:`CopyRows`, COPY text that
-:func:`encode_rows` makes from mappings, or that a hot path writes itself with
-:func:`copy_text` and :func:`copy_json` (no dict per row at all).
+statements per batch, whatever its size, and a batch of new keys can skip the staging table
+(``expect_new``). Rows arrive as :class:`CopyRows`, COPY text that :func:`encode_rows` makes
+from mappings, or that a hot path writes itself with :func:`copy_text` and :func:`copy_json`
+(no dict per row at all).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import (
     DateTime,
     MetaData,
     Table,
+    func,
     literal,
     literal_column,
     select,
@@ -59,9 +61,9 @@ def copy_supported(bind: Connection | Engine) -> bool:
 
 def copy_text(value: str) -> str:
     """A text field: backslash, tab, newline and carriage return escaped."""
-    if value.isprintable() and "\\" not in value:
-        return value
-    return value.translate(_ESCAPES)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
 
 
 def copy_json(value: Any) -> str:
@@ -134,21 +136,20 @@ def copy_upsert(
     *,
     constants: Mapping[str, Any] | None = None,
     count_inserted: bool = False,
+    expect_new: bool = False,
 ) -> int:
     """Upsert ``rows`` through COPY into a staging table; ``constants`` are columns every row shares.
 
+    With ``expect_new`` the rows are first COPYed straight into ``table``, inside a savepoint:
+    if a key exists already, that attempt is undone and the batch is upserted as usual.
     Returns the rows submitted, or with ``count_inserted`` the rows that were new.
     """
+    shared = dict(constants or {})
+    if expect_new and _inserted_directly(conn, table, rows, shared):
+        return rows.count
     stage, ready = _staging(table, rows.columns)
     conn.exec_driver_sql(ready)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(
-            f"COPY {stage.name} ({', '.join(rows.columns)}) FROM STDIN", io.BytesIO(rows.data), _COPY_BUFFER
-        )
-    finally:
-        cursor.close()
-    shared = dict(constants or {})
+    _copy(conn, stage.name, rows.columns, rows.data)
     source = select(
         *(stage.c[name] for name in rows.columns),
         *(literal(value, table.c[name].type).label(name) for name, value in shared.items()),
@@ -166,5 +167,32 @@ def copy_upsert(
         conn.execute(statement)
         return rows.count
     # A row this statement inserted has no xmax; one it updated carries the lock taken on the conflict.
-    result = conn.execute(statement.returning(literal_column("xmax = 0")))
-    return sum(1 for inserted in result.scalars() if inserted)
+    upserted = statement.returning(literal_column("xmax = 0").label("inserted")).cte("upserted")
+    return conn.execute(select(func.count()).select_from(upserted).where(upserted.c.inserted)).scalar_one()
+
+
+def _inserted_directly(conn: Connection, table: Table, rows: CopyRows, constants: Mapping[str, Any]) -> bool:
+    """COPY ``rows`` into ``table`` itself; False, with nothing written, when a key exists already."""
+    from psycopg2.errors import UniqueViolation  # here, not at the top: parsing a DAG loads no driver
+
+    data = rows.data
+    if constants:
+        shared = "\t".join(_converter(table.c[name].type)(value) for name, value in constants.items())
+        data = data.replace(b"\n", f"\t{shared}\n".encode())
+    savepoint = conn.begin_nested()
+    try:
+        _copy(conn, conn.dialect.identifier_preparer.format_table(table), (*rows.columns, *constants), data)
+    except UniqueViolation:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
+
+
+def _copy(conn: Connection, table_name: str, columns: Sequence[str], data: bytes) -> None:
+    names = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in columns)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY {table_name} ({names}) FROM STDIN", io.BytesIO(data), _COPY_BUFFER)
+    finally:
+        cursor.close()

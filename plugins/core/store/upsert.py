@@ -28,6 +28,7 @@ def upsert_rows(
     update_where: Callable[[Table, Any], ColumnElement[bool]] | None = None,
     constants: Mapping[str, Any] | None = None,
     count_inserted: bool = False,
+    expect_new: bool = False,
 ) -> int:
     """Insert ``rows`` or update them in place when their natural key exists.
 
@@ -39,8 +40,9 @@ def upsert_rows(
     ``constants`` are columns with one value for every row (e.g. ``updated_at``).
     On PostgreSQL a batch of ``COPY_THRESHOLD`` rows or more goes through COPY into a staging
     table and one ``INSERT ... SELECT ... ON CONFLICT``; :class:`CopyRows` (already COPY
-    text, unique on the key) always does. Returns rows submitted, or with ``count_inserted``
-    the rows whose key was new.
+    text, unique on the key) always does; with ``expect_new`` (nearly every key is new) it
+    first tries a plain COPY into the table, falling back when a key exists. Returns rows
+    submitted, or with ``count_inserted`` the rows whose key was new.
     """
     shared = dict(constants or {})
     if isinstance(rows, CopyRows):
@@ -102,6 +104,7 @@ def upsert_rows(
             where,
             constants=shared,
             count_inserted=count_inserted,
+            expect_new=expect_new,
         )
     if shared:
         unique_rows = [{**row, **shared} for row in unique_rows]
