@@ -78,6 +78,10 @@ Timestamp = Annotated[dt.datetime, BeforeValidator(_parse_timestamp)]
 EmojiId = Annotated[str, Field(strict=True, pattern=r"^([0-9]{1,20})?$")]
 
 
+# Text PostgreSQL can store: JSON may carry \u0000, a PostgreSQL text value may not.
+StoredText = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -101,9 +105,9 @@ class User(_Model):
 
     id: Snowflake
     name: StrictStr
-    discriminator: StrictStr | None = None
+    discriminator: StrictStr | None = Field(default=None, max_length=10)
     nickname: StrictStr | None = None
-    color: StrictStr | None = None
+    color: StrictStr | None = Field(default=None, max_length=16)
     is_bot: StrictBool = False
     roles: tuple[Role, ...] = ()
     avatar_url: StrictStr | None = None
@@ -156,12 +160,12 @@ class Interaction(_Model):
 
 class Message(_Model):
     id: Snowflake
-    type: StrictStr = Field(min_length=1)
+    type: StrictStr = Field(min_length=1, max_length=40)
     timestamp: Timestamp
     timestamp_edited: Timestamp | None = None
     call_ended_timestamp: Timestamp | None = None
     is_pinned: StrictBool = False
-    content: StrictStr
+    content: StoredText
     author: User
     attachments: tuple[Attachment, ...] = ()
     embeds: tuple[dict[str, Any], ...] = ()
@@ -192,7 +196,7 @@ class ExportGuild(_Model):
 
 class ExportChannel(_Model):
     id: Snowflake
-    type: StrictStr
+    type: StrictStr = Field(max_length=40)
     # DCE calls the parent "category"; for a thread it is the parent text channel.
     category_id: Snowflake | None = None
     category: StrictStr | None = None

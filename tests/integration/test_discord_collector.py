@@ -358,3 +358,19 @@ def test_an_identical_reread_leaves_every_row_untouched(store_url: str, tmp_path
     again = _collector(tmp_path, store_url, full_refresh=True).run()
     assert again.counts["messages_new"] == 0 and again.counts["messages_updated_or_same"] == len(before)
     assert stamps() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "location"),
+    [("content", "nul \u0000 inside", "messages[2].content"), ("type", "T" * 41, "messages[2].type")],
+)
+def test_values_postgresql_cannot_store_are_rejected_before_writing(
+    store_url: str, tmp_path: Path, field: str, value: str, location: str
+):
+    data = _load(next(SAMPLES.glob("*help*.json")))
+    data["messages"][2][field] = value
+    (tmp_path / "help.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
+        _collector(tmp_path, store_url).run()
+    assert location in str(caught.value)
+    assert _count(store_url, discord_messages) == 0
