@@ -22,9 +22,11 @@ import json
 import math
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_server import LocalHTTPServer
 
 __all__ = ["LEAKY_SERVER_TOKEN", "HttpSource", "SourceRequest"]
 
@@ -41,7 +43,7 @@ class SourceRequest:
     announced_reset: float | None = None
 
 
-class HttpSource:
+class HttpSource(LocalHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, reset_after: float = 6.0) -> None:
         self.reset_after = reset_after
         self._lock = threading.Lock()
@@ -98,9 +100,7 @@ class HttpSource:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-source", daemon=True)
+        super().__init__(Handler, host, port, name="http-source")
 
     def _record(
         self, path: str, at: float, status: int, auth: str | None, reset: float | None = None
@@ -108,27 +108,6 @@ class HttpSource:
         with self._lock:
             self._requests.append(SourceRequest(path, at, status, auth, reset))
 
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
-
     def requests(self, path: str | None = None) -> list[SourceRequest]:
         with self._lock:
             return [r for r in self._requests if path is None or r.path == path]
-
-    def start(self) -> HttpSource:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HttpSource:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -7,7 +7,7 @@ parsed JSON, raw body, arrival time) and can be told to fail the next N requests
 
 Standalone::
 
-    python tests/fakes/webhook_receiver.py --port 8766
+    python -m tests.fakes.webhook_receiver --port 8766   (from the project root)
 
 Stdlib only.
 """
@@ -19,8 +19,10 @@ import dataclasses
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalHTTPServer
 
 __all__ = ["ReceivedAlert", "WebhookReceiver"]
 
@@ -40,7 +42,7 @@ class ReceivedAlert:
         return str(self.body.get("text") or self.body.get("content") or "")
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalHTTPServer):
     """``with WebhookReceiver() as hooks: ... hooks.url("/T0/B0/secret")``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -81,18 +83,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="webhook-receiver", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        super().__init__(Handler, host, port, name="webhook-receiver")
 
     def fail_next(self, count: int = 1, status: int = 500, text: str = "no_service") -> None:
         with self._lock:
@@ -106,20 +97,6 @@ class WebhookReceiver:
     def clear(self) -> None:
         with self._lock:
             self._received.clear()
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main() -> None:
