@@ -33,6 +33,7 @@ from typing import Any
 import psycopg2
 import requests
 from sqlalchemy import func, select
+from tests.fakes.git_repos import bare_repo_with_big_commit
 from tests.fakes.github_server import FakeGitHubServer, FileChange, build_dataset
 
 from core.collectors import RunContext
@@ -179,41 +180,6 @@ def bench_collector(pg: str, per_page: int) -> None:
 # --------------------------------------------------------------------------- commit files
 
 
-def _git_repo(root: Path, files: int) -> tuple[str, str, str, list[str]]:
-    bare = root / f"bare-{files}.git"
-    names = [f"vendor/lib/file_{i:04d}.cpp" for i in range(files)]
-    stream = [
-        "commit refs/heads/main",
-        "committer A <a@example.org> 1704067200 +0000",
-        "data 4",
-        "init",
-        "M 100644 inline README",
-        "data 6",
-        "hello",
-        "",
-        "commit refs/heads/main",
-        "committer A <a@example.org> 1704070800 +0000",
-        "data 6",
-        "import",
-    ]
-    for i, name in enumerate(names):
-        body = f"// {i}\nint f{i}();\n\n"
-        stream += [f"M 100644 inline {name}", f"data {len(body.encode())}", body]
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    subprocess.run(
-        ["git", "fast-import", "--quiet"], cwd=bare, input="\n".join(stream) + "\n", text=True, check=True
-    )
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=bare, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    git("config", "uploadpack.allowFilter", "true")
-    git("config", "uploadpack.allowAnySHA1InWant", "true")
-    return bare.as_uri(), git("rev-parse", "main^"), git("rev-parse", "main"), names
-
-
 def bench_commit_files() -> None:
     print("## Full file list of one big commit: API pages versus git\n")
     print("| files | strategy | REST requests | seconds | files stored | complete |")
@@ -224,7 +190,7 @@ def bench_commit_files() -> None:
     ):
         tmp = Path(tmp_name)
         for files in (650, 2900, 3100):
-            clone_url, parent, sha, names = _git_repo(tmp, files)
+            clone_url, parent, sha, names = bare_repo_with_big_commit(tmp, files)
             ds = srv.dataset
             repo = ds.add_repo("acme", f"mono{files}", clone_url=clone_url)
             big = ds.add_commit(

@@ -51,6 +51,7 @@ from github_activity_tracker.tables import (
     github_users,
 )
 from tests.conftest import PROJECT_ROOT
+from tests.fakes.git_repos import bare_repo_with_big_commit
 from tests.fakes.github_server import (
     BASE_TIME,
     FakeClock,
@@ -491,43 +492,6 @@ def test_cross_origin_next_link_is_refused(harness: Harness, server: FakeGitHubS
 # =========================================================================== commit files
 
 
-def _bare_repo_with_big_commit(root: Path, files: int) -> tuple[str, str, str, list[str]]:
-    """A real bare git repository: an initial commit, then one that renames a file and adds ``files`` files."""
-    bare = root / "bare.git"
-    names = [f"vendor/lib/file_{i:04d}.cpp" for i in range(files)]
-    stream = [
-        "commit refs/heads/main",
-        "committer A <a@example.org> 1704067200 +0000",
-        "data 4",
-        "init",
-        "M 100644 inline README",
-        "data 6",
-        "hello",
-        "",
-        "commit refs/heads/main",
-        "committer A <a@example.org> 1704070800 +0000",
-        "data 13",
-        "Vendor import",
-        "R README README.md",
-    ]
-    for i, name in enumerate(names):
-        body = f"// {i}\nint f{i}();\n\n"
-        stream += [f"M 100644 inline {name}", f"data {len(body.encode())}", body]
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    subprocess.run(
-        ["git", "fast-import", "--quiet"], cwd=bare, input="\n".join(stream) + "\n", text=True, check=True
-    )
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=bare, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    git("config", "uploadpack.allowFilter", "true")
-    git("config", "uploadpack.allowAnySHA1InWant", "true")
-    return bare.as_uri(), git("rev-parse", "main^"), git("rev-parse", "main"), names
-
-
 def _fake_repo_from_git(
     server: FakeGitHubServer, clone_url: str, parent: str, sha: str, names: list[str]
 ) -> None:
@@ -555,7 +519,7 @@ def _fake_repo_from_git(
 
 @pytest.fixture(scope="module")
 def big_git_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str, list[str]]:
-    return _bare_repo_with_big_commit(tmp_path_factory.mktemp("git-src"), 3100)
+    return bare_repo_with_big_commit(tmp_path_factory.mktemp("git-src"), 3100)
 
 
 def test_commit_beyond_3000_files_is_recovered_with_git(
