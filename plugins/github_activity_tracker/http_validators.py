@@ -1,21 +1,20 @@
 """ETag/Last-Modified validators written INSIDE the transaction that stores the data they describe.
 
 :class:`core.store.StoreEtagCache` (what the client reads validators from) commits each
-``put`` on its own; the tracker instead writes the same ``http_validators`` row in the
-page's transaction, so a crash can never leave a remembered ETag without its data.
+``put`` on its own; the tracker instead writes them with ``core.store.save_validators`` in
+the page's transaction, so a crash can never leave a remembered ETag without its data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
 from core.operations.github_ops import GitHubResponse, request_key
-from core.store import http_validators, upsert_rows
+from core.store import save_validators
 
 __all__ = ["remember_in", "tracked"]
 
@@ -33,18 +32,5 @@ def remember_in(conn: Connection, response: GitHubResponse) -> bool:
         return False
     if response.etag is None and response.last_modified is None:
         return False
-    upsert_rows(
-        conn,
-        http_validators,
-        [
-            {
-                "scope": response.cache_scope,
-                "request_key": response.cache_key,
-                "etag": response.etag,
-                "last_modified": response.last_modified,
-                "updated_at": dt.datetime.now(dt.UTC),
-            }
-        ],
-        ["scope", "request_key"],
-    )
+    save_validators(conn, response.cache_scope, response.cache_key, response.etag, response.last_modified)
     return True

@@ -2,7 +2,7 @@
 
 from core.store.checkpoints import delete_checkpoints, load_checkpoint, save_checkpoint
 from core.store.engine import create_store_engine, default_sqlite_url, local_state_dir, normalize_url
-from core.store.http_cache import StoreEtagCache
+from core.store.http_cache import StoreEtagCache, save_validators
 from core.store.migrations import Migration, apply_migrations, create_tables
 from core.store.runs import RunRecord, latest_runs, record_run
 from core.store.schema import collector_checkpoints, collector_runs, http_validators
@@ -28,5 +28,6 @@ __all__ = [
     "normalize_url",
     "record_run",
     "save_checkpoint",
+    "save_validators",
     "upsert_rows",
 ]

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from core.store.schema import http_validators
 from core.store.upsert import upsert_rows
 
-__all__ = ["StoreEtagCache"]
+__all__ = ["StoreEtagCache", "save_validators"]
+
+
+def save_validators(
+    conn: Connection, scope: str, request_key: str, etag: str | None, last_modified: str | None
+) -> None:
+    """Write validators in ``conn``'s transaction: call it in the one that stores the data they
+    describe, so a crash never leaves a remembered ETag without its data."""
+    upsert_rows(
+        conn,
+        http_validators,
+        [
+            {
+                "scope": scope,
+                "request_key": request_key,
+                "etag": etag,
+                "last_modified": last_modified,
+                "updated_at": dt.datetime.now(dt.UTC),
+            }
+        ],
+        ["scope", "request_key"],
+    )
 
 
 class StoreEtagCache:
@@ -31,17 +52,4 @@ class StoreEtagCache:
 
     def put(self, scope: str, request_key: str, etag: str | None, last_modified: str | None) -> None:
         with self._engine.begin() as conn:
-            upsert_rows(
-                conn,
-                http_validators,
-                [
-                    {
-                        "scope": self._prefix + scope,
-                        "request_key": request_key,
-                        "etag": etag,
-                        "last_modified": last_modified,
-                        "updated_at": dt.datetime.now(dt.UTC),
-                    }
-                ],
-                ["scope", "request_key"],
-            )
+            save_validators(conn, self._prefix + scope, request_key, etag, last_modified)
