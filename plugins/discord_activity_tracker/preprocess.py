@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from core.store.timestamps import as_utc
 from core.vectors.documents import Document
 from discord_activity_tracker.tables import (
     discord_authors,
@@ -109,14 +110,12 @@ def _thread_rows(engine: Engine, root: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _render(rows: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for row in rows:
-        stamp = _utc(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        stamp = as_utc(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         edited = " (edited)" if row["edited_at"] else ""
         prefix = "" if row is rows[0] else "> reply: "
         content = row["content"].strip() or "(no text)"
@@ -128,7 +127,7 @@ def _render(rows: list[dict[str, Any]]) -> str:
 
 def _document(rows: list[dict[str, Any]]) -> Document:
     root = rows[0]
-    updated = max(_utc(r["updated_at"]) for r in rows)
+    updated = max(as_utc(r["updated_at"]) for r in rows)
     return Document(
         source="discord",
         doc_id=root["message_id"],
@@ -142,7 +141,7 @@ def _document(rows: list[dict[str, Any]]) -> Document:
             "author": root["author"],
             "authors": sorted({r["author"] for r in rows}),
             "message_count": len(rows),
-            "started_at": _utc(root["created_at"]).isoformat(),
+            "started_at": as_utc(root["created_at"]).isoformat(),
             "url": f"https://discord.com/channels/{root['guild_id']}/{root['channel_id']}/{root['message_id']}",
         },
     )

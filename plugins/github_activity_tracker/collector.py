@@ -36,7 +36,7 @@ from core.operations.github_ops import (
     Pages,
 )
 from core.protocols import IncrementalState
-from core.store import StoreEtagCache, load_checkpoint, save_checkpoint
+from core.store import StoreEtagCache, as_utc, load_checkpoint, save_checkpoint
 from core.vectors.documents import Document
 from github_activity_tracker.api_schemas import (
     Commit,
@@ -62,7 +62,6 @@ from github_activity_tracker.preprocess import documents
 from github_activity_tracker.protocol_impl import GitHubCollectResult, GitHubRepoState
 from github_activity_tracker.rows import (
     mark_pull_synced,
-    utc,
     write_commit_files,
     write_commits,
     write_pull_details,
@@ -627,7 +626,7 @@ class _RepoRun:
             )
         for number, updated_at, head_sha in queue:
             self.sync_pull(
-                int(number), utc(updated_at), head_sha is not None, int(review_counts.get(number, 0))
+                int(number), as_utc(updated_at), head_sha is not None, int(review_counts.get(number, 0))
             )
 
     def sync_pull(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from core.store import as_utc
 from github_activity_tracker.preprocess import IssueBundle, Key, load_bundles, render_markdown
-from github_activity_tracker.rows import utc
 
 __all__ = ["export_bundles", "export_issues", "issue_path", "safe_title"]
 
@@ -37,7 +37,7 @@ def safe_title(title: str) -> str:
 def issue_path(root: Path, bundle: IssueBundle) -> Path:
     issue = bundle.issue
     owner, name = str(issue["repo_full_name"]).split("/", 1)
-    created = utc(issue["created_at"])
+    created = as_utc(issue["created_at"])
     assert created is not None
     folder = root / owner / name / f"{created:%Y}" / f"{created:%Y-%m}"
     return folder / f"#{issue['number']} - {safe_title(str(issue['title']))}.md"
@@ -56,8 +56,8 @@ def _front_matter(bundle: IssueBundle) -> str:
         "state": "merged" if issue.get("merged_at") else str(issue["state"]),
         "author": quoted(issue.get("user_login") or ""),
         "url": quoted(issue["html_url"]),
-        "created_at": quoted(utc(issue["created_at"]).isoformat()),  # type: ignore[union-attr]
-        "updated_at": quoted(utc(issue["updated_at"]).isoformat()),  # type: ignore[union-attr]
+        "created_at": quoted(as_utc(issue["created_at"]).isoformat()),
+        "updated_at": quoted(as_utc(issue["updated_at"]).isoformat()),
         "labels": "[" + ", ".join(quoted(x) for x in issue.get("labels") or []) + "]",
     }
     return "---\n" + "".join(f"{k}: {v}\n" for k, v in fields.items()) + "---\n\n"

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, union
 
+from core.store import as_utc
 from core.vectors.documents import Document
-from github_activity_tracker.rows import utc
 from github_activity_tracker.tables import (
     github_issue_comments,
     github_issues,
@@ -70,7 +70,7 @@ class IssueBundle:
         stamps = [self.issue["row_updated_at"]]
         for rows in (self.comments, self.reviews, self.review_comments):
             stamps.extend(r["row_updated_at"] for r in rows)
-        return max(utc(s) for s in stamps if s is not None)  # type: ignore[type-var]
+        return max(as_utc(s) for s in stamps if s is not None)
 
 
 # --------------------------------------------------------------------------- selection
@@ -150,7 +150,7 @@ def load_bundles(conn: Connection, keys: Sequence[Key]) -> list[IssueBundle]:
 
 
 def _day(value: Any) -> str:
-    stamp = utc(value)
+    stamp = as_utc(value)
     return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "?"
 
 
@@ -185,7 +185,7 @@ def render_markdown(bundle: IssueBundle) -> str:
     entries: list[tuple[dt.datetime, int, str]] = []
     for c in bundle.comments:
         text = f"### {_who(c.get('user_login'))} commented on {_day(c['created_at'])}\n\n{(c.get('body') or '').strip()}"
-        entries.append((utc(c["created_at"]), int(c["comment_id"]), text))  # type: ignore[arg-type]
+        entries.append((as_utc(c["created_at"]), int(c["comment_id"]), text))
     for r in bundle.reviews:
         when = r.get("submitted_at")
         if when is None:
@@ -195,13 +195,13 @@ def render_markdown(bundle: IssueBundle) -> str:
         text = f"### {_who(r.get('user_login'))} reviewed ({state_text}) on {_day(when)}" + (
             f"\n\n{body}" if body else ""
         )
-        entries.append((utc(when), int(r["review_id"]), text))  # type: ignore[arg-type]
+        entries.append((as_utc(when), int(r["review_id"]), text))
     for c in bundle.review_comments:
         where = (
             f" on `{c['path']}`" + (f" line {c['line']}" if c.get("line") else "") if c.get("path") else ""
         )
         text = f"### {_who(c.get('user_login'))} commented{where} on {_day(c['created_at'])}\n\n{(c.get('body') or '').strip()}"
-        entries.append((utc(c["created_at"]), int(c["comment_id"]), text))  # type: ignore[arg-type]
+        entries.append((as_utc(c["created_at"]), int(c["comment_id"]), text))
     entries.sort(key=lambda e: (e[0], e[1]))
     if entries:
         lines += ["", "## Conversation", ""]
@@ -218,8 +218,8 @@ def bundle_document(bundle: IssueBundle) -> Document:
         "type": "pull_request" if issue["is_pull_request"] else "issue",
         "state": "merged" if issue.get("merged_at") else str(issue["state"]),
         "url": str(issue["html_url"]),
-        "created_at": utc(issue["created_at"]).isoformat(),  # type: ignore[union-attr]
-        "updated_at": utc(issue["updated_at"]).isoformat(),  # type: ignore[union-attr]
+        "created_at": as_utc(issue["created_at"]).isoformat(),
+        "updated_at": as_utc(issue["updated_at"]).isoformat(),
         "comments": len(bundle.comments) + len(bundle.review_comments),
     }
     if issue.get("user_login"):

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, or_, select, update
 
-from core.store import upsert_rows
+from core.store import as_utc, upsert_rows
 from github_activity_tracker.api_schemas import (
     Commit,
     CommitFile,
@@ -37,7 +37,6 @@ from github_activity_tracker.tables import (
 )
 
 __all__ = [
-    "utc",
     "write_commit_files",
     "write_commits",
     "write_issue_comments",
@@ -52,11 +51,6 @@ __all__ = [
 Row = dict[str, Any]
 
 
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """UTC, tz-aware (SQLite hands back naive datetimes: they are UTC by construction)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _content_columns(table: Table, keys: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
@@ -138,9 +132,9 @@ def write_repository(conn: Connection, repo: Repository, now: dt.datetime) -> No
         "homepage": repo.homepage,
         "html_url": repo.html_url,
         "clone_url": repo.clone_url,
-        "created_at": utc(repo.created_at),
-        "updated_at": utc(repo.updated_at),
-        "pushed_at": utc(repo.pushed_at),
+        "created_at": as_utc(repo.created_at),
+        "updated_at": as_utc(repo.updated_at),
+        "pushed_at": as_utc(repo.pushed_at),
         "row_updated_at": now,
     }
     _upsert_content(conn, github_repositories, [row], ["repo_id"])
@@ -177,12 +171,12 @@ def write_commits(conn: Connection, repo_id: int, commits: Sequence[Commit], now
                 "author_login": _login(c.author),
                 "author_name": author.name if author else None,
                 "author_email": author.email if author else None,
-                "authored_at": utc(author.date) if author else None,
+                "authored_at": as_utc(author.date) if author else None,
                 "committer_id": _uid(c.committer),
                 "committer_login": _login(c.committer),
                 "committer_name": committer.name if committer else None,
                 "committer_email": committer.email if committer else None,
-                "committed_at": utc(c.committed_at),
+                "committed_at": as_utc(c.committed_at),
                 "parents": [p.sha for p in c.parents],
                 "html_url": c.html_url,
                 "files_status": "pending",
@@ -278,11 +272,11 @@ def _issue_row(repo_id: int, full_name: str, issue: Issue, now: dt.datetime) -> 
         "locked": issue.locked,
         "comments_count": issue.comments,
         "html_url": issue.html_url,
-        "created_at": utc(issue.created_at),
-        "updated_at": utc(issue.updated_at),
-        "closed_at": utc(issue.closed_at),
+        "created_at": as_utc(issue.created_at),
+        "updated_at": as_utc(issue.updated_at),
+        "closed_at": as_utc(issue.closed_at),
         "closed_by_login": _login(issue.closed_by),
-        "merged_at": utc(issue.pull_request.merged_at) if issue.pull_request else None,
+        "merged_at": as_utc(issue.pull_request.merged_at) if issue.pull_request else None,
         "row_updated_at": now,
     }
 
@@ -373,7 +367,7 @@ def write_pull_details(
     write_users(conn, [pull.merged_by, *pull.requested_reviewers], now)
     values: Row = {
         "draft": pull.draft,
-        "merged_at": utc(pull.merged_at),
+        "merged_at": as_utc(pull.merged_at),
         "merge_commit_sha": pull.merge_commit_sha,
         "merged_by_id": _uid(pull.merged_by),
         "merged_by_login": _login(pull.merged_by),
@@ -424,8 +418,8 @@ def write_issue_comments(
             "author_association": c.author_association,
             "body": c.body,
             "html_url": c.html_url,
-            "created_at": utc(c.created_at),
-            "updated_at": utc(c.updated_at),
+            "created_at": as_utc(c.created_at),
+            "updated_at": as_utc(c.updated_at),
             "row_updated_at": now,
         }
         for c in comments
@@ -457,8 +451,8 @@ def write_review_comments(
             "original_line": c.original_line,
             "side": c.side,
             "html_url": c.html_url,
-            "created_at": utc(c.created_at),
-            "updated_at": utc(c.updated_at),
+            "created_at": as_utc(c.created_at),
+            "updated_at": as_utc(c.updated_at),
             "row_updated_at": now,
         }
         for c in comments
@@ -483,7 +477,7 @@ def write_reviews(
             "body": r.body,
             "commit_id": r.commit_id,
             "html_url": r.html_url,
-            "submitted_at": utc(r.submitted_at),
+            "submitted_at": as_utc(r.submitted_at),
             "row_updated_at": now,
         }
         for r in reviews

@@ -7,6 +7,7 @@ from core.store.migrations import Migration, apply_migrations, create_tables
 from core.store.runs import RunRecord, latest_runs, record_run
 from core.store.schema import collector_checkpoints, collector_runs, http_validators
 from core.store.store import Store
+from core.store.timestamps import as_utc
 from core.store.upsert import upsert_rows
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Store",
     "StoreEtagCache",
     "apply_migrations",
+    "as_utc",
     "collector_checkpoints",
     "collector_runs",
     "create_store_engine",

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.store.schema import collector_alerts
+from core.store.timestamps import as_utc
 
 __all__ = ["AlertClaim", "alert_states", "claim_alert", "release_alert"]
 
@@ -44,10 +45,6 @@ class AlertClaim:
     last_sent_at: dt.datetime | None = None
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _ensure_row(conn: Connection, collector: str, category: str) -> None:
@@ -77,7 +74,7 @@ def claim_alert(
     ``window`` is the suppression period (``alerts.repeat_suppression_minutes``); a zero
     window never suppresses. ``message`` must already be sanitized: it is stored.
     """
-    at = _utc(now) or dt.datetime.now(dt.UTC)
+    at = as_utc(now) or dt.datetime.now(dt.UTC)
     cutoff = at - window
     key = and_(collector_alerts.c.collector == collector, collector_alerts.c.category == category)
     details = {
@@ -92,7 +89,7 @@ def claim_alert(
         before = conn.execute(
             select(collector_alerts.c.last_sent_at, collector_alerts.c.suppressed_count).where(key)
         ).one()
-        previous = _utc(before.last_sent_at)
+        previous = as_utc(before.last_sent_at)
         taken = conn.execute(
             collector_alerts.update()
             .where(
@@ -160,5 +157,5 @@ def alert_states(engine: Engine, collector: str | None = None) -> list[dict[str,
     for row in rows:
         for column in ("last_sent_at", "last_seen_at"):
             value = row.get(column)
-            row[column] = _utc(value) if isinstance(value, dt.datetime) else value
+            row[column] = as_utc(value) if isinstance(value, dt.datetime) else value
     return rows

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Engine, Subquery, func, select
 
 from core.config import CollectorsFile
 from core.store.schema import collector_checkpoints, collector_runs
+from core.store.timestamps import as_utc
 
 __all__ = [
     "CollectorExpectation",
@@ -156,10 +157,6 @@ def expectations_from_settings(
 # --------------------------------------------------------------------------- queries
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _latest(status: str, *extra_where: ColumnElement[bool]) -> Subquery:
@@ -183,7 +180,7 @@ def _last_successes(engine: Engine) -> dict[str, tuple[dt.datetime | None, str |
         .order_by(runs.id)
     )
     with engine.connect() as conn:
-        return {row.collector: (_utc(row.finished_at), row.run_id) for row in conn.execute(query)}
+        return {row.collector: (as_utc(row.finished_at), row.run_id) for row in conn.execute(query)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +208,7 @@ def _last_failures(engine: Engine) -> dict[str, _Failure]:
         for row in conn.execute(query):
             errors = row.errors if isinstance(row.errors, list) else []
             failures[row.collector] = _Failure(
-                finished_at=_utc(row.finished_at),
+                finished_at=as_utc(row.finished_at),
                 category=row.failure_category,
                 step=row.step,
                 partition=row.partition or None,
@@ -253,7 +250,7 @@ def _checkpoints(engine: Engine) -> dict[str, tuple[int, dt.datetime | None]]:
         cps.collector, func.count().label("n"), func.max(cps.updated_at).label("updated")
     ).group_by(cps.collector)
     with engine.connect() as conn:
-        return {row.collector: (int(row.n), _utc(row.updated)) for row in conn.execute(query)}
+        return {row.collector: (int(row.n), as_utc(row.updated)) for row in conn.execute(query)}
 
 
 def collector_status(
@@ -269,7 +266,7 @@ def collector_status(
     ``successes``/``failures`` count step attempts finished within ``window`` (successes:
     ``collect`` steps; failures: any step, also by category).
     """
-    at = _utc(now) or dt.datetime.now(dt.UTC)
+    at = as_utc(now) or dt.datetime.now(dt.UTC)
     expected = {e.name: e for e in expectations}
     successes = _last_successes(engine)
     failures = _last_failures(engine)
@@ -365,7 +362,7 @@ _HEADERS: tuple[str, ...] = (
 
 def format_status_table(statuses: Sequence[CollectorStatus], now: dt.datetime | None = None) -> str:
     """A fixed-width table, one row per collector (counts cover the status window)."""
-    at = _utc(now) or dt.datetime.now(dt.UTC)
+    at = as_utc(now) or dt.datetime.now(dt.UTC)
     rows: list[tuple[str, ...]] = [_HEADERS]
     for status in statuses:
         state = status.state.value.upper() if status.stale else status.state.value

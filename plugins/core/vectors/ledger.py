@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import JSON, Column, Connection, DateTime, MetaData, String, Table, Text, select
 
 from core.store.migrations import Migration, create_tables
+from core.store.timestamps import as_utc
 from core.store.upsert import upsert_rows
 
 __all__ = [
@@ -75,19 +76,13 @@ class LedgerEntry:
     status: str
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def load_watermark(conn: Connection, source: str, namespace: str) -> dt.datetime | None:
     row = conn.execute(
         select(vector_sync_state.c.watermark).where(
             vector_sync_state.c.source == source, vector_sync_state.c.namespace == namespace
         )
     ).first()
-    return None if row is None else _as_utc(row[0])
+    return None if row is None else as_utc(row[0])
 
 
 def save_watermark(conn: Connection, source: str, namespace: str, watermark: dt.datetime) -> None:
