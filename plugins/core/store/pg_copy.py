@@ -35,7 +35,16 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateTable
 
-__all__ = ["NULL", "CopyRows", "copy_json", "copy_supported", "copy_text", "copy_upsert", "encode_rows"]
+__all__ = [
+    "NULL",
+    "CopyRows",
+    "copy_json",
+    "copy_supported",
+    "copy_text",
+    "copy_upsert",
+    "encode_rows",
+    "on_conflict",
+]
 
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -126,6 +135,23 @@ def _staging(table: Table, columns: tuple[str, ...]) -> tuple[Table, str]:
     return stage, f"{create.strip()}; DELETE FROM {stage.name}"
 
 
+def on_conflict(
+    insert: Any,
+    table: Table,
+    key_columns: Sequence[str],
+    updates: Sequence[str],
+    where: ColumnElement[bool] | None,
+) -> Any:
+    """``insert`` (a PostgreSQL or SQLite dialect insert) made an upsert on ``key_columns``:
+    update ``updates`` from the incoming row where ``where`` holds, or do nothing."""
+    keys = [table.c[k] for k in key_columns]
+    if not updates:
+        return insert.on_conflict_do_nothing(index_elements=keys)
+    return insert.on_conflict_do_update(
+        index_elements=keys, set_={c: insert.excluded[c] for c in updates}, where=where
+    )
+
+
 def copy_upsert(
     conn: Connection,
     table: Table,
@@ -154,15 +180,13 @@ def copy_upsert(
         *(stage.c[name] for name in rows.columns),
         *(literal(value, table.c[name].type).label(name) for name, value in shared.items()),
     )
-    insert = postgresql.insert(table).from_select([*rows.columns, *shared], source)
-    if updates:
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c[k] for k in key_columns],
-            set_={c: insert.excluded[c] for c in updates},
-            where=where,
-        )
-    else:
-        statement = insert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key_columns])
+    statement = on_conflict(
+        postgresql.insert(table).from_select([*rows.columns, *shared], source),
+        table,
+        key_columns,
+        updates,
+        where,
+    )
     if not count_inserted:
         conn.execute(statement)
         return rows.count

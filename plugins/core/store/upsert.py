@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Table, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from core.store.pg_copy import CopyRows, copy_supported, copy_upsert, encode_rows
+from core.store.pg_copy import CopyRows, copy_supported, copy_upsert, encode_rows, on_conflict
 
 __all__ = ["upsert_rows"]
 
@@ -85,13 +85,6 @@ def upsert_rows(
         if update_where is not None:
             extra = update_where(table, excluded)
             where = extra if where is None else (where & extra)
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c[k] for k in key_columns],
-            set_={c: excluded[c] for c in updates},
-            where=where,
-        )
-    else:
-        statement = insert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key_columns])
 
     if isinstance(rows, CopyRows) or (copy_supported(conn) and len(unique_rows) >= COPY_THRESHOLD):
         copy_rows = rows if isinstance(rows, CopyRows) else encode_rows(table, columns, unique_rows)
@@ -106,6 +99,7 @@ def upsert_rows(
             count_inserted=count_inserted,
             expect_new=expect_new,
         )
+    statement = on_conflict(insert, table, key_columns, updates, where)
     if shared:
         unique_rows = [{**row, **shared} for row in unique_rows]
     chunk = len(unique_rows)
