@@ -60,6 +60,9 @@ class LocalSink:
             )
         return []
 
+    def close(self) -> None:
+        """Nothing to release: the store belongs to the run."""
+
     def delete(self, namespace: str, ids: Sequence[str]) -> list[str]:
         with self.store.transaction() as conn:
             for start in range(0, len(ids), 500):

@@ -45,3 +45,7 @@ class VectorSink(Protocol):
     def last_errors(self) -> Sequence[BaseException]:
         """Exceptions behind the most recent failed ids (for classification)."""
         ...
+
+    def close(self) -> None:
+        """Release connections; the sync step calls it when it is done with the sink."""
+        ...

@@ -8,6 +8,7 @@ is picked up by the next one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -233,9 +234,9 @@ def check_vector_sink(collector: AbstractCollector) -> str | None:
     settings = parse_vector_settings(collector.raw_config.get("vectors"))
     if collector.vector_source is None or not settings.enabled:
         return None
-    sink = _sink_for(collector)
-    sink.ensure_ready([settings.namespace or collector.vector_source])
-    return sink.name
+    with contextlib.closing(_sink_for(collector)) as sink:
+        sink.ensure_ready([settings.namespace or collector.vector_source])
+        return sink.name
 
 
 def run_vector_sync(collector: AbstractCollector) -> RunResult:
@@ -247,32 +248,31 @@ def run_vector_sync(collector: AbstractCollector) -> RunResult:
     if not settings.enabled:
         return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
     context = collector.context
-    store = collector.store
-    sink = _sink_for(collector)
-    syncer = VectorSyncer(
-        store,
-        sink,
-        source=source,
-        namespace=settings.namespace or source,
-        chunker=Chunker(
-            ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars)
-        ),
-        batch_documents=settings.batch_documents,
-        record_ledger=not context.dry_run,
-    )
-    watermark, failed = syncer.prepare(full_refresh=context.full_refresh)
-    log.info(
-        "Vector sync %s -> %s sink, namespace %s: documents changed since %s, plus %d failed last time%s",
-        source,
-        sink.name,
-        syncer.namespace,
-        watermark.isoformat() if watermark else "the beginning",
-        len(failed),
-        " (dry run: nothing reaches the real sink, the ledger is untouched)" if context.dry_run else "",
-    )
-    syncer.sync(collector.preprocess(watermark, failed), collector.removed_document_ids(watermark))
-    syncer.finish(started_at)
-    result = syncer.result(started)
-    collector.last_result = result
-    syncer.raise_for_failures()
-    return result
+    with contextlib.closing(_sink_for(collector)) as sink:
+        syncer = VectorSyncer(
+            collector.store,
+            sink,
+            source=source,
+            namespace=settings.namespace or source,
+            chunker=Chunker(
+                ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars)
+            ),
+            batch_documents=settings.batch_documents,
+            record_ledger=not context.dry_run,
+        )
+        watermark, failed = syncer.prepare(full_refresh=context.full_refresh)
+        log.info(
+            "Vector sync %s -> %s sink, namespace %s: documents changed since %s, plus %d failed last time%s",
+            source,
+            sink.name,
+            syncer.namespace,
+            watermark.isoformat() if watermark else "the beginning",
+            len(failed),
+            " (dry run: nothing reaches the real sink, the ledger is untouched)" if context.dry_run else "",
+        )
+        syncer.sync(collector.preprocess(watermark, failed), collector.removed_document_ids(watermark))
+        syncer.finish(started_at)
+        result = syncer.result(started)
+        collector.last_result = result
+        syncer.raise_for_failures()
+        return result
