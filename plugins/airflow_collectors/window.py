@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from core.collectors.context import parse_instant
 from core.errors import ConfigError
 
 __all__ = ["RunOptions", "run_options"]
@@ -22,28 +23,15 @@ class RunOptions:
     is_backfill: bool
 
 
-def _parse_instant(name: str, value: Any) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        try:
-            parsed = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"param {name!r}: not an ISO-8601 date-time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def run_options(params: Mapping[str, Any], run_type: str | None, interval: tuple[Any, Any]) -> RunOptions:
     """Window precedence: explicit ``since``/``until`` params, then a backfill's data interval."""
-    since = _parse_instant("since", params.get("since"))
-    until = _parse_instant("until", params.get("until"))
+    since = parse_instant("since", params.get("since"))
+    until = parse_instant("until", params.get("until"))
     is_backfill = str(getattr(run_type, "value", run_type)) == "backfill"
     if is_backfill and since is None and until is None:
         start, end = interval
-        since = _parse_instant("data_interval_start", start)
-        until = _parse_instant("data_interval_end", end)
+        since = parse_instant("data_interval_start", start)
+        until = parse_instant("data_interval_end", end)
     if since and until and since >= until:
         raise ConfigError(f"param 'since' ({since.isoformat()}) must be before 'until' ({until.isoformat()})")
     partitions = params.get("partitions") or None

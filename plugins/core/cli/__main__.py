@@ -12,6 +12,7 @@ from sqlalchemy import func, inspect, select, table
 
 from core.cli.store_url import resolve_store_url
 from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
+from core.collectors.context import parse_instant
 from core.config import load_collectors_file
 from core.errors import ConfigError
 from core.store import Store
@@ -41,7 +42,6 @@ class RunCommand(BaseCollectorCommand):
         parser.add_argument("--full-refresh", action="store_true")
 
     def get_collector(self, **options: Any) -> AbstractCollector:
-        import datetime as dt
         from pathlib import Path
 
         from core.config import project_root
@@ -58,17 +58,11 @@ class RunCommand(BaseCollectorCommand):
                 f"unknown collector {options['name']!r}; known: {', '.join(settings.collectors)}"
             )
 
-        def instant(value: str | None) -> dt.datetime | None:
-            if not value:
-                return None
-            parsed = dt.datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
         context = RunContext(
             store_url=resolve_store_url(options.get("db")),
             run_id="cli",
-            since=instant(options.get("since")),
-            until=instant(options.get("until")),
+            since=parse_instant("since", options.get("since")),
+            until=parse_instant("until", options.get("until")),
             partition=options.get("partition"),
             dry_run=bool(options.get("dry_run")),
             full_refresh=bool(options.get("full_refresh")),

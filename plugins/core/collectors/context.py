@@ -7,11 +7,28 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.errors import ConfigError
+
 if TYPE_CHECKING:
     from core.store import Store
     from core.vectors.sink import VectorSink
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "parse_instant"]
+
+
+def parse_instant(name: str, value: Any) -> dt.datetime | None:
+    """A window bound (``since``/``until``) from a datetime or ISO-8601 text; naive means UTC.
+    Empty is no bound; anything else is a ``ConfigError`` naming the parameter."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"param {name!r}: not an ISO-8601 date-time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclasses.dataclass
