@@ -244,14 +244,14 @@ class DiscordCollector(AbstractCollector):
                     self._upsert_guild_and_channel(conn, header)
                     first = False
                 all_new = self._upsert_batch(conn, batch, counts, expect_new=all_new)
-                self._advance(conn, channel_id, newest, summary, batch.end, finished=last_batch)
+                self._advance(conn, state, newest, summary, batch.end, finished=last_batch)
                 if last_batch:
                     self._remember_file(conn, summary)
             counts["batches"] += 1
         if first:  # an export without messages still records its channel and file
             with self.store.transaction() as conn:
                 self._upsert_guild_and_channel(conn, header)
-                self._advance(conn, channel_id, newest, summary, 0, finished=True)
+                self._advance(conn, state, newest, summary, 0, finished=True)
                 self._remember_file(conn, summary)
 
     def _upsert_guild_and_channel(self, conn: Connection, header: ExportHeader) -> None:
@@ -292,13 +292,15 @@ class DiscordCollector(AbstractCollector):
     def _advance(
         self,
         conn: Connection,
-        channel_id: str,
+        previous: DiscordChannelState,
         newest: int,
         summary: ExportSummary,
         position: int,
         *,
         finished: bool,
     ) -> None:
+        """Save the channel's checkpoint: the newest message id and, until the file is done,
+        the position in it. ``previous`` is the checkpoint the file started from."""
         extras = (
             {}
             if finished
@@ -306,14 +308,12 @@ class DiscordCollector(AbstractCollector):
         )
         if self.context.bounded:
             # A bounded (backfill) run never moves the forward checkpoint; it only records progress.
-            with_progress = load_checkpoint(conn, self.name, channel_id)
-            token = with_progress.checkpoint_token if with_progress else None
-            marker = with_progress.human_readable_marker if with_progress else None
-            save_checkpoint(conn, self.name, DiscordChannelState(token, marker, extras), channel_id)
-            return
-        marker = f"message {newest} in #{summary.header.channel.name}" if newest else None
+            token, marker = previous.checkpoint_token, previous.human_readable_marker
+        else:
+            token = str(newest) if newest else None
+            marker = f"message {newest} in #{summary.header.channel.name}" if newest else None
         save_checkpoint(
-            conn, self.name, DiscordChannelState(str(newest) if newest else None, marker, extras), channel_id
+            conn, self.name, DiscordChannelState(token, marker, extras), summary.header.channel.id
         )
 
     def _remember_file(self, conn: Connection, summary: ExportSummary) -> None:
