@@ -21,6 +21,7 @@ __all__ = [
     "CollectorFailureCategory",
     "CommandFailedError",
     "ConfigError",
+    "ConflictError",
     "DataValidationError",
     "NetworkError",
     "PermissionDeniedError",
@@ -43,6 +44,8 @@ class CollectorFailureCategory(StrEnum):
     NETWORK = "network"
     TIMEOUT = "timeout"
     COMMAND = "command"
+    CONFLICT = "conflict"
+    RESOURCE = "resource"
 
 
 class CollectorError(Exception):
@@ -108,6 +111,14 @@ class SourceTimeoutError(CollectorError):
     """A request or an operation ran out of time."""
 
     category = CollectorFailureCategory.TIMEOUT
+
+
+class ConflictError(CollectorError):
+    """Another run holds what this one needs (the collect lock of the same collector and
+    partition), or the database broke a tie between concurrent writers (deadlock,
+    serialization failure). Retrying later succeeds once the other run is done."""
+
+    category = CollectorFailureCategory.CONFLICT
 
 
 class CommandFailedError(CollectorError):
