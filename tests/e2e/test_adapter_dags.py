@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -101,19 +103,46 @@ def test_auth_failure_fails_at_once_sanitized_and_recorded(airflow_home: Airflow
     assert secret not in str(failed[0]["errors"])
 
 
+def _task_tries(home: Path, dag_id: str, task_id: str) -> list[tuple[int, str, float | None, str | None]]:
+    """(try_number, state, retry delay, retry reason) of every try of a task, oldest first, from
+    Airflow's own metadata database: earlier tries live in ``task_instance_history``."""
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        query = (
+            "SELECT try_number, state, retry_delay_override, retry_reason FROM {table} "
+            "WHERE dag_id = ? AND task_id = ? ORDER BY try_number"
+        )
+        rows = [
+            *db.execute(query.format(table="task_instance_history"), (dag_id, task_id)),
+            *db.execute(query.format(table="task_instance"), (dag_id, task_id)),
+        ]
+    return [(int(n), str(state), delay, reason) for n, state, delay, reason in rows]
+
+
 def test_network_failure_is_retried_with_backoff(airflow_home: AirflowHome, tmp_path: Path):
     config = _config(
         tmp_path,
         f"""
         defaults: {{retries: 1, retry_delay_seconds: 1}}
         collectors:
-          toy:
+          flaky:
             collector: {TOY}
             config: {{notes: 1, fail_with: network}}
     """,
     )
-    result = airflow_home.dags_test("collect_toy", config_file=config, state_dir=tmp_path)
-    assert "network failure: exponential backoff" in result.stdout + result.stderr
+    result = airflow_home.dags_test("collect_flaky", config_file=config, state_dir=tmp_path)
+    assert "state=failed" in result.stdout + result.stderr
+    # Airflow ran the collect task twice: the first try was sent back for a retry by the
+    # policy's backoff branch (base 1 s, +-20% jitter, never under 1 s), the second was the last.
+    tries = _task_tries(airflow_home.home, "collect_flaky", "collect")
+    assert [(n, state) for n, state, _delay, _reason in tries] == [(1, "failed"), (2, "failed")]
+    _n, _state, delay, reason = tries[0]
+    assert reason == "network failure: exponential backoff"
+    assert delay is not None and 1.0 <= delay <= 1.2
+    collects = [r for r in _runs(tmp_path) if r["step"] == "collect"]
+    assert [(r["try_number"], r["status"], r["failure_category"]) for r in collects] == [
+        (1, "failed", "network"),
+        (2, "failed", "network"),
+    ]
 
 
 def test_invalid_config_fails_dag_parsing_naming_the_entry(airflow_home: AirflowHome, tmp_path: Path):
