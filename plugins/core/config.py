@@ -32,7 +32,16 @@ __all__ = [
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CATEGORIES = Literal[
-    "unknown", "validation", "auth", "permission", "rate_limit", "network", "timeout", "command"
+    "unknown",
+    "validation",
+    "auth",
+    "permission",
+    "rate_limit",
+    "network",
+    "timeout",
+    "command",
+    "conflict",
+    "resource",
 ]
 
 
@@ -57,7 +66,7 @@ class AlertRouting(BaseModel):
         default_factory=lambda: ["auth", "permission", "validation", "command"]
     )
     on_final_failure: list[_CATEGORIES] = Field(
-        default_factory=lambda: ["rate_limit", "network", "timeout", "unknown"]
+        default_factory=lambda: ["rate_limit", "network", "timeout", "unknown", "resource"]
     )
     slack_conn_id: str | None = "slack_webhook_default"
     webhook_conn_ids: list[str] = Field(default_factory=list)
