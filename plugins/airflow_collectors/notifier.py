@@ -13,6 +13,12 @@ Routing comes from ``alerts:`` in ``include/collectors.yaml`` (:class:`core.conf
 * A category in neither list never alerts from a task (it is still in the log, run history
   and metrics).
 
+A task that died without reporting (SIGKILL, a lost worker: see
+:mod:`airflow_collectors.kill_watch`) reaches the notifier through Airflow's
+heartbeat-timeout callback, with no ``exception`` in the context: it is recorded in
+``collector_runs`` and alerted as category ``resource`` with
+:data:`~airflow_collectors.failures.VANISHED_MESSAGE`, once per try.
+
 Repeated alerts for the same collector and category within ``repeat_suppression_minutes``
 are suppressed through the store's ``collector_alerts`` table (see
 :mod:`core.store.alerts`); the next alert that goes out says how many were held back.
@@ -39,7 +45,7 @@ from airflow.sdk import BaseNotifier
 
 from airflow_collectors import metrics
 from airflow_collectors.connections import connection_fields, resolve_connections, secret_values, store_url
-from airflow_collectors.failures import CollectorStepFailed
+from airflow_collectors.failures import VANISHED_MESSAGE, CollectorStepFailed, committed_summary
 from airflow_collectors.operator import CATEGORY_XCOM_KEY
 from core.config import AlertRouting
 from core.errors import CollectorFailureCategory, classify_failure, sanitize_exception_message, sanitize_text
@@ -56,6 +62,7 @@ __all__ = [
     "alert_from_task_context",
     "deliver_alert",
     "dispatch_alert",
+    "record_and_alert_vanished",
     "routing_from",
     "should_alert",
 ]
@@ -71,8 +78,8 @@ CATEGORY_ADVICE: dict[str, str] = {
     "auth": "credentials were refused: rotate or fix the connection's token; retrying will not help",
     "permission": "the credentials lack access (private repo, missing scope, bot not in channel): "
     "grant access or drop the partition",
-    "validation": "bad config or input that breaks its schema: fix the named file/field; "
-    "the checkpoint did not move",
+    "validation": "bad config or input that breaks its schema: fix the named file/field "
+    "(what was committed before the failure is kept: see above)",
     "command": "a wrapped command failed: read its stderr tail in the task log",
     "rate_limit": "the source's quota ran out on every try: lower the schedule/batch size "
     "or add tokens to the pool",
@@ -81,6 +88,10 @@ CATEGORY_ADVICE: dict[str, str] = {
     "timeout": "requests or the step ran out of time on every try: check the source's "
     "latency or raise execution_timeout_minutes",
     "unknown": "an unexpected error: read the task log and add a classification for it",
+    "resource": "the task ran out of a machine resource or its process was killed: look for the "
+    "out-of-memory killer in the worker's kernel log (dmesg) or a lost worker, then lower batch "
+    "sizes or give the worker more memory; the next run resumes from the checkpoint",
+    "conflict": "another run holds the same collector/partition: it goes on after that run ends",
     LATE_CATEGORY: "the run is still not finished at its deadline: look for a stuck task, a full pool "
     "or a slow source",
     STALE_CATEGORY: "no successful collect within the expected interval: check the DAG is unpaused "
@@ -268,6 +279,10 @@ def alert_from_task_context(context: Mapping[str, Any], kind: AlertKind) -> tupl
     task_id = getattr(ti, "task_id", None)
     if task_id and isinstance(map_index, int) and map_index >= 0:
         task_id = f"{task_id}[{map_index}]"
+    details: tuple[str, ...] = ()
+    if isinstance(exception, CollectorStepFailed):
+        summary = committed_summary(exception.committed, exception.checkpoints_moved)
+        details = (summary,) if summary else ()
     alert = CollectorAlert(
         kind=kind,
         collector=str(getattr(task, "collector_name", None) or getattr(ti, "dag_id", "unknown")),
@@ -281,6 +296,7 @@ def alert_from_task_context(context: Mapping[str, Any], kind: AlertKind) -> tupl
         max_tries=getattr(ti, "max_tries", None),
         error=_error_text(exception, secrets),
         log_url=log_url,
+        details=details,
     )
     return alert.sanitized(secrets), secrets
 
@@ -436,6 +452,124 @@ def dispatch_alert(
             store.dispose()
 
 
+# --------------------------------------------------------------------------- vanished tasks
+
+
+def _as_datetime(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def record_and_alert_vanished(
+    *,
+    collector: str,
+    step: str,
+    dag_id: str | None,
+    run_id: str | None,
+    task_id: str | None,
+    map_index: int,
+    partition: str | None,
+    try_number: int | None,
+    max_tries: int | None,
+    will_retry: bool,
+    started_at: object,
+    routing: AlertRouting | Mapping[str, Any],
+    store_conn_id: str,
+    secrets: Sequence[str] = (),
+    log_url: str | None = None,
+    detected_by: str = "",
+) -> str:
+    """Record a try whose process vanished (category ``resource``) and alert, once per try.
+
+    Called by the watch process (:mod:`airflow_collectors.kill_watch`) and by the notifier on
+    Airflow's heartbeat-timeout callback. Whoever writes the ``collector_runs`` row for the try
+    alerts; a second reporter finds the row and stays quiet. When the store is unreachable
+    the alert is sent anyway. Returns ``"recorded+<dispatch outcome>"``,
+    ``"already-recorded"`` or ``"unrecorded+<dispatch outcome>"``.
+    """
+    from core.store import RunRecord, Store
+    from core.store.runs import record_run_once
+
+    category = CollectorFailureCategory.RESOURCE.value
+    finished_at = dt.datetime.now(dt.UTC)
+    started = _as_datetime(started_at) or finished_at
+    error = f"[{category}] {collector}.{step}: {VANISHED_MESSAGE}"
+    recorded: bool | None = None
+    store = None
+    try:
+        store = Store.from_url(store_url(store_conn_id))
+        store.ensure_core()
+        recorded = record_run_once(
+            store.engine,
+            RunRecord(
+                collector=collector,
+                step=step,
+                status="failed",
+                started_at=started,
+                finished_at=finished_at,
+                errors=[error],
+                failure_category=category,
+                duration_seconds=max((finished_at - started).total_seconds(), 0.0),
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+                map_index=map_index,
+                partition=partition or "",
+                try_number=try_number,
+            ),
+        )
+    except Exception as exc:  # noqa: BLE001 - the alert must still go out
+        log.warning("Could not record the vanished task in collector_runs: %s", type(exc).__name__)
+    finally:
+        if store is not None:
+            store.dispose()
+    if recorded is False:
+        log.info(
+            "Vanished try %s/%s/%s try %s was already recorded and alerted",
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+        )
+        return "already-recorded"
+    metrics.step_finished(
+        collector, step, status="failed", duration_seconds=0.0, category=category, partition=partition
+    )
+    kind: AlertKind = "retry" if will_retry else "failure"
+    shown_task = f"{task_id}[{map_index}]" if task_id and map_index >= 0 else task_id
+    details = (f"Detected by: {detected_by}",) if detected_by else ()
+    alert = CollectorAlert(
+        kind=kind,
+        collector=collector,
+        category=category,
+        dag_id=dag_id,
+        task_id=shown_task,
+        step=step,
+        partition=partition,
+        run_id=run_id,
+        try_number=try_number,
+        max_tries=max_tries,
+        error=error,
+        log_url=log_url,
+        details=details,
+    )
+    prefix = "recorded" if recorded else "unrecorded"
+    resolved = routing_from(routing)
+    if not should_alert(resolved, kind, category, try_number):
+        log.info("No alert for %s/%s on %s (try %s): not routed", collector, category, kind, try_number)
+        return f"{prefix}+not-routed"
+    result = dispatch_alert(alert, resolved, store_conn_id=store_conn_id, secrets=secrets)
+    outcome = "sent" if result.sent else "suppressed" if result.suppressed else "undelivered"
+    return f"{prefix}+{outcome}"
+
+
 # --------------------------------------------------------------------------- the notifier
 
 
@@ -470,8 +604,14 @@ class CollectorAlertNotifier(BaseNotifier):
         self.collector = collector
         self.deadline_minutes = deadline_minutes
         self.last_result: DispatchResult | None = None
+        self.last_outcome: str | None = None
 
     def notify(self, context: Context) -> None:
+        if self.kind in ("failure", "retry") and context.get("exception") is None:
+            # Airflow found the task dead (heartbeat timeout): the callback runs in the
+            # dag-processor, without an exception, because the task never reported one.
+            self.last_outcome = self.vanished(context)
+            return
         if self.kind in ("failure", "retry"):
             alert, secrets = alert_from_task_context(context, self.kind)
         else:
@@ -488,6 +628,41 @@ class CollectorAlertNotifier(BaseNotifier):
         self.last_result = dispatch_alert(
             alert, self.routing, store_conn_id=self.store_conn_id, secrets=secrets
         )
+
+    def vanished(self, context: Mapping[str, Any]) -> str:
+        """Record and alert a task Airflow found dead (see :func:`record_and_alert_vanished`)."""
+        ti = context.get("ti") or context.get("task_instance")
+        task = context.get("task") or getattr(ti, "task", None)
+        conn_ids = list(getattr(task, "connection_ids", []) or [])
+        try:
+            secrets = secret_values(resolve_connections(conn_ids)) if conn_ids else []
+        except Exception:  # noqa: BLE001 - pattern-based redaction still applies
+            secrets = []
+        try:
+            log_url = getattr(ti, "log_url", None)
+        except Exception:  # noqa: BLE001 - no base_url configured
+            log_url = None
+        map_index = getattr(ti, "map_index", None)
+        outcome = record_and_alert_vanished(
+            collector=str(getattr(task, "collector_name", None) or getattr(ti, "dag_id", "unknown")),
+            step=str(getattr(task, "step", None) or getattr(ti, "task_id", "unknown")),
+            dag_id=getattr(ti, "dag_id", None),
+            run_id=getattr(ti, "run_id", None) or context.get("run_id"),
+            task_id=getattr(ti, "task_id", None),
+            map_index=map_index if isinstance(map_index, int) else -1,
+            partition=getattr(task, "partition", None),
+            try_number=getattr(ti, "try_number", None),
+            max_tries=getattr(ti, "max_tries", None),
+            will_retry=self.kind == "retry",
+            started_at=getattr(ti, "start_date", None),
+            routing=self.routing,
+            store_conn_id=str(getattr(task, "store_conn_id", None) or self.store_conn_id),
+            secrets=secrets,
+            log_url=log_url,
+            detected_by="Airflow's heartbeat timeout (the task and its supervisor stopped reporting)",
+        )
+        self.log.info("Vanished task %s: %s", getattr(ti, "task_id", None), outcome)
+        return outcome
 
     async def async_notify(self, context: Context) -> None:
         # Hooks, connections and the store are synchronous: run them off the event loop.

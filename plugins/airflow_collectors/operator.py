@@ -14,12 +14,13 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow_collectors import metrics
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
+from airflow_collectors.kill_watch import KillWatch, die_with_parent
 from airflow_collectors.vector_sinks import sink_factory
 from airflow_collectors.window import run_options
 from core.collectors import AbstractCollector, RunContext
 from core.errors import ConfigError
 from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
-from core.store import RunRecord, Store, record_run
+from core.store import RunRecord, Store, collector_checkpoints, record_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -75,20 +76,36 @@ class CollectorOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         started_at = dt.datetime.now(dt.UTC)
+        supervised = _under_supervisor()
+        if supervised:
+            # The supervisor gone, nobody can hear this task: do not keep collecting as an orphan.
+            die_with_parent()
+        run_context = self._run_context(context)
+        watch = self._start_kill_watch(context, run_context, started_at) if supervised else None
+        try:
+            return self._execute(context, run_context, started_at)
+        finally:
+            if watch is not None:
+                watch.done()
+
+    def _execute(self, context: Context, run_context: RunContext, started_at: dt.datetime) -> dict[str, Any]:
         started = time.monotonic()
         ti = _task_instance(context)
-        run_context = self._run_context(context)
         secrets = secret_values(run_context.connections)
         try:
             collector = self._build_collector(run_context)
         except Exception as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
             raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
         self._log_previous_step(run_context)
+        before = _checkpoint_marks(collector) if self.step == "collect" else None
         try:
             result = self._run_step(collector)
         except (Exception, AirflowTaskTimeout) as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
             secrets += collector.secrets()
-            raise self._fail(exc, context, run_context, started_at, started, secrets=secrets) from None
+            moved = _moved_since(before, _checkpoint_marks(collector)) if before is not None else None
+            raise self._fail(
+                exc, context, run_context, started_at, started, secrets=secrets, checkpoints_moved=moved
+            ) from None
         payload = tracker_result_to_dict(result)
         payload["step"] = payload.get("step") or self.step
         if self.step == "validate" and collector.partitions is not None:
@@ -99,6 +116,52 @@ class CollectorOperator(BaseOperator):
         self.log.info("%s.%s finished: %s", self.collector_name, self.step, _format_counts(result))
         self._record(context, run_context, result, started_at, status="success")
         return payload
+
+    def _start_kill_watch(
+        self, context: Context, run_context: RunContext, started_at: dt.datetime
+    ) -> KillWatch | None:
+        """The watch process that records and alerts if this task process vanishes."""
+        from airflow_collectors.connections import connection_fields
+
+        ti = _task_instance(context)
+        notifiers = [
+            cb
+            for cb in _as_list(self.on_failure_callback)
+            if hasattr(cb, "routing") and hasattr(cb, "store_conn_id")
+        ]
+        if not notifiers:
+            return None  # nobody routes alerts for this task: nothing for a watch to say
+        notifier = notifiers[0]
+        routing = notifier.routing
+        destinations = [routing.slack_conn_id, *routing.webhook_conn_ids, self.store_conn_id]
+        connections = {conn_id: connection_fields(conn_id) for conn_id in destinations if conn_id}
+        server = getattr(ti, "_ti_context_from_server", None)
+        will_retry = getattr(server, "should_retry", None)
+        if will_retry is None:
+            will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
+        try:
+            log_url = ti.log_url
+        except Exception:  # noqa: BLE001 - no base_url configured
+            log_url = None
+        spec = {
+            "collector": self.collector_name,
+            "step": self.step,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": ti.map_index if ti.map_index is not None else -1,
+            "partition": self.partition,
+            "try_number": ti.try_number,
+            "max_tries": ti.max_tries,
+            "will_retry": bool(will_retry),
+            "started_at": started_at.isoformat(),
+            "routing": routing.model_dump(),
+            "store_conn_id": self.store_conn_id,
+            "connections": connections,
+            "secrets": secret_values(run_context.connections),
+            "log_url": log_url,
+        }
+        return KillWatch.start(spec)
 
     def _run_step(self, collector: AbstractCollector) -> TrackerResult:
         if self.step == "validate":
@@ -175,8 +238,15 @@ class CollectorOperator(BaseOperator):
         started: float,
         *,
         secrets: list[str],
+        checkpoints_moved: tuple[str, ...] | None = None,
     ) -> CollectorStepFailed:
-        failure = to_step_failure(exc, collector=self.collector_name, step=self.step, secrets=secrets)
+        failure = to_step_failure(
+            exc,
+            collector=self.collector_name,
+            step=self.step,
+            secrets=secrets,
+            checkpoints_moved=checkpoints_moved,
+        )
         self.log.error("%s", failure)
         try:
             _task_instance(context).xcom_push(key=CATEGORY_XCOM_KEY, value=failure.category.value)
@@ -184,6 +254,7 @@ class CollectorOperator(BaseOperator):
             self.log.warning("Could not push the failure category: %s", type(push_exc).__name__)
         result = RunResult(
             success=False,
+            counts=failure.committed,
             errors=(str(failure),),
             duration_seconds=time.monotonic() - started,
             step=self.step,
@@ -239,6 +310,45 @@ class CollectorOperator(BaseOperator):
             self.log.warning("Could not record the run in collector_runs: %s", type(exc).__name__)
         finally:
             _dispose(run_context)
+
+
+def _under_supervisor() -> bool:
+    """True in a task process run by Airflow's supervisor (not ``dags test`` or a unit test)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _as_list(callbacks: object) -> list[Any]:
+    if callbacks is None:
+        return []
+    return list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+
+
+def _checkpoint_marks(collector: AbstractCollector) -> dict[str, tuple[object, object]] | None:
+    """Each checkpoint of the collector (partition -> token, updated_at), or None when unreadable."""
+    from sqlalchemy import select
+
+    try:
+        with collector.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    collector_checkpoints.c.partition,
+                    collector_checkpoints.c.checkpoint_token,
+                    collector_checkpoints.c.updated_at,
+                ).where(collector_checkpoints.c.collector == collector.name)
+            ).all()
+    except Exception:  # noqa: BLE001 - an unknown answer beats a wrong one
+        return None
+    return {str(row[0]): (row[1], row[2]) for row in rows}
+
+
+def _moved_since(
+    before: dict[str, tuple[object, object]] | None, after: dict[str, tuple[object, object]] | None
+) -> tuple[str, ...] | None:
+    if before is None or after is None:
+        return None
+    return tuple(sorted(p for p, mark in after.items() if before.get(p) != mark))
 
 
 def _dispose(run_context: RunContext) -> None:

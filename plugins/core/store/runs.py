@@ -6,11 +6,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from core.store.schema import collector_runs
 
-__all__ = ["RunRecord", "latest_runs", "record_run"]
+__all__ = ["RunRecord", "latest_runs", "record_run", "record_run_once"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,38 @@ def record_run(engine: Engine, record: RunRecord) -> None:
         values["counts"] = dict(record.counts)
         values["errors"] = list(record.errors)
         conn.execute(collector_runs.insert().values(**values))
+
+
+def record_run_once(engine: Engine, record: RunRecord) -> bool:
+    """Insert ``record`` unless a row for the same try already exists; True when this call wrote it.
+
+    The try is (dag_id, run_id, task_id, map_index, try_number). Two reporters of one try (a
+    watch process and Airflow's heartbeat-timeout callback, possibly sent twice) record it
+    once; on PostgreSQL a transaction-scoped advisory lock on the try makes check-and-insert
+    atomic, SQLite serialises writers itself.
+    """
+    key = f"collector_runs:{record.dag_id}:{record.run_id}:{record.task_id}:{record.map_index}:{record.try_number}"
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+        same_try = (
+            select(func.count())
+            .select_from(collector_runs)
+            .where(
+                collector_runs.c.dag_id == record.dag_id,
+                collector_runs.c.run_id == record.run_id,
+                collector_runs.c.task_id == record.task_id,
+                collector_runs.c.map_index == record.map_index,
+                collector_runs.c.try_number == record.try_number,
+            )
+        )
+        if conn.execute(same_try).scalar_one():
+            return False
+        values = dataclasses.asdict(record)
+        values["counts"] = dict(record.counts)
+        values["errors"] = list(record.errors)
+        conn.execute(collector_runs.insert().values(**values))
+        return True
 
 
 def latest_runs(engine: Engine, collector: str | None = None, limit: int = 50) -> list[dict[str, object]]:
