@@ -4,11 +4,20 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func, select
 
 from core.errors import ConfigError
 from core.protocols import Checkpoint
-from core.store import Migration, Store, create_tables, load_checkpoint, save_checkpoint, upsert_rows
+from core.store import (
+    Migration,
+    Store,
+    as_utc,
+    collector_checkpoints,
+    create_tables,
+    load_checkpoint,
+    save_checkpoint,
+    upsert_rows,
+)
 from core.store.engine import create_store_engine
 from core.store.migrations import schema_migrations
 from core.store.pg_copy import CopyRows, copy_text
@@ -22,6 +31,12 @@ items = Table(
     Column("version", Integer, nullable=False),
 )
 MIGRATIONS = (Migration(1, "items", create_tables(items)),)
+stamped = Table(
+    "test_stamped",
+    meta,
+    Column("item_id", String(20), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
 
 
 def test_migrations_apply_once_and_record_versions(store: Store):
@@ -144,13 +159,29 @@ def test_bad_store_urls_are_config_errors():
         create_store_engine("::::")
 
 
-def test_datetimes_round_trip_as_aware_utc(store: Store):
-    store.ensure_core()
+def test_datetimes_round_trip_as_aware_utc(store: Store, store_url: str):
+    """A datetime written to a ``DateTime(timezone=True)`` column reads back, through ``as_utc``,
+    as the same instant, tz-aware and in UTC: SQLite hands back naive values, PostgreSQL hands
+    back the session's zone (here deliberately not UTC)."""
+    store.migrate("stamped", (Migration(1, "stamped", create_tables(stamped)),))
+    written = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    before = dt.datetime.now(dt.UTC)
     with store.transaction() as conn:
-        save_checkpoint(conn, "t", Checkpoint("1", dt.datetime(2026, 1, 2, tzinfo=dt.UTC).isoformat()))
-    with store.engine.connect() as conn:
-        state = load_checkpoint(conn, "t")
-    assert state is not None and state.human_readable_marker == "2026-01-02T00:00:00+00:00"
+        upsert_rows(conn, stamped, [{"item_id": "a", "at": written}], ["item_id"])
+        save_checkpoint(conn, "t", Checkpoint("1"))
+    after = dt.datetime.now(dt.UTC)
+    reader = store
+    if store.dialect == "postgresql":
+        reader = Store.from_url(f"{store_url}?options=-c%20timezone%3DAsia/Kolkata")
+    with reader.engine.connect() as conn:
+        raw = conn.execute(select(stamped.c.at)).scalar_one()
+        checkpoint_at = conn.execute(select(collector_checkpoints.c.updated_at)).scalar_one()
+    if reader is not store:
+        assert raw.utcoffset() == dt.timedelta(hours=5, minutes=30)  # the session's zone, not UTC
+        reader.dispose()
+    back = as_utc(raw)
+    assert back == written and back.tzinfo is dt.UTC
+    assert as_utc(checkpoint_at).tzinfo is dt.UTC and before <= as_utc(checkpoint_at) <= after
 
 
 @pytest.mark.parametrize("size", [3, 500])
