@@ -264,6 +264,7 @@ class Repo:
     labels: dict[str, Label] = dataclasses.field(default_factory=dict)
     milestones: dict[int, Milestone] = dataclasses.field(default_factory=dict)
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # served by /contents
+    has_issues: bool = True  # False: the issues endpoints answer 410 "Issues are disabled for this repo"
 
     @property
     def full_name(self) -> str:
@@ -278,6 +279,7 @@ class Dataset:
         self.users: dict[str, User] = {}
         self.repos: dict[str, Repo] = {}
         self.orgs: dict[str, list[str]] = {}
+        self.former_names: dict[str, int] = {}  # lower-case old full name -> repo id (renames)
         self.clock = start
         self.lock = threading.RLock()
         self._ids = 1000
@@ -325,6 +327,20 @@ class Dataset:
             )
             self.repos[repo.full_name.lower()] = repo
             self.orgs.setdefault(owner, []).append(repo.full_name)
+            return repo
+
+    def rename_repo(self, full_name: str, new_full_name: str) -> Repo:
+        """Rename (or transfer) a repository; its old name then answers 301 like GitHub's."""
+        with self.lock:
+            repo = self.repos.pop(full_name.lower())
+            owner, name = new_full_name.split("/")
+            if owner not in self.users:
+                self.add_org(owner)
+            self.former_names[full_name.lower()] = repo.id
+            self.former_names.pop(new_full_name.lower(), None)
+            repo.owner, repo.name = owner, name
+            repo.updated_at = self.tick()
+            self.repos[new_full_name.lower()] = repo
             return repo
 
     def add_label_definition(
@@ -767,7 +783,7 @@ class Payloads:
             "stargazers_count": 7,
             "watchers_count": 7,
             "language": r.language,
-            "has_issues": True,
+            "has_issues": r.has_issues,
             "has_projects": True,
             "has_downloads": True,
             "has_wiki": True,
@@ -1152,7 +1168,8 @@ class Fault:
     kinds: ``status`` (answer ``status`` with GitHub's error body), ``secondary`` (403/429
     secondary rate limit, ``Retry-After: retry_after`` when given), ``malformed`` (a 200 whose
     body is not JSON), ``truncated`` (a 200 whose body stops half way, then the connection
-    closes), ``reset`` (close the connection without answering), ``cross_origin_next``
+    closes), ``cut`` (a 200 whose JSON body stops half way with a ``Content-Length`` that
+    matches what is sent, as a misbehaving proxy does), ``reset`` (close the connection without answering), ``cross_origin_next``
     (the real answer, but ``Link: rel="next"`` points to another origin), ``redirect``
     (``status`` 301/302/307 to ``location``; a path is taken relative to the API root).
     """
@@ -1255,6 +1272,9 @@ class FakeGitHubServer:
             self.quotas[token] = self._fresh_quota(limit)
         self.quotas[""] = self._fresh_quota(anonymous_limit)
         self.faults: collections.deque[Fault] = collections.deque()
+        # Misbehaving rate-limit headers: the reset in milliseconds, or literal replacements.
+        self.reset_in_milliseconds = False
+        self.rate_header_overrides: dict[str, str] = {}
         self.served: list[Served] = []
         self.internal_errors: list[str] = []
         self.connections = 0  # TCP connections accepted (keep-alive reuse shows as few)
@@ -1380,7 +1400,14 @@ class FakeGitHubServer:
             try:
                 repo = self.dataset.repo(f"{m.group(1)}/{m.group(2)}")
             except KeyError:
-                raise _HTTPProblem(404, "Not Found") from None
+                moved = self.dataset.former_names.get(f"{m.group(1)}/{m.group(2)}".lower())
+                if moved is None:
+                    raise _HTTPProblem(404, "Not Found") from None
+                # GitHub answers a renamed repository's old name with 301 to /repositories/{id}/...
+                location = f"{self.base_url}/repositories/{moved}{m.group(3) or ''}"
+                if query:
+                    location += "?" + urlencode(query)
+                raise _HTTPProblem(301, "Moved Permanently", url=location) from None
             return self._repo_route(payloads, repo, m.group(3) or "", query)
         m = re.fullmatch(r"/orgs/([^/]+)/repos", path)
         if m:
@@ -1437,6 +1464,8 @@ class FakeGitHubServer:
     ) -> tuple[Any, dict[str, str], dt.datetime | None]:
         if rest == "":
             return p.repo(repo), {}, repo.updated_at
+        if rest.startswith("/issues") and not repo.has_issues:
+            raise _HTTPProblem(410, "Issues are disabled for this repo")
         if rest == "/commits":
             return self._list_commits(p, repo, q)
         m = re.fullmatch(r"/commits/([^/]+)", rest)
@@ -1659,12 +1688,15 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- helpers
 
     def _rate_headers(self, quota: TokenQuota) -> dict[str, str]:
+        fake = self.server.fake
+        reset = quota.reset * 1000 if fake.reset_in_milliseconds else quota.reset
         return {
             "X-RateLimit-Limit": str(quota.limit),
             "X-RateLimit-Remaining": str(quota.remaining),
-            "X-RateLimit-Reset": str(quota.reset),
+            "X-RateLimit-Reset": str(reset),
             "X-RateLimit-Used": str(quota.used),
             "X-RateLimit-Resource": "core",
+            **fake.rate_header_overrides,
         }
 
     def _send(self, status: int, body: bytes, headers: Mapping[str, str], *, truncate: bool = False) -> None:
@@ -1795,7 +1827,10 @@ class _Handler(BaseHTTPRequestHandler):
             except _HTTPProblem as problem:
                 self._consume(quota, path)
                 self._record(fake, path, raw_query, token, problem.status, True, conditional, fault)
-                self._error(problem.status, problem.message, self._rate_headers(quota), **problem.extra)
+                headers = self._rate_headers(quota)
+                if problem.status in (301, 302, 307, 308):
+                    headers["Location"] = problem.extra["url"]
+                self._error(problem.status, problem.message, headers, **problem.extra)
                 return
             if path == "/rate_limit":
                 core = {
@@ -1838,7 +1873,10 @@ class _Handler(BaseHTTPRequestHandler):
             headers.update(self._rate_headers(quota))
             self._record(fake, path, raw_query, token, 200, consumed, conditional, fault)
             if fault is not None and fault.kind == "malformed":
-                body = body[: max(1, len(body) // 2)] + b"<html>oops"
+                # a raw control character is invalid anywhere in JSON: never a mere cut
+                body = body[: max(1, len(body) // 2)] + b"\x00<html>oops"
+            if fault is not None and fault.kind == "cut":
+                body = body[: max(1, len(body) // 2)]
         self._send(200, body, headers, truncate=fault is not None and fault.kind == "truncated")
 
     def _not_modified(self, etag: str, last_modified: dt.datetime | None) -> bool:

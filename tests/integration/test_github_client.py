@@ -556,3 +556,112 @@ def test_config_rejects_unsafe_base_urls() -> None:
         == "https://ghe.example.com/api/v3"
     )
     assert T1 not in repr(GitHubClientConfig(tokens=(T1,)))
+
+
+# --------------------------------------------------------------------------- real-world headers and bodies
+
+
+def test_reset_in_milliseconds_is_ignored_and_logged_once(
+    server: FakeGitHubServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some proxies send ``X-RateLimit-Reset`` in milliseconds; debug logging is off here."""
+    server.reset_in_milliseconds = True
+    caplog.set_level(logging.INFO, logger="core.operations.github")
+    with make_client(server, clock) as client:
+        for _ in range(3):
+            assert client.get(REPO).status == 200
+        report = client.quota_report()
+    assert report[0]["remaining"] == 4997 and report[0]["reset_at"] is None
+    warnings = [r.getMessage() for r in caplog.records if "X-RateLimit-Reset" in r.getMessage()]
+    assert len(warnings) == 1 and "ignoring it" in warnings[0]
+    assert client.stats.bad_headers == 1
+
+
+def test_spent_quota_with_millisecond_reset_waits_the_default(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
+    server.reset_in_milliseconds = True
+    server.set_quota(T1, remaining=0, reset_in=30)
+    with make_client(server, clock, max_rate_limit_wait=120) as client:
+        assert client.get(REPO).status == 200
+    assert clock.sleeps == [61.0]  # unknown reset: assumed 60 s away, plus the 1 s margin
+
+
+def test_spent_quota_with_millisecond_reset_fails_as_rate_limit(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
+    server.reset_in_milliseconds = True
+    server.set_quota(T1, remaining=0, reset_in=3000)
+    start = clock.time()
+    with make_client(server, clock, max_rate_limit_wait=30) as client, pytest.raises(RateLimitError) as info:
+        client.get(REPO)
+    assert classify_failure(info.value) is CollectorFailureCategory.RATE_LIMIT
+    assert info.value.retry_at == dt.datetime.fromtimestamp(start + 60, dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"X-RateLimit-Reset": "soon"},
+        {"X-RateLimit-Reset": "-1"},
+        {"X-RateLimit-Reset": "99999999999999999999999999"},
+        {"X-RateLimit-Reset": "nan"},
+        {"X-RateLimit-Remaining": "lots", "X-RateLimit-Limit": "-5"},
+        {"X-RateLimit-Used": "1e400"},
+    ],
+)
+def test_unusable_rate_limit_headers_fall_back_to_defaults(
+    server: FakeGitHubServer, clock: FakeClock, overrides: dict[str, str]
+) -> None:
+    server.rate_header_overrides = overrides
+    with make_client(server, clock) as client:
+        assert client.get(REPO).status == 200
+        assert client.get(REPO).status == 200
+    assert client.stats.bad_headers == len(overrides)
+
+
+@pytest.mark.parametrize("retry_after", [10**12, -(10**12)])
+def test_absurd_retry_after_uses_the_default_wait(
+    server: FakeGitHubServer, clock: FakeClock, retry_after: int
+) -> None:
+    server.inject(Fault("secondary", status=429, retry_after=retry_after))
+    with make_client(server, clock, secondary_default_wait=45) as client:
+        assert client.get(REPO).status == 200
+    assert clock.sleeps == ([45] if retry_after > 0 else [])  # a past retry time: go now
+
+
+def test_cut_json_body_with_matching_length_is_retried(server: FakeGitHubServer, clock: FakeClock) -> None:
+    """A 200 whose JSON stops half way though Content-Length matches it: a transport fault."""
+    server.inject(Fault("cut", path=f"{REPO}/issues"))
+    with make_client(server, clock) as client:
+        response = client.get(f"{REPO}/issues", {"state": "all"})
+    assert len(response.data) == len(server.dataset.repo("acme/widgets").issues)
+    assert server.count(path=f"{REPO}/issues") == 2
+    assert client.stats.transport_errors == 1 and client.stats.retries == 1 and len(clock.sleeps) == 1
+
+
+def test_cut_body_that_persists_is_a_network_error(server: FakeGitHubServer, clock: FakeClock) -> None:
+    server.inject(Fault("cut", times=10))
+    with make_client(server, clock, transient_max_retries=2) as client, pytest.raises(NetworkError) as info:
+        client.get(f"{REPO}/issues", {"state": "all"})
+    assert server.count() == 3
+    assert classify_failure(info.value) is CollectorFailureCategory.NETWORK
+    assert "/repos/acme/widgets/issues" in str(info.value) and "stops before its end" in str(info.value)
+
+
+def test_every_cut_of_a_real_payload_is_truncation_and_garbage_is_not(
+    server: FakeGitHubServer, clock: FakeClock
+) -> None:
+    from core.operations.github.responses import is_truncated_json
+
+    with make_client(server, clock) as client:
+        body = client._session.get(f"{server.base_url}{REPO}/issues?state=all&per_page=3").content
+    assert b'"body":"' in body
+    body = body.replace(
+        b'"body":"', '"body":"caf\\u00e9 \\\\ \\" \u00e9\u4e16 '.encode(), 1
+    )  # escapes, UTF-8
+    assert not is_truncated_json(body)
+    misses = [n for n in range(1, len(body)) if not is_truncated_json(body[:n])]
+    assert misses == []
+    for bad in (b"<html>502</html>", body[:50] + b"\x00<html>", body + b"<html>", b"[1,2]]", b"[1,2}"):
+        assert not is_truncated_json(bad)

@@ -26,6 +26,7 @@ from core.operations.github.pagination import parse_link_header, require_same_or
 from core.operations.github.ratelimit import RateLimitSnapshot
 from core.operations.github.responses import (
     Outcome,
+    TruncatedBodyError,
     Verdict,
     classify_response,
     classify_transport_error,
@@ -159,6 +160,7 @@ class GitHubClient:
         )
         self._owns_session = session is None
         self._session = session or self._new_session()
+        self._bad_headers: set[str] = set()
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
@@ -271,6 +273,22 @@ class GitHubClient:
         self.stats.slept_seconds += seconds
         self._sleep_fn(seconds)
 
+    def _bad_header(self, header: str, reason: str) -> None:
+        """A rate-limit header value was ignored (safe default used); logged once per client and header."""
+        if header in self._bad_headers:
+            return
+        self._bad_headers.add(header)
+        self.stats.bad_headers += 1
+        log.warning(
+            "GitHub sent an unusable %s header (%s) at %s; ignoring it and using the safe default",
+            header,
+            reason,
+            self._redact(urlsplit(self.config.base_url).netloc),
+        )
+
+    def _snapshot(self, response: requests.Response) -> RateLimitSnapshot | None:
+        return RateLimitSnapshot.from_headers(response.headers, now=self._clock(), on_bad=self._bad_header)
+
     def _jitter(self) -> float:
         return self.config.jitter * self._rng()
 
@@ -312,13 +330,12 @@ class GitHubClient:
             key = request_key(self._endpoint(parts._replace(query="").geturl()), params, parts.query)
             if self.etag_cache is not None:
                 validators = self.etag_cache.get(scope, key)
-        response, token = self._send(url, params, validators)
+        response, token, data = self._send(url, params, validators)
         endpoint = self._redact(self._endpoint(response.url))
         if response.status_code == 304:
             return NotModified(
                 url=response.url, endpoint=endpoint, cache_scope=scope or "", cache_key=key or ""
             )
-        data = decode_json(response, endpoint=endpoint, redact=self._redact)
         return GitHubResponse(
             url=response.url,
             endpoint=endpoint,
@@ -327,15 +344,19 @@ class GitHubClient:
             data=data,
             links=parse_link_header(response.headers.get("Link")),
             token=token.fingerprint,
-            rate=RateLimitSnapshot.from_headers(response.headers),
+            rate=self._snapshot(response),
             cache_scope=scope,
             cache_key=key,
         )
 
     def _send(
         self, url: str, params: Mapping[str, Any] | None, validators: tuple[str | None, str | None] | None
-    ) -> tuple[requests.Response, Token]:
-        """The request loop: every retry, wait and rotation decision for one logical GET."""
+    ) -> tuple[requests.Response, Token, Any]:
+        """The request loop: every retry, wait and rotation decision for one logical GET.
+
+        Returns the final response, the token that got it and its decoded body (``None``
+        for a 304 or an empty body). A body cut short is retried like a connection reset.
+        """
         headers: dict[str, str] = {}
         if validators is not None:
             etag, last_modified = validators
@@ -366,15 +387,33 @@ class GitHubClient:
                 self._retry_transient(outcome, transient, token)
                 continue
 
-            snapshot = RateLimitSnapshot.from_headers(response.headers)
+            snapshot = self._snapshot(response)
             self.tokens.observe(token, snapshot)
-            outcome = classify_response(response, endpoint=endpoint, now=self._clock(), redact=self._redact)
+            outcome = classify_response(
+                response,
+                endpoint=endpoint,
+                now=self._clock(),
+                redact=self._redact,
+                on_bad_header=self._bad_header,
+            )
             self._count(response, outcome)
 
-            if outcome.verdict in (Verdict.OK, Verdict.NOT_MODIFIED):
-                return response, token
+            if outcome.verdict is Verdict.NOT_MODIFIED:
+                return response, token, None
+            if outcome.verdict is Verdict.OK:
+                try:
+                    data = decode_json(
+                        response, endpoint=self._redact(self._endpoint(response.url)), redact=self._redact
+                    )
+                except TruncatedBodyError as exc:
+                    self.stats.transport_errors += 1
+                    transient += 1
+                    self._retry_transient(Outcome(Verdict.TRANSIENT, exc), transient, token)
+                    continue
+                return response, token, data
             if outcome.verdict is Verdict.REDIRECT:
                 redirects += 1
+                self.stats.redirects += 1
                 if redirects > self.config.max_redirects:
                     raise DataValidationError("too many redirects", source=self._redact(endpoint))
                 url = require_same_origin(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,17 +23,24 @@ from core.errors import (
     PermissionDeniedError,
     SourceTimeoutError,
 )
-from core.operations.github.ratelimit import RateLimitSnapshot, mentions_secondary_limit, retry_after_seconds
+from core.operations.github.ratelimit import (
+    BadHeader,
+    RateLimitSnapshot,
+    mentions_secondary_limit,
+    retry_after_seconds,
+)
 
 __all__ = [
     "GitHubConflictError",
     "GitHubNotFoundError",
     "Outcome",
+    "TruncatedBodyError",
     "Verdict",
     "api_message",
     "classify_response",
     "classify_transport_error",
     "decode_json",
+    "is_truncated_json",
 ]
 
 Redactor = Callable[[str], str]
@@ -95,7 +103,18 @@ def api_message(response: requests.Response) -> str:
     return message[:500]
 
 
-def classify_response(response: requests.Response, *, endpoint: str, now: float, redact: Redactor) -> Outcome:
+class TruncatedBodyError(NetworkError):
+    """A 2xx body that stops inside its JSON document: a transport fault, retried like a reset."""
+
+
+def classify_response(
+    response: requests.Response,
+    *,
+    endpoint: str,
+    now: float,
+    redact: Redactor,
+    on_bad_header: BadHeader | None = None,
+) -> Outcome:
     status = response.status_code
     if status == 304:
         return Outcome(Verdict.NOT_MODIFIED)
@@ -109,9 +128,9 @@ def classify_response(response: requests.Response, *, endpoint: str, now: float,
     headers = response.headers
 
     if status in {403, 429}:
-        snapshot = RateLimitSnapshot.from_headers(headers)
+        snapshot = RateLimitSnapshot.from_headers(headers, now=now, on_bad=on_bad_header)
         resource = snapshot.resource if snapshot else "core"
-        retry_after = retry_after_seconds(headers, now)
+        retry_after = retry_after_seconds(headers, now, on_bad=on_bad_header)
         if retry_after is not None:
             return Outcome(
                 Verdict.SECONDARY_LIMIT, NetworkError(text), retry_after=retry_after, resource=resource
@@ -157,14 +176,85 @@ def classify_transport_error(exc: requests.RequestException, *, endpoint: str, r
 
 
 def decode_json(response: requests.Response, *, endpoint: str, redact: Redactor) -> Any:
-    """Parsed body; an empty body is ``None``; anything undecodable names the endpoint."""
+    """Parsed body; an empty body is ``None``; anything undecodable names the endpoint.
+
+    A body that is the beginning of a JSON document (cut off by a proxy or a dropped
+    connection, even with a ``Content-Length`` that matches what arrived) raises
+    :class:`TruncatedBodyError` (``network``, retriable); any other undecodable body is
+    :class:`DataValidationError` (retrying cannot fix it).
+    """
     content = response.content
     if not content.strip():
         return None
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError as exc:
+        if is_truncated_json(content):
+            raise TruncatedBodyError(
+                f"GET {redact(endpoint)}: the JSON body stops before its end "
+                f"({len(content)} bytes received, Content-Length "
+                f"{response.headers.get('Content-Length', 'absent')})"
+            ) from None
         raise DataValidationError(
             f"GitHub returned a body that is not valid JSON ({exc}; {len(content)} bytes)",
             source=redact(endpoint),
         ) from None
+
+
+# A string literal (closed), a structural character, or the quote opening a string never closed.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}"]', re.S)
+_LITERALS = (b"true", b"false", b"null")
+_OPEN_ESCAPE = re.compile(rb"(\\+)(?:u[0-9A-Fa-f]{0,3})?$")
+_NUMBER_TAIL = re.compile(rb"(?:(?<![0-9A-Za-z])-|[0-9]\.|[0-9][eE][-+]?)$")
+
+
+def is_truncated_json(content: bytes) -> bool:
+    """True when ``content`` is a proper prefix of some valid JSON document.
+
+    Checked by completing it (close the open string and containers, finish a cut literal,
+    number or key) and parsing the result: a body with garbage anywhere (HTML after half a
+    page, a stray character) cannot be completed and is not called truncated.
+    """
+    data = content.rstrip()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # cut inside a multi-byte character
+        if exc.end != len(data) or exc.reason != "unexpected end of data":
+            return False
+        data = data[: exc.start]
+    stack: list[bytes] = []
+    open_string = False
+    for match in _JSON_TOKENS.finditer(data):
+        token = match.group()
+        if token == b'"':
+            open_string = True
+            break
+        if token in (b"[", b"{"):
+            stack.append(b"]" if token == b"[" else b"}")
+        elif not stack or stack.pop() != token:  # a closer that closes nothing open
+            return False
+    if not stack and not open_string:
+        return False  # the document ended: whatever is wrong with it is not a cut
+    if open_string:
+        escape = _OPEN_ESCAPE.search(data)
+        if escape and len(escape.group(1)) % 2:  # an escape cut short: drop it
+            data = data[: escape.start()] + escape.group(1)[:-1]
+        data += b'"'
+    else:
+        data = data.rstrip()
+        for literal in _LITERALS:
+            for cut in range(1, len(literal)):
+                if data.endswith(literal[:cut]) and not data[:-cut][-1:].isalnum():
+                    data += literal[cut:]
+                    break
+        if _NUMBER_TAIL.search(data):
+            data += b"0"
+        data = data.rstrip(b", \t\r\n")
+    closers = b"".join(reversed(stack))
+    for filler in (b"", b"null", b":null"):
+        try:
+            orjson.loads(data + filler + closers)
+        except orjson.JSONDecodeError:
+            continue
+        return True
+    return False

@@ -23,6 +23,8 @@ class RequestStats:
     retries: int = 0
     transport_errors: int = 0
     rate_limit_waits: int = 0
+    bad_headers: int = 0  # rate-limit headers ignored as unusable (each header counted once)
+    redirects: int = 0
     slept_seconds: float = 0.0
     by_status: Counter[int] = dataclasses.field(default_factory=Counter)
     by_token: Counter[str] = dataclasses.field(default_factory=Counter)
@@ -35,6 +37,8 @@ class RequestStats:
             "retries": self.retries,
             "transport_errors": self.transport_errors,
             "rate_limit_waits": self.rate_limit_waits,
+            "bad_headers": self.bad_headers,
+            "redirects": self.redirects,
             "slept_seconds": round(self.slept_seconds, 3),
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_token": dict(sorted(self.by_token.items())),
@@ -48,4 +52,6 @@ class RequestStats:
             f"{prefix}quota_consuming": self.quota_consuming,
             f"{prefix}retries": self.retries,
             f"{prefix}rate_limit_waits": self.rate_limit_waits,
+            f"{prefix}bad_headers": self.bad_headers,
+            f"{prefix}redirects": self.redirects,
         }

@@ -52,7 +52,10 @@ def _describe(snapshot: RateLimitSnapshot | None) -> str:
     limit = "?" if snapshot.limit is None else str(snapshot.limit)
     reset = ""
     if snapshot.reset_at is not None:
-        reset = " resets " + dt.datetime.fromtimestamp(snapshot.reset_at, dt.UTC).strftime("%H:%M:%SZ")
+        try:
+            reset = " resets " + dt.datetime.fromtimestamp(snapshot.reset_at, dt.UTC).strftime("%H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):  # pragma: no cover - from_headers bounds reset_at
+            reset = " resets at an unusable time"
     return f"remaining={snapshot.remaining}/{limit}{reset}"
 
 
@@ -105,7 +108,8 @@ class TokenPool:
         if snapshot is None:
             return
         token.quotas[snapshot.resource] = snapshot
-        log.debug("GitHub quota %s %s: %s", token.fingerprint, snapshot.resource, _describe(snapshot))
+        if log.isEnabledFor(logging.DEBUG):  # _describe formats dates: only when it is shown
+            log.debug("GitHub quota %s %s: %s", token.fingerprint, snapshot.resource, _describe(snapshot))
 
     def mark_exhausted(self, token: Token, resource: str, reset_at: float | None) -> None:
         """The server refused ``token`` for its primary limit."""
