@@ -124,16 +124,6 @@ def test_failed_batch_is_kept_retried_next_run_then_cleared(store: Store):
     assert statuses == {"synced"}
 
 
-def test_watermark_is_the_start_of_the_run(store: Store):
-    run = syncer(store)
-    run.prepare()
-    started = dt.datetime.now(dt.UTC)
-    run.sync([doc("a", 1)])
-    run.finish(started)
-    watermark, _ = syncer(store).prepare()
-    assert watermark == started
-
-
 def test_full_refresh_forgets_the_ledger(store: Store):
     run = syncer(store)
     run.prepare()
