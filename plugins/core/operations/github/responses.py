@@ -229,6 +229,8 @@ def is_truncated_json(content: bytes) -> bool:
         if token == b'"':
             open_string = True
             break
+        if token[:1] == b'"':  # a complete string
+            continue
         if token in (b"[", b"{"):
             stack.append(b"]" if token == b"[" else b"}")
         elif not stack or stack.pop() != token:  # a closer that closes nothing open
