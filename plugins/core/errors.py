@@ -209,6 +209,96 @@ _PERMISSION_NAMES = (
     "pinecone.errors.exceptions.ForbiddenError",
     "pinecone.exceptions.exceptions.ForbiddenException",
 )
+_NAME_TABLES: tuple[tuple[tuple[str, ...], CollectorFailureCategory], ...] = (
+    (_TIMEOUT_NAMES, CollectorFailureCategory.TIMEOUT),
+    (_AUTH_NAMES, CollectorFailureCategory.AUTH),
+    (_PERMISSION_NAMES, CollectorFailureCategory.PERMISSION),
+    (_NETWORK_NAMES, CollectorFailureCategory.NETWORK),
+    (_VALIDATION_NAMES, CollectorFailureCategory.VALIDATION),
+)
+
+
+# Databases. PostgreSQL reports a SQLSTATE on errors raised inside a session (psycopg2's
+# ``pgcode``, psycopg's ``sqlstate``); exact codes win over their two-character class.
+_C = CollectorFailureCategory
+_SQLSTATE_CATEGORY: dict[str, CollectorFailureCategory] = {
+    "40P01": _C.CONFLICT,  # deadlock_detected: the server broke a tie between writers
+    "40001": _C.CONFLICT,  # serialization_failure
+    "55P03": _C.CONFLICT,  # lock_not_available (NOWAIT, lock_timeout)
+    "57014": _C.TIMEOUT,  # query_canceled: statement_timeout
+    "25P03": _C.TIMEOUT,  # idle_in_transaction_session_timeout
+    "57P05": _C.TIMEOUT,  # idle_session_timeout
+    "53300": _C.RESOURCE,  # too_many_connections: capacity, not reachability
+    "3D000": _C.VALIDATION,  # invalid_catalog_name: the database does not exist
+    "28000": _C.VALIDATION,  # invalid_authorization_specification: e.g. the role does not exist
+    "28P01": _C.AUTH,  # invalid_password
+    "42501": _C.PERMISSION,  # insufficient_privilege
+    "57P01": _C.NETWORK,  # admin_shutdown: the server is restarting
+    "57P02": _C.NETWORK,  # crash_shutdown
+    "57P03": _C.NETWORK,  # cannot_connect_now: starting up / shutting down
+}
+_SQLSTATE_CLASS_CATEGORY: dict[str, CollectorFailureCategory] = {
+    "08": _C.NETWORK,  # connection exception
+    "22": _C.VALIDATION,  # data exception
+    "23": _C.VALIDATION,  # integrity constraint violation
+    "40": _C.CONFLICT,  # transaction rollback
+    "53": _C.RESOURCE,  # insufficient resources: disk full (53100), out of memory (53200), limits (53400)
+}
+
+# Errors libpq raises while connecting carry no SQLSTATE (psycopg2 leaves ``pgcode`` empty):
+# the server's or libpq's own (English) message is all there is.
+_DB_MESSAGE_CATEGORY: tuple[tuple[re.Pattern[str], CollectorFailureCategory], ...] = (
+    (re.compile(r'database "[^"]*" does not exist'), _C.VALIDATION),
+    (re.compile(r'role "[^"]*" does not exist'), _C.VALIDATION),
+    (
+        re.compile(r"password authentication failed|no password supplied|authentication failed for user"),
+        _C.AUTH,
+    ),
+    (re.compile(r"no pg_hba\.conf entry|not permitted to log in"), _C.PERMISSION),
+    (
+        re.compile(
+            r"too many clients already|too many connections for|remaining connection slots are reserved"
+        ),
+        _C.RESOURCE,
+    ),
+    (re.compile(r"\btimeout expired\b|canceling statement due to statement timeout"), _C.TIMEOUT),
+)
+
+# SQLite result codes (``sqlite3.Error.sqlite_errorname``).
+_SQLITE_CATEGORY: dict[str, CollectorFailureCategory] = {
+    "SQLITE_FULL": _C.RESOURCE,  # "database or disk is full" (disk, quota or max_page_count)
+    "SQLITE_NOMEM": _C.RESOURCE,
+    "SQLITE_BUSY": _C.CONFLICT,  # "database is locked": another writer held it past the busy timeout
+    "SQLITE_LOCKED": _C.CONFLICT,
+    "SQLITE_READONLY": _C.PERMISSION,
+    "SQLITE_CANTOPEN": _C.VALIDATION,  # the configured path cannot be opened
+    "SQLITE_NOTADB": _C.VALIDATION,
+}
+
+# Operating-system errors by errno (files, sockets).
+_ERRNO_CATEGORY: dict[int, CollectorFailureCategory] = {
+    errno.ENOSPC: _C.RESOURCE,
+    errno.EDQUOT: _C.RESOURCE,
+    errno.ENOMEM: _C.RESOURCE,
+    errno.ETIMEDOUT: _C.TIMEOUT,
+    errno.ECONNREFUSED: _C.NETWORK,
+    errno.ECONNRESET: _C.NETWORK,
+    errno.ECONNABORTED: _C.NETWORK,
+    errno.EHOSTUNREACH: _C.NETWORK,
+    errno.ENETUNREACH: _C.NETWORK,
+    errno.EPIPE: _C.NETWORK,
+}
+
+# Python exception classes; the first row whose class the exception is an instance of wins.
+_BUILTIN_CATEGORY: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], CollectorFailureCategory], ...
+] = (
+    ((TimeoutError, socket.timeout), _C.TIMEOUT),
+    (MemoryError, _C.RESOURCE),
+    (PermissionError, _C.PERMISSION),
+    ((ConnectionError, ssl.SSLError, socket.gaierror), _C.NETWORK),
+    ((FileNotFoundError, IsADirectoryError, NotADirectoryError, UnicodeDecodeError), _C.VALIDATION),
+)
 
 
 def classify_failure(exc: BaseException | None) -> CollectorFailureCategory:
@@ -225,34 +315,54 @@ def classify_failure(exc: BaseException | None) -> CollectorFailureCategory:
 
 
 def _classify_one(exc: BaseException) -> CollectorFailureCategory:
+    """One exception, one table per source of errors, most specific source first."""
     if isinstance(exc, CollectorError):
         return exc.category
+    category = _classify_database(exc)
+    if category is None:
+        status = _http_status(exc)
+        category = None if status is None else _category_for_status(status)
+    if category is None:
+        category = _classify_by_name(exc)
+    if category is None and isinstance(exc, OSError) and exc.errno is not None:
+        category = _ERRNO_CATEGORY.get(exc.errno)
+    if category is None:
+        category = next((cat for klass, cat in _BUILTIN_CATEGORY if isinstance(exc, klass)), None)
+    return category or CollectorFailureCategory.UNKNOWN
+
+
+def _classify_database(exc: BaseException) -> CollectorFailureCategory | None:
+    """A driver error (or SQLAlchemy's wrapper of one, via ``orig``): SQLSTATE, SQLite code, message."""
+    driver_error = getattr(exc, "orig", None)
+    error = driver_error if isinstance(driver_error, BaseException) else exc
+    sqlstate = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        category = _SQLSTATE_CATEGORY.get(sqlstate) or _SQLSTATE_CLASS_CATEGORY.get(sqlstate[:2])
+        if category is not None:
+            return category
+    sqlite_name = getattr(error, "sqlite_errorname", None)
+    if isinstance(sqlite_name, str):
+        # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_NOMEM...) share the primary name's prefix.
+        category = next((cat for name, cat in _SQLITE_CATEGORY.items() if sqlite_name.startswith(name)), None)
+        if category is not None:
+            return category
+    module = type(error).__module__.split(".", 1)[0]
+    if module in {"psycopg2", "psycopg", "sqlite3", "sqlalchemy"}:
+        text = str(error)
+        return next((cat for pattern, cat in _DB_MESSAGE_CATEGORY if pattern.search(text)), None)
+    return None
+
+
+def _classify_by_name(exc: BaseException) -> CollectorFailureCategory | None:
+    """Third-party classes matched by qualified name, so core imports none of them.
+
+    Timeouts first: several timeout classes also derive from connection errors.
+    """
     names = set(_qualified_names(exc))
-    # Timeouts first: several timeout classes also derive from connection errors.
-    if names.intersection(_TIMEOUT_NAMES) or isinstance(exc, (TimeoutError, socket.timeout)):
-        return CollectorFailureCategory.TIMEOUT
-    if names.intersection(_AUTH_NAMES):
-        return CollectorFailureCategory.AUTH
-    if names.intersection(_PERMISSION_NAMES):
-        return CollectorFailureCategory.PERMISSION
-    status = _http_status(exc)
-    if status is not None:
-        by_status = _category_for_status(status)
-        if by_status is not None:
-            return by_status
-    if names.intersection(_NETWORK_NAMES):
-        return CollectorFailureCategory.NETWORK
-    if names.intersection(_VALIDATION_NAMES):
-        return CollectorFailureCategory.VALIDATION
-    if isinstance(exc, PermissionError):
-        return CollectorFailureCategory.PERMISSION
-    if isinstance(exc, (ConnectionError, ssl.SSLError, socket.gaierror)):
-        return CollectorFailureCategory.NETWORK
-    if isinstance(exc, OSError) and exc.errno in {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH}:
-        return CollectorFailureCategory.NETWORK
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, UnicodeDecodeError)):
-        return CollectorFailureCategory.VALIDATION
-    return CollectorFailureCategory.UNKNOWN
+    for table, category in _NAME_TABLES:
+        if names.intersection(table):
+            return category
+    return None
 
 
 # --------------------------------------------------------------------------- redaction
