@@ -76,8 +76,20 @@ def upserts(fake: FakePinecone, index: str = "community") -> list[Any]:
 # ---------------------------------------------------------------------- ensure_ready
 
 
-def test_sink_satisfies_the_protocol(sink: PineconeSink) -> None:
+def test_sink_satisfies_the_protocol(sink: PineconeSink, fake: FakePinecone) -> None:
+    """The VectorSink contract beyond method names: a batch that fails comes back as its ids
+    (never raised), and ``last_errors`` describes the most recent call only, so a success
+    after a failure reports no stale error."""
     assert isinstance(sink, VectorSink)
+    sent = records(2)
+    fake.fail_next(500, count=3, match="/upsert")  # every attempt of the one batch
+    assert sink.upsert(NS, sent) == [r.id for r in sent]
+    assert len(sink.last_errors) == 1
+    assert sink.upsert(NS, sent) == [] and sink.last_errors == ()
+    fake.fail_next(502, count=3, match="/vectors/delete")
+    assert sink.delete(NS, [sent[0].id]) == [sent[0].id] and len(sink.last_errors) == 1
+    assert sink.delete(NS, [sent[0].id]) == [] and sink.last_errors == ()
+    assert set(fake.records("community", NS)) == {sent[1].id}
 
 
 def test_missing_index_is_created_for_the_model_and_awaited(fake: FakePinecone) -> None:
