@@ -72,6 +72,15 @@ class IssueBundle:
             stamps.extend(r["row_updated_at"] for r in rows)
         return max(as_utc(s) for s in stamps if s is not None)
 
+    @property
+    def source_updated_at(self) -> dt.datetime:
+        """GitHub's own newest ``updated_at`` over the issue and its conversation (reviews:
+        ``submitted_at``): what the document's ``updated_at`` metadata reports."""
+        stamps = [self.issue["updated_at"]]
+        stamps += [r["updated_at"] for rows in (self.comments, self.review_comments) for r in rows]
+        stamps += [r.get("submitted_at") for r in self.reviews]
+        return max(as_utc(s) for s in stamps if s is not None)
+
 
 # --------------------------------------------------------------------------- selection
 
@@ -219,7 +228,7 @@ def bundle_document(bundle: IssueBundle) -> Document:
         "state": "merged" if issue.get("merged_at") else str(issue["state"]),
         "url": str(issue["html_url"]),
         "created_at": as_utc(issue["created_at"]).isoformat(),
-        "updated_at": as_utc(issue["updated_at"]).isoformat(),
+        "updated_at": bundle.source_updated_at.isoformat(),
         "comments": len(bundle.comments) + len(bundle.review_comments),
     }
     if issue.get("user_login"):
@@ -230,7 +239,7 @@ def bundle_document(bundle: IssueBundle) -> Document:
         source=SOURCE,
         doc_id=bundle.doc_id,
         text=render_markdown(bundle),
-        updated_at=bundle.changed_at,
+        updated_at=bundle.source_updated_at,  # GitHub's time, not when the store row changed
         metadata=metadata,
         title=str(issue["title"]),
     )

@@ -867,3 +867,27 @@ def test_killed_mid_run_then_rerun_has_no_duplicates_and_no_gaps(
         server.release.set()
         store.dispose()
         server.stop()
+
+
+# =========================================================================== real-world responses (issue 9)
+
+
+def test_vector_metadata_updated_at_is_githubs_own_time(harness: Harness, server: FakeGitHubServer) -> None:
+    """Records carry GitHub's newest ``updated_at`` of the thread, not when the store row changed."""
+    from core.vectors.local_sink import search_local_records
+
+    harness.run()
+    collector = harness.collector({"vectors": {"sink": "local", "min_chunk_chars": 5}})
+    assert collector.sync_pinecone() is not None
+    records = search_local_records(collector.store, "", limit=10_000)
+    collector.store.dispose()
+    assert len(records) >= expected_totals(server)["issues"]
+    for record in records:
+        meta = record["metadata"]
+        repo = server.dataset.repo(meta["repo"])
+        number = meta["number"]
+        stamps = [repo.issues[number].updated_at]
+        stamps += [c.updated_at for c in repo.issue_comments if c.issue_number == number]
+        stamps += [c.updated_at for c in repo.review_comments if c.pull_number == number]
+        stamps += [r.submitted_at for r in repo.reviews if r.pull_number == number]
+        assert dt.datetime.fromisoformat(meta["updated_at"]) == max(stamps), record["record_id"]
