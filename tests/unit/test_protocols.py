@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+import core.protocols
+import discord_activity_tracker.protocol_impl as discord_protocol_impl
+import github_activity_tracker.protocol_impl as github_protocol_impl
 from core.protocols import (
     Activity,
     ActivityRecord,
@@ -43,9 +46,38 @@ def test_activity_and_checkpoint_round_trip():
     assert isinstance(state, IncrementalState)
 
 
+_WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+_PROTOCOL_MODULES = (core.protocols, discord_protocol_impl, github_protocol_impl)
+
+
+def _protocol_samples() -> list[object]:
+    """One instance of every dataclass that implements a protocol (they cross processes as XCom)."""
+    return [
+        RunResult(success=True),
+        Activity("x", "1", _WHEN, "message"),
+        Checkpoint("1"),
+        discord_protocol_impl.DiscordCollectResult(success=True, files=("a.json",)),
+        discord_protocol_impl.DiscordMessageActivity("discord", "1", _WHEN, "message"),
+        discord_protocol_impl.DiscordChannelState("1"),
+        github_protocol_impl.GitHubCollectResult(success=True, repositories=("acme/widgets",)),
+        github_protocol_impl.GitHubActivity("acme/widgets#1", _WHEN, "issue_opened", None, None, "hi"),
+        github_protocol_impl.GitHubRepoState("acme/widgets"),
+    ]
+
+
 def test_dataclasses_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        RunResult(success=True).success = False  # type: ignore[misc]
+    samples = _protocol_samples()
+    defined = {
+        cls
+        for module in _PROTOCOL_MODULES
+        for cls in vars(module).values()
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
+    }
+    assert defined == {type(sample) for sample in samples}  # a new implementation needs a sample here
+    for sample in samples:
+        for field in dataclasses.fields(sample):  # type: ignore[arg-type]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(sample, field.name, getattr(sample, field.name))
 
 
 def test_guards_reject_incomplete_objects_and_bad_counts():
