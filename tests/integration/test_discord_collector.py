@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.collectors import RunContext
 from core.errors import ConfigError, DataValidationError
-from core.store import Store, load_checkpoint
+from core.store import Store, collector_checkpoints, load_checkpoint
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_authors, discord_channels, discord_messages
 from tests.conftest import PROJECT_ROOT
@@ -146,6 +146,10 @@ def test_broken_files_leave_store_and_checkpoint_untouched(store_url: str, tmp_p
     with pytest.raises(DataValidationError, match=r"help\.json"):
         _collector(tmp_path, store_url).run()
     assert _count(store_url, discord_messages) == 0
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        assert load_checkpoint(conn, "discord", _load(source)["channel"]["id"]) is None
+        assert _count(store_url, collector_checkpoints) == 0
 
 
 def test_empty_folder_collects_nothing_and_says_so(store_url: str, tmp_path: Path, caplog):
