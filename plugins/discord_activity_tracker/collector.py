@@ -203,6 +203,8 @@ class DiscordCollector(AbstractCollector):
                     future.result().close()
 
     def _unchanged(self, path: Path) -> bool:
+        """The file was fully ingested by an unbounded run and its bytes did not change since
+        (bounded runs never record fingerprints, and never skip)."""
         if not self.settings.skip_unchanged_files or self.context.full_refresh or self.context.bounded:
             return False
         with self.store.engine.connect() as conn:
@@ -217,14 +219,24 @@ class DiscordCollector(AbstractCollector):
     # ------------------------------------------------------------------ the write pass
 
     def _write_file(self, spooled: SpooledExport, counts: dict[str, int]) -> None:
+        """Write one validated export in batches. An unbounded run commits each batch with the
+        channel's checkpoint (compare-and-set on the token it started from) and, at the end,
+        the file's fingerprint. A bounded run (backfill) writes rows only: it never moves the
+        checkpoint, the file position or the fingerprint that unbounded runs rely on, and it
+        ignores a position left by an interrupted unbounded run (it re-reads its window)."""
         summary = spooled.summary
         header = summary.header
         channel_id = header.channel.id
-        with self.store.engine.connect() as conn:
-            previous = load_checkpoint(conn, self.name, channel_id)
-        state = DiscordChannelState.from_dict(previous.asdict()) if previous else DiscordChannelState(None)
+        forward = not self.context.bounded
+        state = DiscordChannelState(None)
+        if forward:
+            with self.store.engine.connect() as conn:
+                previous = load_checkpoint(conn, self.name, channel_id)
+            if previous is not None:
+                state = DiscordChannelState.from_dict(previous.asdict())
+        expected = state.checkpoint_token
         resume_after = 0
-        if state.extras.get("file") == str(summary.path) and state.extras.get("sha256") == summary.sha256:
+        if forward and state.extras.get("file") == str(summary.path) and state.extras.get("sha256") == summary.sha256:
             resume_after = int(state.extras.get("messages_done", 0))
             if resume_after:
                 log.info("Resuming %s after %d committed messages", summary.path.name, resume_after)
@@ -244,15 +256,17 @@ class DiscordCollector(AbstractCollector):
                     self._upsert_guild_and_channel(conn, header)
                     first = False
                 all_new = self._upsert_batch(conn, batch, counts, expect_new=all_new)
-                self._advance(conn, state, newest, summary, batch.end, finished=last_batch)
-                if last_batch:
-                    self._remember_file(conn, summary)
+                if forward:
+                    expected = self._advance(conn, expected, newest, summary, batch.end, finished=last_batch)
+                    if last_batch:
+                        self._remember_file(conn, summary)
             counts["batches"] += 1
-        if first:  # an export without messages still records its channel and file
+        if first:  # an export without messages still records its channel (and, unbounded, its file)
             with self.store.transaction() as conn:
                 self._upsert_guild_and_channel(conn, header)
-                self._advance(conn, state, newest, summary, 0, finished=True)
-                self._remember_file(conn, summary)
+                if forward:
+                    self._advance(conn, expected, newest, summary, 0, finished=True)
+                    self._remember_file(conn, summary)
 
     def _upsert_guild_and_channel(self, conn: Connection, header: ExportHeader) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -271,7 +285,8 @@ class DiscordCollector(AbstractCollector):
             discord_authors,
             batch.authors,
             ["author_id"],
-            only_if_changed=["name", "nickname", "avatar_url", "discriminator", "color"],
+            only_if_changed=["name", "nickname", "avatar_url", "discriminator", "color", "is_bot", "seen_at"],
+            update_where=_newer_author,
             constants=stamp,
         )
         new = upsert_rows(
@@ -292,29 +307,31 @@ class DiscordCollector(AbstractCollector):
     def _advance(
         self,
         conn: Connection,
-        previous: DiscordChannelState,
+        expected: str | None,
         newest: int,
         summary: ExportSummary,
         position: int,
         *,
         finished: bool,
-    ) -> None:
-        """Save the channel's checkpoint: the newest message id and, until the file is done,
-        the position in it. ``previous`` is the checkpoint the file started from."""
+    ) -> str | None:
+        """Save the channel's checkpoint (the newest message id and, until the file is done, the
+        position in it) if it still holds ``expected``, the token this run read or last wrote;
+        return the token written. ``newest`` never goes below the token the run started from."""
         extras = (
             {}
             if finished
             else {"file": str(summary.path), "sha256": summary.sha256, "messages_done": position}
         )
-        if self.context.bounded:
-            # A bounded (backfill) run never moves the forward checkpoint; it only records progress.
-            token, marker = previous.checkpoint_token, previous.human_readable_marker
-        else:
-            token = str(newest) if newest else None
-            marker = f"message {newest} in #{summary.header.channel.name}" if newest else None
+        token = str(newest) if newest else None
+        marker = f"message {newest} in #{summary.header.channel.name}" if newest else None
         save_checkpoint(
-            conn, self.name, DiscordChannelState(token, marker, extras), summary.header.channel.id
+            conn,
+            self.name,
+            DiscordChannelState(token, marker, extras),
+            summary.header.channel.id,
+            expected=expected,
         )
+        return token
 
     def _remember_file(self, conn: Connection, summary: ExportSummary) -> None:
         upsert_rows(
@@ -337,7 +354,7 @@ class DiscordCollector(AbstractCollector):
 
     # ------------------------------------------------------------------ vector step
 
-    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+    def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         return thread_documents(self.store.engine, changed_since, list(doc_ids))
 
 
@@ -346,6 +363,11 @@ def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]
     stored = func.coalesce(table.c.edited_at, table.c.created_at)
     incoming = func.coalesce(excluded.edited_at, excluded.created_at)
     return incoming >= stored
+
+
+def _newer_author(table, excluded):  # type: ignore[no-untyped-def]
+    """A user's details seen on an older message never overwrite newer ones (whatever the batching)."""
+    return table.c.seen_at.is_(None) | (excluded.seen_at >= table.c.seen_at)
 
 
 def _reject(path: Path, error: DataValidationError, rejected: list[DataValidationError]) -> None:

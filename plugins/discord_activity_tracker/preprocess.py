@@ -7,7 +7,6 @@ whenever any message of the thread is added or edited.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -29,10 +28,10 @@ _BATCH = 500
 _m = discord_messages
 
 
-def _changed_ids(engine: Engine, changed_since: dt.datetime | None) -> Iterator[list[str]]:
+def _changed_ids(engine: Engine, changed_since: int | None) -> Iterator[list[str]]:
     query = select(_m.c.message_id).order_by(_m.c.created_at, _m.c.message_id)
     if changed_since is not None:
-        query = query.where(_m.c.updated_at > changed_since)
+        query = query.where(_m.c.change_seq >= changed_since)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
         for partition in result.scalars().partitions(_BATCH):
@@ -148,9 +147,10 @@ def _document(rows: list[dict[str, Any]]) -> Document:
 
 
 def thread_documents(
-    engine: Engine, changed_since: dt.datetime | None, doc_ids: Iterable[str]
+    engine: Engine, changed_since: int | None, doc_ids: Iterable[str]
 ) -> Iterator[Document]:
-    """Documents of every thread touched since ``changed_since``, plus the threads ``doc_ids``."""
+    """Documents of every thread with a message changed at or after the change sequence
+    ``changed_since`` (every thread when ``None``), plus the threads ``doc_ids``."""
     emitted: set[str] = set()
     batches = _changed_ids(engine, changed_since)
     extra = list(doc_ids)

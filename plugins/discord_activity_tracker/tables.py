@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     ForeignKey,
     Index,
@@ -25,9 +26,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
+    text,
 )
 
 from core.store import Migration, create_tables
+from core.store.changes import change_column, track_changes
 
 __all__ = [
     "COMPONENT",
@@ -81,6 +85,8 @@ discord_authors = Table(
     Column("avatar_url", Text, nullable=True),
     Column("roles", JSON, nullable=False, default=list),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Time of the message these details were seen on: the newest one wins (migration 3).
+    Column("seen_at", DateTime(timezone=True), nullable=True),
 )
 
 discord_messages = Table(
@@ -107,6 +113,11 @@ discord_messages = Table(
     Column("content_hash", String(64), nullable=False),
     # When this row's content last changed in the store: what the vector sync watermark compares.
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The author's name on this message (webhooks and bots post under a new name each time;
+    # discord_authors keeps the newest): migration 3.
+    Column("author_name", Text, nullable=True),
+    # Commit-ordered change sequence the vector sync selects on (core.store.changes): migration 2.
+    change_column(),
     Index("ix_discord_messages_channel_created", "channel_id", "created_at"),
     Index("ix_discord_messages_updated", "updated_at"),
     Index("ix_discord_messages_reply_to", "reply_to_message_id"),
@@ -134,4 +145,21 @@ DISCORD_MIGRATIONS = (
             discord_guilds, discord_channels, discord_authors, discord_messages, discord_export_files
         ),
     ),
+    Migration(2, "discord_messages.change_seq for the vector sync", track_changes(discord_messages)),
+    Migration(
+        3,
+        "discord_messages.author_name, discord_authors.seen_at",
+        lambda conn: _add_columns(conn, (discord_messages, "author_name"), (discord_authors, "seen_at")),
+    ),
 )
+
+
+def _add_columns(conn: Connection, *columns: tuple[Table, str]) -> None:
+    """Add columns a table created by an older version lacks (tables created since have them)."""
+    for table, name in columns:
+        if name in {column["name"] for column in inspect(conn).get_columns(table.name)}:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        quote = conn.dialect.identifier_preparer.quote
+        conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"))

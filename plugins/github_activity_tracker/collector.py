@@ -30,6 +30,7 @@ from core.operations.github_ops import (
     GitHubClient,
     GitHubClientConfig,
     GitHubConflictError,
+    GitHubGoneError,
     GitHubNotFoundError,
     GitHubResponse,
     NotModified,
@@ -45,6 +46,7 @@ from github_activity_tracker.api_schemas import (
     Review,
     parse_list,
     parse_object,
+    parse_pull_list,
 )
 from github_activity_tracker.commit_files import CommitFileFetcher, GitCommitCache
 from github_activity_tracker.config import (
@@ -217,6 +219,8 @@ class GitHubCollector(AbstractCollector):
         totals: collections.Counter[str] = collections.Counter()
         failures: list[tuple[str, CollectorError]] = []
         done: list[str] = []
+        disabled: list[str] = []  # "owner/name: stream" GitHub reports turned off (410)
+        renamed: list[str] = []  # "configured -> current name"
         try:
             for number, repo in enumerate(repos, start=1):
                 run = _RepoRun(self, repo)
@@ -237,6 +241,9 @@ class GitHubCollector(AbstractCollector):
                     continue
                 finally:
                     totals.update(run.counts)
+                    disabled += [f"{run.repo}: {stream}" for stream in run.disabled]
+                    if run.repo != repo:
+                        renamed.append(f"{repo} -> {run.repo}")
                 done.append(repo)
                 log.info("[%d/%d] %s: %s", number, len(repos), repo, _describe(run.counts))
         finally:
@@ -254,11 +261,13 @@ class GitHubCollector(AbstractCollector):
             counts=dict(totals),
             duration_seconds=time.monotonic() - started,
             repositories=done,
+            disabled=disabled,
+            renamed=renamed,
         )
 
     # ------------------------------------------------------------------ vector step
 
-    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+    def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         return documents(self.store.engine, changed_since, doc_ids)
 
 
@@ -287,9 +296,12 @@ class _RepoRun:
         self.full_name = repo
         self.clone_url: str | None = None
         self.touched: set[int] = set()
+        self.disabled: list[str] = []  # streams GitHub answered 410 for (feature turned off)
         with self.store.engine.connect() as conn:
-            stored = None if self.full_refresh else load_checkpoint(conn, collector.name, self.partition)
-        self.state = GitHubRepoState.from_state(self.partition, stored)
+            stored = load_checkpoint(conn, collector.name, self.partition)
+        # Checkpoint writes are compare-and-set on the token stored when this run began.
+        self.expected_token = stored.checkpoint_token if stored else None
+        self.state = GitHubRepoState.from_state(self.partition, None if self.full_refresh else stored)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -303,14 +315,18 @@ class _RepoRun:
         new_state: GitHubRepoState | None = None,
         remember: Sequence[GitHubResponse | None] = (),
     ) -> None:
-        """One transaction: the rows, the checkpoint that describes them, the validators."""
+        """One transaction: the rows, the checkpoint that describes them, the validators.
+        A bounded run writes rows only: checkpoints and validators belong to unbounded runs."""
         if self.bounded:
-            new_state = None  # a bounded run never moves checkpoints
+            new_state, remember = None, ()
         started = time.monotonic()
         with self.store.transaction() as conn:
             work(conn)
             if new_state is not None and new_state != self.state:
-                save_checkpoint(conn, self.collector.name, new_state, self.partition)
+                save_checkpoint(
+                    conn, self.collector.name, new_state, self.partition, expected=self.expected_token
+                )
+                self.expected_token = new_state.checkpoint_token
             for response in remember:
                 if response is not None:
                     remember_in(conn, response)
@@ -343,12 +359,13 @@ class _RepoRun:
             self.run_commits()
         if self.enabled("commit_files"):
             self.run_commit_files()
-        if self.enabled("issues"):
-            self.run_updated(ISSUES)
+        if self.enabled("issues") and not self.optional("issues", lambda: self.run_updated(ISSUES)):
+            # Issues disabled: pull requests are not listed under /issues, read them from /pulls.
+            self.optional("pull_list", self.run_pull_list)
         if self.enabled("pull_requests"):
             self.run_pull_requests()
         if self.enabled("issue_comments"):
-            self.run_updated(ISSUE_COMMENTS)
+            self.optional("issue_comments", lambda: self.run_updated(ISSUE_COMMENTS))
         if self.enabled("review_comments"):
             self.run_updated(REVIEW_COMMENTS)
         export_root = self.settings.markdown_export_path
@@ -368,9 +385,42 @@ class _RepoRun:
             )
         return dict(row) if row else None
 
+    def optional(self, stream: str, read: Callable[[], None]) -> bool:
+        """Read one stream; if GitHub answers 410 (the feature is turned off for this
+        repository, e.g. "Issues are disabled for this repo"), record it and go on."""
+        try:
+            read()
+        except GitHubGoneError as exc:
+            self.disabled.append(stream)
+            self.counts[f"{stream}_disabled"] += 1
+            log.warning(
+                "%s: GitHub reports %s turned off; skipping it, the other streams go on (%s)",
+                self.repo,
+                stream,
+                sanitize_exception_message(exc, self.collector.secrets()),
+            )
+            return False
+        return True
+
+    def follow_rename(self, name: str) -> None:
+        """GitHub knows the repository by another name now (renamed or transferred; its
+        old name answers 301): request it by the new name from here on. The new name is
+        stored with the repository row, so later runs start with it (no 301 at all)."""
+        if name.lower() == self.repo.lower():
+            return
+        log.warning(
+            "%s was renamed to %s on GitHub; using the new name (update the collector config)",
+            self.repo,
+            name,
+        )
+        self.repo = name
+        self.counts["repositories_renamed"] += 1
+
     def sync_repository(self) -> None:
-        path = f"/repos/{self.repo}"
         stored = self._stored_repository(self.state.repo_id) if self.state.repo_id else None
+        if stored is not None:
+            self.follow_rename(str(stored["full_name"]))  # a rename an earlier run found
+        path = f"/repos/{self.repo}"
         if stored is not None and not self.full_refresh:
             response = self.client.get_if_changed(path, scope=self.scope)
             if isinstance(response, NotModified):
@@ -393,6 +443,7 @@ class _RepoRun:
         self.repo_id = int(row["repo_id"])
         self.full_name = str(row["full_name"])
         self.clone_url = row.get("clone_url")
+        self.follow_rename(self.full_name)
 
     # ------------------------------------------------------------------ updated-sorted lists
 
@@ -478,6 +529,42 @@ class _RepoRun:
             boundary = {i.id for i in items if key(i) == newest}  # type: ignore[attr-defined]
             since = newest
             page = self.client.get(path, stream.keyset_params(since, self.per_page))
+
+    def run_pull_list(self) -> None:
+        """Pull requests of a repository whose issues are disabled, from ``/pulls``.
+
+        The list is newest-updated first and has no ``since``: pages are read down to the
+        cursor minus the overlap (or the window of a bounded run); the cursor moves with
+        the last page, so a crash re-reads from the top, by upsert.
+        """
+        name = "pull_list"
+        if self.bounded:
+            since, until = self.context.since, self.context.until
+        else:
+            cursor = self.state.cursor(name)
+            since, until = (cursor - self.overlap if cursor else None), None
+        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": self.per_page}
+        newest: dt.datetime | None = None
+        for page in self.client.pages(f"/repos/{self.repo}/pulls", params):
+            pulls = parse_pull_list(page.data, endpoint=page.endpoint)
+            wanted = [
+                p
+                for p in pulls
+                if (since is None or p.updated_at >= since) and (until is None or p.updated_at <= until)
+            ]
+            stamps = [p.updated_at for p in pulls] + ([newest] if newest else [])
+            newest = max(stamps, default=None)
+            done = page.next_url is None or len(pulls) < self.per_page
+            done = done or (since is not None and any(p.updated_at < since for p in pulls))
+            now = self.now()
+            self.commit(
+                lambda conn, rows=wanted, at=now: self.write(ISSUES, conn, rows, at),
+                self.state.with_cursor(name, newest) if done else None,
+            )
+            self.counts["pull_list"] += len(wanted)
+            self.counts["pull_list_pages"] += 1
+            if done:
+                return
 
     # ------------------------------------------------------------------ commits
 

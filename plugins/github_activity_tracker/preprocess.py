@@ -85,8 +85,9 @@ class IssueBundle:
 # --------------------------------------------------------------------------- selection
 
 
-def changed_issue_keys(conn: Connection, changed_since: dt.datetime | None) -> list[Key]:
-    """(repo_id, number) of every issue whose row or conversation changed after ``changed_since``."""
+def changed_issue_keys(conn: Connection, changed_since: int | None) -> list[Key]:
+    """(repo_id, number) of every issue whose row or conversation changed at or after the change
+    sequence ``changed_since`` (:mod:`core.store.changes`)."""
     if changed_since is None:
         query = select(github_issues.c.repo_id, github_issues.c.number)
         return [
@@ -95,16 +96,16 @@ def changed_issue_keys(conn: Connection, changed_since: dt.datetime | None) -> l
         ]
     query = union(
         select(github_issues.c.repo_id, github_issues.c.number).where(
-            github_issues.c.row_updated_at > changed_since
+            github_issues.c.change_seq >= changed_since
         ),
         select(github_issue_comments.c.repo_id, github_issue_comments.c.issue_number).where(
-            github_issue_comments.c.row_updated_at > changed_since
+            github_issue_comments.c.change_seq >= changed_since
         ),
         select(github_reviews.c.repo_id, github_reviews.c.pull_number).where(
-            github_reviews.c.row_updated_at > changed_since
+            github_reviews.c.change_seq >= changed_since
         ),
         select(github_review_comments.c.repo_id, github_review_comments.c.pull_number).where(
-            github_review_comments.c.row_updated_at > changed_since
+            github_review_comments.c.change_seq >= changed_since
         ),
     )
     return sorted({(int(r), int(n)) for r, n in conn.execute(query)})
@@ -246,7 +247,7 @@ def bundle_document(bundle: IssueBundle) -> Document:
 
 
 def documents(
-    engine: Engine, changed_since: dt.datetime | None, doc_ids: Iterable[str] = (), *, batch: int = 200
+    engine: Engine, changed_since: int | None, doc_ids: Iterable[str] = (), *, batch: int = 200
 ) -> Iterator[Document]:
     """Documents changed since ``changed_since`` plus ``doc_ids``, in batches of ``batch`` issues."""
     with engine.connect() as conn:

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.store import Migration, create_tables
+from core.store.changes import change_column, track_changes
 
 __all__ = [
     "COMPONENT",
@@ -184,6 +185,7 @@ github_issues = Table(
     # The ``updated_at`` whose pull-request details and reviews are stored (work queue marker).
     Column("pull_synced_updated_at", TS, nullable=True),
     Column("row_updated_at", TS, nullable=False),
+    change_column(),  # what the vector sync selects on (core.store.changes): migration 2
     Index("ix_github_issues_repo_updated", "repo_id", "updated_at"),
     Index("ix_github_issues_row_updated", "row_updated_at"),
 )
@@ -223,6 +225,7 @@ github_issue_comments = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("row_updated_at", TS, nullable=False),
+    change_column(),  # what the vector sync selects on (core.store.changes): migration 2
     Index("ix_github_issue_comments_issue", "repo_id", "issue_number"),
     Index("ix_github_issue_comments_row_updated", "row_updated_at"),
 )
@@ -251,6 +254,7 @@ github_review_comments = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("row_updated_at", TS, nullable=False),
+    change_column(),  # what the vector sync selects on (core.store.changes): migration 2
     Index("ix_github_review_comments_pull", "repo_id", "pull_number"),
     Index("ix_github_review_comments_row_updated", "row_updated_at"),
 )
@@ -271,6 +275,7 @@ github_reviews = Table(
     Column("html_url", Text, nullable=True),
     Column("submitted_at", TS, nullable=True),
     Column("row_updated_at", TS, nullable=False),
+    change_column(),  # what the vector sync selects on (core.store.changes): migration 2
     Index("ix_github_reviews_pull", "repo_id", "pull_number"),
     Index("ix_github_reviews_row_updated", "row_updated_at"),
 )
@@ -292,5 +297,10 @@ GITHUB_MIGRATIONS = (
             github_review_comments,
             github_reviews,
         ),
+    ),
+    Migration(
+        2,
+        "change_seq on issues, comments, reviews, review comments for the vector sync",
+        track_changes(github_issues, github_issue_comments, github_reviews, github_review_comments),
     ),
 )

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.store import Store, collector_runs
-from core.vectors.ledger import vector_sync_documents
+from core.vectors.ledger import vector_ledger_documents
 from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import AirflowHome
 from tests.fakes.pinecone_server import FakePinecone
@@ -40,7 +40,7 @@ def _config(tmp_path: Path) -> Path:
 def _ledger_statuses(url: str) -> dict[str, int]:
     store = Store.from_url(url)
     with store.engine.connect() as conn:
-        statuses = list(conn.execute(select(vector_sync_documents.c.status)).scalars())
+        statuses = list(conn.execute(select(vector_ledger_documents.c.status)).scalars())
     return {status: statuses.count(status) for status in set(statuses)}
 
 
@@ -80,7 +80,16 @@ def test_sync_reaches_pinecone_once_retries_failures_and_skips_unchanged(
         received = fake.records("community-activity", "discord")
         assert received and all(rid.startswith("discord:") for rid in received)
         assert set(_ledger_statuses(pg_url)) == {"synced"}
-        assert any("Boost" in r.get("text", "") or r.get("channel") for r in received.values())
+        # Each record is a stored thread's and carries its channel; every channel reached Pinecone.
+        from discord_activity_tracker.tables import discord_channels, discord_messages
+
+        with Store.from_url(pg_url).engine.connect() as conn:
+            query = select(discord_messages.c.message_id, discord_channels.c.name).join_from(
+                discord_messages, discord_channels
+            )
+            channel_of = {str(message): channel for message, channel in conn.execute(query)}
+        assert all(record["channel"] == channel_of[rid.split(":")[1]] for rid, record in received.items())
+        assert {record["channel"] for record in received.values()} == set(channel_of.values())
 
         # 3. Nothing changed: no upsert request at all.
         upserts_before = len(fake.requests_to("upsert"))

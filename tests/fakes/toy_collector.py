@@ -4,21 +4,27 @@ Config: ``notes`` (int), ``partitions``, ``fail_with: auth|network|rate_limit`` 
 once), ``source_url`` (GET it first, with the ``toy_api`` connection's password as bearer
 token; 401 -> auth, 429 -> rate_limit at the announced reset, other errors -> network, the
 server's error text included as a careless collector would), ``sleep_seconds`` (a slow
-source). Every collect records the window it was given in ``toy_windows``.
+source), ``pid_file`` (write ``{"pid", "ppid"}`` of the collecting process there first, for
+kill tests), ``fail_after_commit: true`` (commit the notes and the checkpoint, then raise a
+``DataValidationError`` carrying ``committed_counts``). Every collect records the window it
+was given in ``toy_windows``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import time
 from collections.abc import Iterable
 
 from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text, select
 
 from core.collectors import AbstractCollector
-from core.errors import AuthenticationError, ConfigError, NetworkError, RateLimitError
+from core.errors import AuthenticationError, ConfigError, DataValidationError, NetworkError, RateLimitError
 from core.protocols import Checkpoint, RunResult
 from core.store import Migration, create_tables, save_checkpoint, upsert_rows
+from core.store.changes import change_column, track_changes
 from core.vectors.documents import Document
 
 meta = MetaData()
@@ -28,6 +34,7 @@ toy_notes = Table(
     Column("note_id", String(50), primary_key=True),
     Column("body", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    change_column(),
 )
 
 toy_windows = Table(
@@ -70,6 +77,7 @@ class ToyCollector(AbstractCollector):
     migrations = (
         Migration(1, "toy notes", create_tables(toy_notes)),
         Migration(2, "toy collect windows", create_tables(toy_windows)),
+        Migration(3, "toy notes change sequence", track_changes(toy_notes)),
     )
 
     def validate_config(self) -> None:
@@ -95,6 +103,9 @@ class ToyCollector(AbstractCollector):
             _fetch_source(
                 str(self.raw_config["source_url"]), self.context.connection("toy_api").get("password")
             )
+        if self.raw_config.get("pid_file"):
+            with open(str(self.raw_config["pid_file"]), "w") as out:
+                json.dump({"pid": os.getpid(), "ppid": os.getppid()}, out)
         if self.raw_config.get("sleep_seconds"):
             time.sleep(float(self.raw_config["sleep_seconds"]))
         prefix = self.context.partition or "all"
@@ -119,12 +130,16 @@ class ToyCollector(AbstractCollector):
                 "collected_at": now,
             }
             upsert_rows(conn, toy_windows, [window], ["run_id", "partition"])
+        if self.raw_config.get("fail_after_commit"):
+            failure = DataValidationError(f"page 2 of {prefix} breaks the schema at $.notes[0].body")
+            failure.committed_counts = {"notes": len(rows)}  # type: ignore[attr-defined]
+            raise failure
         return RunResult(success=True, counts={"notes": len(rows)})
 
-    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+    def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         query = select(toy_notes)
         if changed_since is not None:
-            query = query.where(toy_notes.c.updated_at > changed_since)
+            query = query.where(toy_notes.c.change_seq >= changed_since)
         with self.store.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield Document("toy", row["note_id"], row["body"] * 3, row["updated_at"])

@@ -6,7 +6,7 @@ from sqlalchemy import func, inspect, select
 
 from core.collectors import RunContext
 from core.store import Store
-from core.vectors.ledger import vector_local_records, vector_sync_documents, vector_sync_state
+from core.vectors.ledger import vector_local_records, vector_ledger_documents, vector_ledger_state
 from core.vectors.local_sink import LocalSink
 from tests.fakes.toy_collector import ToyCollector
 
@@ -30,8 +30,8 @@ def test_dry_run_stages_locally_and_leaves_the_ledger_alone(store_url: str):
     with store.engine.connect() as conn:
         namespaces = set(conn.execute(select(vector_local_records.c.namespace)).scalars())
         assert namespaces == {"dry_run/toy"}
-        assert conn.execute(select(func.count()).select_from(vector_sync_documents)).scalar_one() == 0
-        assert conn.execute(select(func.count()).select_from(vector_sync_state)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(vector_ledger_documents)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(vector_ledger_state)).scalar_one() == 0
     real = ToyCollector({"notes": 3, "vectors": {"min_chunk_chars": 5}}, context=RunContext(store_url=store_url))
     synced = real.sync_pinecone()
     assert synced is not None and synced.counts["records_upserted"] == 3, "a dry run must not mark documents synced"

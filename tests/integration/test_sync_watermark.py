@@ -1,5 +1,5 @@
-"""A record edited while a sync runs is picked up by the next sync: the watermark is the
-time the sync STARTED, not when it ended."""
+"""A record edited while a sync runs is picked up by the next sync: the horizon is read when
+the sync STARTS, before it reads any row."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class EditDuringSync(ToyCollector):
 
     edit = False
 
-    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+    def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         documents = list(super().preprocess(changed_since, doc_ids))
         if self.edit:
             with self.store.transaction() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-import datetime as dt
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -13,6 +13,7 @@ from core.collectors.context import RunContext
 from core.collectors.lifecycle import LifecycleMixin
 from core.protocols import IncrementalState, RunResult, TrackerResult, require_tracker_result
 from core.store import Store, load_checkpoint, save_checkpoint
+from core.store.locks import collect_lock_requests, hold_locks
 from core.store.migrations import Migration
 from core.vectors.documents import Document
 
@@ -88,11 +89,12 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
     def on_error(self, exc: BaseException) -> None:
         """Release resources after a failure. Must not raise (if it does, it is logged)."""
 
-    def preprocess(self, changed_since: dt.datetime | None, doc_ids: Iterable[str]) -> Iterable[Document]:
-        """Documents changed since ``changed_since`` plus those in ``doc_ids`` (vector step)."""
+    def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+        """Documents of rows whose ``change_seq`` (:mod:`core.store.changes`) is at least
+        ``changed_since`` (every document when ``None``), plus those in ``doc_ids`` (vector step)."""
         return ()
 
-    def removed_document_ids(self, changed_since: dt.datetime | None) -> Iterable[str]:
+    def removed_document_ids(self, changed_since: int | None) -> Iterable[str]:
         """Documents that no longer exist in the store (their records get deleted)."""
         return ()
 
@@ -101,6 +103,16 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
     @property
     def store(self) -> Store:
         return self.context.store()
+
+    def collect_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Serialise collects of this collector and partition (see :mod:`core.store.locks`):
+        held from loading the checkpoint until the last batch is committed."""
+        return hold_locks(
+            self.store.engine,
+            collect_lock_requests(self.name, self.context.partition),
+            run_id=self.context.run_id,
+            wait_seconds=self.context.lock_wait_seconds,
+        )
 
     def migrate(self) -> list[int]:
         return self.store.migrate(self.name, self.migrations)
@@ -146,14 +158,16 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
             self.pre_collect()
             self._phase = "validate"
             self.validate_config()
-            self._phase = "load_state"
-            self.incremental_state = self.load_incremental_state()
-            self._phase = "collect"
-            result = require_tracker_result(self.collect())
-            if result.duration_seconds is None:
-                result = _with_duration(result, time.monotonic() - started)
-            self._phase = "post_collect"
-            self.post_collect(result)
+            self._phase = "collect_lock"
+            with self.collect_lock():
+                self._phase = "load_state"
+                self.incremental_state = self.load_incremental_state()
+                self._phase = "collect"
+                result = require_tracker_result(self.collect())
+                if result.duration_seconds is None:
+                    result = _with_duration(result, time.monotonic() - started)
+                self._phase = "post_collect"
+                self.post_collect(result)
         except BaseException as exc:
             self.handle_error(exc, self._phase)
             self._safe_on_error(exc)

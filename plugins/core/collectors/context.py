@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,25 @@ def parse_instant(name: str, value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+LOCK_WAIT_ENV = "COLLECTOR_LOCK_WAIT_SECONDS"
+
+
+def _lock_wait_default() -> float:
+    """How long a collect waits for another run of the same collector and partition."""
+    from core.store.locks import DEFAULT_LOCK_WAIT_SECONDS
+
+    configured = os.environ.get(LOCK_WAIT_ENV)
+    if not configured:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    try:
+        value = float(configured)
+    except ValueError:
+        raise ConfigError(f"${LOCK_WAIT_ENV}: not a number of seconds: {configured!r}") from None
+    if value < 0:
+        raise ConfigError(f"${LOCK_WAIT_ENV}: must be >= 0, got {configured!r}")
+    return value
+
+
 @dataclasses.dataclass
 class RunContext:
     """Run-scoped inputs, resolved by the caller (the Airflow adapter or the CLI).
@@ -39,7 +59,9 @@ class RunContext:
     params); when set, the run is a bounded re-read that must not move forward checkpoints
     backwards. ``partition`` is set when one task handles one partition (mapped collect).
     ``connections`` holds resolved credentials by connection id; ``vector_sink_factory``
-    builds the sink the ``sync_pinecone`` step writes to.
+    builds the sink the ``sync_pinecone`` step writes to. ``lock_wait_seconds`` bounds the wait for
+    another collect of the same collector and partition (``$COLLECTOR_LOCK_WAIT_SECONDS``,
+    default 900).
     """
 
     store_url: str | None = None
@@ -54,6 +76,7 @@ class RunContext:
     connections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     vector_sink_factory: Callable[[Store], VectorSink] | None = None
     previous_result: Mapping[str, Any] | None = None
+    lock_wait_seconds: float = dataclasses.field(default_factory=lambda: _lock_wait_default())
     _store: Store | None = dataclasses.field(default=None, repr=False)
 
     @property

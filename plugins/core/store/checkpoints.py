@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
 
+from core.errors import ConflictError
 from core.protocols import Checkpoint, IncrementalState, require_incremental_state
 from core.store.schema import collector_checkpoints
 from core.store.upsert import upsert_rows
 
-__all__ = ["delete_checkpoints", "load_checkpoint", "save_checkpoint"]
+__all__ = ["ANY_TOKEN", "delete_checkpoints", "load_checkpoint", "save_checkpoint"]
+
+
+class _AnyToken:
+    def __repr__(self) -> str:
+        return "ANY_TOKEN"
+
+
+ANY_TOKEN: Final = _AnyToken()
 
 
 def load_checkpoint(conn: Connection, collector: str, partition: str = "") -> Checkpoint | None:
@@ -33,23 +44,50 @@ def load_checkpoint(conn: Connection, collector: str, partition: str = "") -> Ch
     )
 
 
-def save_checkpoint(conn: Connection, collector: str, state: IncrementalState, partition: str = "") -> None:
-    """Store ``state``; call inside the transaction that wrote the data it describes."""
+def save_checkpoint(
+    conn: Connection,
+    collector: str,
+    state: IncrementalState,
+    partition: str = "",
+    *,
+    expected: str | _AnyToken | None = ANY_TOKEN,
+) -> None:
+    """Store ``state``; call inside the transaction that wrote the data it describes.
+
+    With ``expected`` (the token this run loaded or last wrote, ``None`` for no checkpoint)
+    the write is a compare-and-set: when another run moved the checkpoint meanwhile, nothing
+    is written and :class:`~core.errors.ConflictError` rolls the batch back with it.
+    """
     require_incremental_state(state)
-    upsert_rows(
-        conn,
-        collector_checkpoints,
-        [
-            {
-                "collector": collector,
-                "partition": partition,
-                "checkpoint_token": state.checkpoint_token,
-                "marker": state.human_readable_marker,
-                "extras": dict(state.extras),
-                "updated_at": dt.datetime.now(dt.UTC),
-            }
-        ],
-        ["collector", "partition"],
+    values = {
+        "checkpoint_token": state.checkpoint_token,
+        "marker": state.human_readable_marker,
+        "extras": dict(state.extras),
+        "updated_at": dt.datetime.now(dt.UTC),
+    }
+    key = {"collector": collector, "partition": partition}
+    if isinstance(expected, _AnyToken):
+        upsert_rows(conn, collector_checkpoints, [{**key, **values}], ["collector", "partition"])
+        return
+    table = collector_checkpoints
+    where = (table.c.collector == collector, table.c.partition == partition)
+    changed = conn.execute(
+        update(table).where(*where, table.c.checkpoint_token.is_not_distinct_from(expected)).values(**values)
+    ).rowcount
+    if changed:
+        return
+    stored = conn.execute(select(table.c.checkpoint_token).where(*where)).first()
+    if stored is None and expected is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert().values(**key, **values))
+            return
+        except IntegrityError:
+            stored = conn.execute(select(table.c.checkpoint_token).where(*where)).first()
+    found = stored[0] if stored is not None else None
+    raise ConflictError(
+        f"checkpoint of {collector}/{partition or '-'} was moved by another run "
+        f"(expected {expected!r}, found {found!r}); this batch is rolled back"
     )
 
 

@@ -179,7 +179,7 @@ def copy_upsert(
     source = select(
         *(stage.c[name] for name in rows.columns),
         *(literal(value, table.c[name].type).label(name) for name, value in shared.items()),
-    )
+    ).order_by(*(stage.c[name] for name in key_columns))  # one lock order for concurrent upserts
     statement = on_conflict(
         postgresql.insert(table).from_select([*rows.columns, *shared], source),
         table,

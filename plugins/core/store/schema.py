@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from core.store.migrations import Migration, create_tables
 
 __all__ = [
     "CORE_MIGRATIONS",
     "collector_alerts",
+    "collector_change_counter",
     "collector_checkpoints",
+    "collector_locks",
     "collector_runs",
     "core_metadata",
     "http_validators",
@@ -76,6 +91,32 @@ collector_alerts = Table(
     Column("last_message", Text, nullable=True),
 )
 
+# Who holds (or last held) each run lock; informational, see core.store.locks.
+collector_locks = Table(
+    "collector_locks",
+    core_metadata,
+    Column("lock_name", String(800), primary_key=True),
+    Column("run_id", String(250), nullable=True),
+    Column("holder", String(300), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)
+
+# SQLite only: the commit-ordered change sequence (see core.store.changes).
+collector_change_counter = Table(
+    "collector_change_counter",
+    core_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+def _locks_and_change_counter(conn: Connection) -> None:
+    collector_locks.create(conn, checkfirst=True)
+    collector_change_counter.create(conn, checkfirst=True)
+    if conn.execute(collector_change_counter.select()).first() is None:
+        conn.execute(collector_change_counter.insert().values(id=1, value=0))
+
+
 CORE_MIGRATIONS = (
     Migration(
         1,
@@ -83,4 +124,5 @@ CORE_MIGRATIONS = (
         create_tables(collector_checkpoints, collector_runs, http_validators),
     ),
     Migration(2, "alert suppression state", create_tables(collector_alerts)),
+    Migration(3, "run lock holders, change sequence counter", _locks_and_change_counter),
 )

@@ -33,7 +33,8 @@ def upsert_rows(
     """Insert ``rows`` or update them in place when their natural key exists.
 
     Rows repeating a key inside the batch collapse to the last one (a statement may not
-    touch the same row twice). ``update_columns`` defaults to every non-key column present.
+    touch the same row twice), and rows are written in key order, so two runs upserting
+    overlapping rows lock them in the same order and cannot deadlock. ``update_columns`` defaults to every non-key column present.
     ``only_if_changed`` restricts updates to rows where one of those columns differs, so an
     unchanged re-read does not bump ``updated_at``-style columns. ``update_where(table,
     excluded)`` adds a condition of its own (e.g. "only if the incoming edit is newer").
@@ -55,7 +56,8 @@ def upsert_rows(
         by_key: dict[tuple[Any, ...], Mapping[str, Any]] = {}
         for row in rows:
             by_key[tuple(row[k] for k in key_columns)] = row
-        unique_rows = list(by_key.values())
+        # Key order: concurrent upserts then lock rows in one order and cannot deadlock.
+        unique_rows = [by_key[key] for key in sorted(by_key, key=_sortable)]
         columns = list(unique_rows[0].keys()) if unique_rows else []
         count = len(unique_rows)
     if not count:
@@ -109,6 +111,10 @@ def upsert_rows(
     for start in range(0, len(unique_rows), chunk):
         conn.execute(statement, unique_rows[start : start + chunk])
     return len(unique_rows) - existing if count_inserted else len(unique_rows)
+
+
+def _sortable(key: tuple[Any, ...]) -> tuple[tuple[bool, str, Any], ...]:
+    return tuple((value is None, type(value).__name__, "" if value is None else value) for value in key)
 
 
 def _count_existing(

@@ -1,4 +1,11 @@
-"""The vector-sync ledger: what reached the sink, per document, and where each source left off."""
+"""The vector-sync ledger: per destination, what reached the sink and where each source left off.
+
+One row per (source, destination, namespace, document): the content hash and every chunk id
+that may exist in the sink. A sync records its intent (status ``pending``, with the union of
+the old and new chunk ids) BEFORE it writes to the sink, so a run killed between the sink
+write and the ledger write leaves ids the next run knows to delete. The state row holds the
+change horizon (:mod:`core.store.changes`) the last complete sync started from.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +13,54 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import JSON, Column, Connection, DateTime, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
 
 from core.store.migrations import Migration, create_tables
-from core.store.timestamps import as_utc
 from core.store.upsert import upsert_rows
 
 __all__ = [
+    "STATUS_FAILED",
+    "STATUS_PENDING",
+    "STATUS_SYNCED",
     "VECTOR_MIGRATIONS",
     "LedgerEntry",
+    "LedgerScope",
     "load_entries",
-    "load_watermark",
+    "load_horizon",
+    "vector_ledger_documents",
+    "vector_ledger_state",
     "vector_local_records",
-    "vector_sync_documents",
-    "vector_sync_state",
 ]
 
 vector_metadata = MetaData()
 
-vector_sync_state = Table(
-    "vector_sync_state",
+vector_ledger_state = Table(
+    "vector_ledger_state",
     vector_metadata,
     Column("source", String(200), primary_key=True),
+    Column("destination", String(300), primary_key=True),
     Column("namespace", String(200), primary_key=True),
-    Column("watermark", DateTime(timezone=True), nullable=True),
+    Column("horizon", BigInteger, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-vector_sync_documents = Table(
-    "vector_sync_documents",
+vector_ledger_documents = Table(
+    "vector_ledger_documents",
     vector_metadata,
     Column("source", String(200), primary_key=True),
+    Column("destination", String(300), primary_key=True),
     Column("namespace", String(200), primary_key=True),
     Column("doc_id", String(500), primary_key=True),
     Column("content_hash", String(64), nullable=True),
@@ -56,16 +80,73 @@ vector_local_records = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Version 1's tables, keyed without a destination; read once by :func:`adopt_legacy`.
+_legacy_documents = Table(
+    "vector_sync_documents",
+    MetaData(),
+    Column("source", String(200), primary_key=True),
+    Column("namespace", String(200), primary_key=True),
+    Column("doc_id", String(500), primary_key=True),
+    Column("chunk_ids", JSON, nullable=False),
+)
+
+_LEGACY_V1 = (
+    Table(
+        "vector_sync_state",
+        MetaData(),
+        Column("source", String(200), primary_key=True),
+        Column("namespace", String(200), primary_key=True),
+        Column("watermark", DateTime(timezone=True), nullable=True),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    ),
+    Table(
+        "vector_sync_documents",
+        MetaData(),
+        Column("source", String(200), primary_key=True),
+        Column("namespace", String(200), primary_key=True),
+        Column("doc_id", String(500), primary_key=True),
+        Column("content_hash", String(64), nullable=True),
+        Column("chunk_ids", JSON, nullable=False, default=list),
+        Column("status", String(20), nullable=False),
+        Column("error", Text, nullable=True),
+        Column("synced_at", DateTime(timezone=True), nullable=False),
+    ),
+)
+
 VECTOR_MIGRATIONS = (
     Migration(
         1,
         "vector sync ledger and local sink records",
-        create_tables(vector_sync_state, vector_sync_documents, vector_local_records),
+        create_tables(*_LEGACY_V1, vector_local_records),
+    ),
+    Migration(
+        2,
+        "ledger per destination, change horizon, pending (intent) entries",
+        create_tables(vector_ledger_state, vector_ledger_documents),
     ),
 )
 
 STATUS_SYNCED = "synced"
 STATUS_FAILED = "failed"
+STATUS_PENDING = "pending"  # intent recorded, the sink write has not been confirmed
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerScope:
+    source: str
+    destination: str
+    namespace: str
+
+    def where_state(self):  # type: ignore[no-untyped-def]
+        t = vector_ledger_state
+        return (t.c.source == self.source, t.c.destination == self.destination, t.c.namespace == self.namespace)
+
+    def where_documents(self):  # type: ignore[no-untyped-def]
+        t = vector_ledger_documents
+        return (t.c.source == self.source, t.c.destination == self.destination, t.c.namespace == self.namespace)
+
+    def key(self) -> dict[str, str]:
+        return {"source": self.source, "destination": self.destination, "namespace": self.namespace}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,43 +157,53 @@ class LedgerEntry:
     status: str
 
 
-def load_watermark(conn: Connection, source: str, namespace: str) -> dt.datetime | None:
-    row = conn.execute(
-        select(vector_sync_state.c.watermark).where(
-            vector_sync_state.c.source == source, vector_sync_state.c.namespace == namespace
-        )
-    ).first()
-    return None if row is None else as_utc(row[0])
+def state_exists(conn: Connection, scope: LedgerScope) -> bool:
+    return conn.execute(select(vector_ledger_state.c.source).where(*scope.where_state())).first() is not None
 
 
-def save_watermark(conn: Connection, source: str, namespace: str, watermark: dt.datetime) -> None:
+def load_horizon(conn: Connection, scope: LedgerScope) -> int | None:
+    row = conn.execute(select(vector_ledger_state.c.horizon).where(*scope.where_state())).first()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def save_horizon(conn: Connection, scope: LedgerScope, horizon: int | None) -> None:
+    """Record where the next sync starts; an existing horizon never moves backwards."""
+    stored = load_horizon(conn, scope)
+    if horizon is not None and stored is not None and stored > horizon:
+        horizon = stored
     upsert_rows(
         conn,
-        vector_sync_state,
-        [
-            {
-                "source": source,
-                "namespace": namespace,
-                "watermark": watermark,
-                "updated_at": dt.datetime.now(dt.UTC),
-            }
-        ],
-        ["source", "namespace"],
+        vector_ledger_state,
+        [{**scope.key(), "horizon": horizon, "updated_at": dt.datetime.now(dt.UTC)}],
+        ["source", "destination", "namespace"],
     )
 
 
-def load_entries(
-    conn: Connection, source: str, namespace: str, doc_ids: Iterable[str]
-) -> dict[str, LedgerEntry]:
+def adopt_legacy(conn: Connection, scope: LedgerScope) -> int:
+    """First sync of a destination on a store that has a version-1 ledger: take over its chunk
+    ids as ``pending`` entries (so shrunk documents still lose their old chunks) and re-sync
+    every document once. Returns the entries adopted."""
+    if state_exists(conn, scope) or not inspect(conn).has_table(_legacy_documents.name):
+        return 0
+    legacy = _legacy_documents
+    rows = conn.execute(
+        select(legacy.c.doc_id, legacy.c.chunk_ids).where(
+            legacy.c.source == scope.source, legacy.c.namespace == scope.namespace
+        )
+    ).all()
+    entries = [LedgerEntry(doc_id, None, tuple(chunks or ()), STATUS_PENDING) for doc_id, chunks in rows]
+    write_entries(conn, scope, entries, {})
+    save_horizon(conn, scope, None)
+    return len(entries)
+
+
+def load_entries(conn: Connection, scope: LedgerScope, doc_ids: Iterable[str]) -> dict[str, LedgerEntry]:
     wanted = list(dict.fromkeys(doc_ids))
     entries: dict[str, LedgerEntry] = {}
+    t = vector_ledger_documents
     for start in range(0, len(wanted), 500):
         rows = conn.execute(
-            select(vector_sync_documents).where(
-                vector_sync_documents.c.source == source,
-                vector_sync_documents.c.namespace == namespace,
-                vector_sync_documents.c.doc_id.in_(wanted[start : start + 500]),
-            )
+            select(t).where(*scope.where_documents(), t.c.doc_id.in_(wanted[start : start + 500]))
         ).mappings()
         for row in rows:
             entries[row["doc_id"]] = LedgerEntry(
@@ -121,29 +212,26 @@ def load_entries(
     return entries
 
 
-def failed_doc_ids(conn: Connection, source: str, namespace: str) -> list[str]:
+def unfinished_doc_ids(conn: Connection, scope: LedgerScope) -> list[str]:
+    """Documents whose last sync failed or was cut off: they are synced again."""
+    t = vector_ledger_documents
     return list(
         conn.execute(
-            select(vector_sync_documents.c.doc_id).where(
-                vector_sync_documents.c.source == source,
-                vector_sync_documents.c.namespace == namespace,
-                vector_sync_documents.c.status == STATUS_FAILED,
-            )
+            select(t.c.doc_id).where(*scope.where_documents(), t.c.status.in_((STATUS_FAILED, STATUS_PENDING)))
         ).scalars()
     )
 
 
 def write_entries(
-    conn: Connection, source: str, namespace: str, entries: Sequence[LedgerEntry], errors: dict[str, str]
+    conn: Connection, scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str]
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     upsert_rows(
         conn,
-        vector_sync_documents,
+        vector_ledger_documents,
         [
             {
-                "source": source,
-                "namespace": namespace,
+                **scope.key(),
                 "doc_id": entry.doc_id,
                 "content_hash": entry.content_hash,
                 "chunk_ids": list(entry.chunk_ids),
@@ -153,30 +241,23 @@ def write_entries(
             }
             for entry in entries
         ],
-        ["source", "namespace", "doc_id"],
+        ["source", "destination", "namespace", "doc_id"],
     )
 
 
-def forget_documents(conn: Connection, source: str, namespace: str, doc_ids: Sequence[str]) -> None:
+def forget_documents(conn: Connection, scope: LedgerScope, doc_ids: Sequence[str]) -> None:
+    t = vector_ledger_documents
     for start in range(0, len(doc_ids), 500):
         conn.execute(
-            vector_sync_documents.delete().where(
-                vector_sync_documents.c.source == source,
-                vector_sync_documents.c.namespace == namespace,
-                vector_sync_documents.c.doc_id.in_(list(doc_ids[start : start + 500])),
-            )
+            t.delete().where(*scope.where_documents(), t.c.doc_id.in_(list(doc_ids[start : start + 500])))
         )
 
 
-def reset_source(conn: Connection, source: str, namespace: str) -> None:
-    """Forget everything synced for ``source`` (a re-sync from scratch follows)."""
+def reset_scope(conn: Connection, scope: LedgerScope) -> None:
+    """``full_refresh``: re-sync every document from scratch. Chunk ids are kept (as pending
+    entries) so records of documents that shrank or vanished are still deleted."""
+    t = vector_ledger_documents
     conn.execute(
-        vector_sync_documents.delete().where(
-            vector_sync_documents.c.source == source, vector_sync_documents.c.namespace == namespace
-        )
+        t.update().where(*scope.where_documents()).values(content_hash=None, status=STATUS_PENDING)
     )
-    conn.execute(
-        vector_sync_state.delete().where(
-            vector_sync_state.c.source == source, vector_sync_state.c.namespace == namespace
-        )
-    )
+    conn.execute(vector_ledger_state.delete().where(*scope.where_state()))

@@ -32,6 +32,10 @@ class LocalSink:
         self._last_errors: list[BaseException] = []
 
     @property
+    def destination(self) -> str:
+        return f"local:{self.namespace_prefix}" if self.namespace_prefix else "local"
+
+    @property
     def last_errors(self) -> Sequence[BaseException]:
         return self._last_errors
 

@@ -202,6 +202,10 @@ class PineconeSink:
     # ------------------------------------------------------------------ VectorSink
 
     @property
+    def destination(self) -> str:
+        return f"pinecone:{self.config.index}"
+
+    @property
     def last_errors(self) -> Sequence[BaseException]:
         return tuple(self._errors)
 

@@ -29,6 +29,12 @@ class VectorSink(Protocol):
 
     name: str
 
+    @property
+    def destination(self) -> str:
+        """Where records land, stably named (``local``, ``pinecone:<index>``): the sync ledger
+        is kept per destination, so syncing to one never marks documents synced in another."""
+        ...
+
     def ensure_ready(self, namespaces: Sequence[str]) -> None:
         """Create or check indexes/namespaces; raise ``ConfigError`` on a mismatch."""
         ...

@@ -2,14 +2,17 @@
 
 Unchanged documents (same content hash as the ledger) cost nothing; chunks that a document
 no longer has are deleted; documents the sink refused are marked failed and retried on the
-next run. The watermark is the time the run STARTED, so a record edited while a sync runs
-is picked up by the next one.
+next run. Which rows changed is decided by the commit-ordered change sequence
+(:mod:`core.store.changes`): the horizon is read when the run STARTS, before any row, so a
+row committed while a sync runs (even one written by a batch that began earlier) is picked up
+by the next one. Before anything goes to the sink its chunk ids are recorded as ``pending``,
+so a run killed between the sink write and the ledger write leaves nothing the next run does
+not know to delete. Syncs of one (source, destination, namespace) are serialised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,12 +21,14 @@ from typing import TYPE_CHECKING
 from core.errors import CollectorError, CollectorFailureCategory, classify_failure, sanitize_exception_message
 from core.protocols import RunResult
 from core.store import Store
+from core.store.changes import change_horizon
+from core.store.locks import LockRequest, hold_locks
 from core.vectors import ledger
 from core.vectors.chunking import Chunker, ChunkingConfig
 from core.vectors.documents import Document, VectorRecord, record_id
-from core.vectors.local_sink import LocalSink
 from core.vectors.settings import parse_vector_settings
 from core.vectors.sink import VectorSink
+from core.vectors.sinks import build_sink
 
 if TYPE_CHECKING:
     from core.collectors.abstract import AbstractCollector
@@ -76,31 +81,46 @@ class VectorSyncer:
             0,
         )
         self.errors: list[str] = []
+        self.scope = ledger.LedgerScope(source, sink.destination, namespace)
+        self.start_horizon: int | None = None
+        self._retry: set[str] = set()
+        self._produced: set[str] = set()
 
-    def prepare(self, full_refresh: bool = False) -> tuple[dt.datetime | None, list[str]]:
-        """Migrate, check the sink, return (watermark, failed doc ids) to preprocess from."""
+    def prepare(self, full_refresh: bool = False) -> tuple[int | None, list[str]]:
+        """Migrate, check the sink, read this run's start horizon; return (the previous run's
+        horizon, documents to sync again) to preprocess from."""
         self.store.migrate("vectors", ledger.VECTOR_MIGRATIONS)
         self.sink.ensure_ready([self.namespace])
         with self.store.transaction() as conn:
-            if full_refresh and self.record_ledger:
-                ledger.reset_source(conn, self.source, self.namespace)
-            watermark = ledger.load_watermark(conn, self.source, self.namespace)
-            failed = ledger.failed_doc_ids(conn, self.source, self.namespace)
-        return watermark, failed
+            if self.record_ledger:
+                if full_refresh:
+                    ledger.reset_scope(conn, self.scope)
+                adopted = ledger.adopt_legacy(conn, self.scope)
+                if adopted:
+                    log.info("Ledger of %s: %d documents taken over from the version-1 ledger", self.scope, adopted)
+            previous = ledger.load_horizon(conn, self.scope)
+            retry = ledger.unfinished_doc_ids(conn, self.scope)
+        with self.store.engine.connect() as conn:
+            self.start_horizon = change_horizon(conn)
+        self._retry = set(retry)
+        return previous, retry
 
     def sync(self, documents: Iterable[Document], removed_doc_ids: Iterable[str] = ()) -> None:
         for batch in _batches(documents, self.batch_documents):
             self._sync_batch(batch)
-        self._remove(list(removed_doc_ids))
+        # A document to retry that the store no longer produces is gone: its records go too.
+        vanished = self._retry - self._produced
+        self._remove(sorted({*removed_doc_ids, *vanished}))
 
-    def finish(self, started_at: dt.datetime) -> None:
+    def finish(self) -> None:
         if self.record_ledger:
             with self.store.transaction() as conn:
-                ledger.save_watermark(conn, self.source, self.namespace, started_at)
+                ledger.save_horizon(conn, self.scope, self.start_horizon)
 
     def _sync_batch(self, documents: Sequence[Document]) -> None:
+        self._produced.update(d.doc_id for d in documents)
         with self.store.engine.connect() as conn:
-            known = ledger.load_entries(conn, self.source, self.namespace, (d.doc_id for d in documents))
+            known = ledger.load_entries(conn, self.scope, (d.doc_id for d in documents))
         to_upsert: list[VectorRecord] = []
         to_delete: list[str] = []
         planned: list[tuple[Document, str, tuple[str, ...], tuple[str, ...]]] = []
@@ -135,6 +155,8 @@ class VectorSyncer:
             planned.append((document, digest, new_ids, stale))
         if not planned:
             return
+        if self.record_ledger:
+            self._record_intent(planned, known)
         failed = set(self.sink.upsert(self.namespace, to_upsert)) if to_upsert else set()
         failed_deletes = set(self.sink.delete(self.namespace, to_delete)) if to_delete else set()
         self.counts["records_upserted"] += len(to_upsert) - len(failed)
@@ -156,7 +178,7 @@ class VectorSyncer:
                 entries.append(ledger.LedgerEntry(document.doc_id, digest, new_ids, ledger.STATUS_SYNCED))
         if self.record_ledger:
             with self.store.transaction() as conn:
-                ledger.write_entries(conn, self.source, self.namespace, entries, errors)
+                ledger.write_entries(conn, self.scope, entries, errors)
         log.info(
             "Vector sync %s/%s: %d documents so far, %d records upserted, %d deleted, %d failed",
             self.source,
@@ -167,11 +189,25 @@ class VectorSyncer:
             self.counts["records_failed"],
         )
 
+    def _record_intent(
+        self,
+        planned: Sequence[tuple[Document, str, tuple[str, ...], tuple[str, ...]]],
+        known: dict[str, ledger.LedgerEntry],
+    ) -> None:
+        """Before the sink sees a record, the ledger knows its id (and every older one)."""
+        entries = []
+        for document, _digest, new_ids, _stale in planned:
+            previous = known.get(document.doc_id)
+            ids = tuple(dict.fromkeys((*(previous.chunk_ids if previous else ()), *new_ids)))
+            entries.append(ledger.LedgerEntry(document.doc_id, None, ids, ledger.STATUS_PENDING))
+        with self.store.transaction() as conn:
+            ledger.write_entries(conn, self.scope, entries, {})
+
     def _remove(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
             return
         with self.store.engine.connect() as conn:
-            known = ledger.load_entries(conn, self.source, self.namespace, doc_ids)
+            known = ledger.load_entries(conn, self.scope, doc_ids)
         ids = [chunk for entry in known.values() for chunk in entry.chunk_ids]
         failed = set(self.sink.delete(self.namespace, ids)) if ids else set()
         self.counts["records_deleted"] += len(ids) - len(failed)
@@ -180,7 +216,7 @@ class VectorSyncer:
         self.counts["documents_removed"] += len(gone)
         if self.record_ledger:
             with self.store.transaction() as conn:
-                ledger.forget_documents(conn, self.source, self.namespace, gone)
+                ledger.forget_documents(conn, self.scope, gone)
 
     def _failure_reason(self) -> str:
         errors = list(self.sink.last_errors)
@@ -221,11 +257,10 @@ def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
 
 def _sink_for(collector: AbstractCollector) -> VectorSink:
     context = collector.context
-    if context.dry_run:
-        return LocalSink(collector.store, namespace_prefix="dry_run/")
-    if context.vector_sink_factory is not None:
+    if context.vector_sink_factory is not None and not context.dry_run:
         return context.vector_sink_factory(collector.store)
-    return LocalSink(collector.store)
+    settings = parse_vector_settings(collector.raw_config.get("vectors"))
+    return build_sink(collector.store, settings, context.connections, dry_run=context.dry_run)
 
 
 def check_vector_sink(collector: AbstractCollector) -> str | None:
@@ -240,38 +275,43 @@ def check_vector_sink(collector: AbstractCollector) -> str | None:
 
 
 def run_vector_sync(collector: AbstractCollector) -> RunResult:
-    """Run the vector step for ``collector`` with the sink its context provides."""
+    """Run the vector step for ``collector`` with the sink its settings choose."""
     started = time.monotonic()
-    started_at = dt.datetime.now(dt.UTC)
     settings = parse_vector_settings(collector.raw_config.get("vectors"))
     source = collector.vector_source or collector.name
     if not settings.enabled:
         return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
     context = collector.context
+    namespace = settings.namespace or source
     with contextlib.closing(_sink_for(collector)) as sink:
         syncer = VectorSyncer(
             collector.store,
             sink,
             source=source,
-            namespace=settings.namespace or source,
+            namespace=namespace,
             chunker=Chunker(
                 ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars)
             ),
             batch_documents=settings.batch_documents,
             record_ledger=not context.dry_run,
         )
-        watermark, failed = syncer.prepare(full_refresh=context.full_refresh)
-        log.info(
-            "Vector sync %s -> %s sink, namespace %s: documents changed since %s, plus %d failed last time%s",
-            source,
-            sink.name,
-            syncer.namespace,
-            watermark.isoformat() if watermark else "the beginning",
-            len(failed),
-            " (dry run: nothing reaches the real sink, the ledger is untouched)" if context.dry_run else "",
-        )
-        syncer.sync(collector.preprocess(watermark, failed), collector.removed_document_ids(watermark))
-        syncer.finish(started_at)
+        lock = LockRequest(f"sync:{source}:{sink.destination}:{namespace}")
+        with hold_locks(
+            collector.store.engine, [lock], run_id=context.run_id, wait_seconds=context.lock_wait_seconds
+        ):
+            previous, retry = syncer.prepare(full_refresh=context.full_refresh)
+            log.info(
+                "Vector sync %s -> %s (%s), namespace %s: documents changed since %s, plus %d to retry%s",
+                source,
+                sink.name,
+                sink.destination,
+                namespace,
+                f"change {previous}" if previous is not None else "the beginning",
+                len(retry),
+                " (dry run: nothing reaches the real sink, the ledger is untouched)" if context.dry_run else "",
+            )
+            syncer.sync(collector.preprocess(previous, retry), collector.removed_document_ids(previous))
+            syncer.finish()
         result = syncer.result(started)
         collector.last_result = result
         syncer.raise_for_failures()
