@@ -15,7 +15,7 @@ from airflow_collectors import metrics
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
 from airflow_collectors.kill_watch import KillWatch, die_with_parent
-from airflow_collectors.vector_sinks import sink_factory
+from airflow_collectors.vector_sinks import vector_connection_ids
 from airflow_collectors.window import run_options
 from core.collectors import AbstractCollector, RunContext
 from core.errors import ConfigError
@@ -202,8 +202,7 @@ class CollectorOperator(BaseOperator):
             dry_run=options.dry_run,
             full_refresh=options.full_refresh,
             is_backfill=options.is_backfill,
-            connections=resolve_connections(self.connection_ids),
-            vector_sink_factory=sink_factory(self.config),
+            connections=resolve_connections([*self.connection_ids, *vector_connection_ids(self.config)]),
             previous_result=previous if isinstance(previous, Mapping) else None,
         )
 
@@ -330,6 +329,7 @@ def _checkpoint_marks(collector: AbstractCollector) -> dict[str, tuple[object, o
     from sqlalchemy import select
 
     try:
+        collector.store.ensure_core()
         with collector.store.engine.connect() as conn:
             rows = conn.execute(
                 select(
