@@ -88,9 +88,10 @@ CATEGORY_ADVICE: dict[str, str] = {
     "timeout": "requests or the step ran out of time on every try: check the source's "
     "latency or raise execution_timeout_minutes",
     "unknown": "an unexpected error: read the task log and add a classification for it",
-    "resource": "the task ran out of a machine resource or its process was killed: look for the "
-    "out-of-memory killer in the worker's kernel log (dmesg) or a lost worker, then lower batch "
-    "sizes or give the worker more memory; the next run resumes from the checkpoint",
+    "resource": "the task ran out of a machine resource or its process was killed: free disk space "
+    "or raise the quota (worker or database), raise max_connections, or look for the out-of-memory "
+    "killer in the worker's kernel log (dmesg) or a lost worker, then lower batch sizes or give the "
+    "worker more memory; the next run resumes from the checkpoint",
     "conflict": "another run holds the same collector/partition: it goes on after that run ends",
     LATE_CATEGORY: "the run is still not finished at its deadline: look for a stuck task, a full pool "
     "or a slow source",
