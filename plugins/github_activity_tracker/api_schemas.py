@@ -44,6 +44,7 @@ __all__ = [
     "SimpleUser",
     "parse_list",
     "parse_object",
+    "parse_pull_list",
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -347,3 +348,20 @@ def parse_object(model: type[_M], data: Any, *, endpoint: str) -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _error(exc, endpoint=endpoint, model=model.__name__) from None
+
+
+def parse_pull_list(data: Any, *, endpoint: str) -> list[Issue]:
+    """``GET /repos/{o}/{r}/pulls`` items as :class:`Issue` rows with ``pull_request`` set.
+
+    The fallback when a repository's issues are disabled (its ``/issues`` answers 410, so
+    pull requests cannot be listed there): the pull list carries every column the issue row
+    needs. Items that are not objects are left as they are, for ``parse_list`` to reject.
+    """
+    if isinstance(data, list):
+        data = [
+            {**item, "pull_request": {"url": item.get("url"), "merged_at": item.get("merged_at")}}
+            if isinstance(item, dict)
+            else item
+            for item in data
+        ]
+    return parse_list(Issue, data, endpoint=endpoint)

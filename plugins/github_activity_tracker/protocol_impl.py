@@ -32,10 +32,17 @@ def _parse(value: str | dt.datetime) -> dt.datetime:
 
 @dataclasses.dataclass(frozen=True)
 class GitHubCollectResult(RunResult):
-    """What one collect run did: counts per stream plus request stats, per repository."""
+    """What one collect run did: counts per stream plus request stats, per repository.
+
+    ``disabled``: ``owner/name: stream`` for every stream GitHub reports turned off (410,
+    e.g. issues disabled), skipped while the rest of the repository was collected.
+    ``renamed``: ``configured -> current`` for repositories GitHub now knows by another name.
+    """
 
     step: str | None = "collect"
     repositories: Sequence[str] = ()
+    disabled: Sequence[str] = ()
+    renamed: Sequence[str] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -338,6 +338,8 @@ class Dataset:
                 self.add_org(owner)
             self.former_names[full_name.lower()] = repo.id
             self.former_names.pop(new_full_name.lower(), None)
+            self.orgs[repo.owner].remove(repo.full_name)
+            self.orgs.setdefault(owner, []).append(new_full_name)
             repo.owner, repo.name = owner, name
             repo.updated_at = self.tick()
             self.repos[new_full_name.lower()] = repo

@@ -892,3 +892,66 @@ def test_vector_metadata_updated_at_is_githubs_own_time(harness: Harness, server
         stamps += [c.updated_at for c in repo.review_comments if c.pull_number == number]
         stamps += [r.submitted_at for r in repo.reviews if r.pull_number == number]
         assert dt.datetime.fromisoformat(meta["updated_at"]) == max(stamps), record["record_id"]
+
+
+def test_disabled_issues_are_recorded_and_everything_else_is_collected(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    """410 "Issues are disabled": pull requests come from /pulls; other streams and repos go on."""
+    widgets = server.dataset.repo("acme/widgets")
+    widgets.has_issues = False
+    collector = harness.collector()
+    collector.validate()
+    result = collector.run()  # unpartitioned: acme/widgets first, then acme/gadgets
+    collector.store.dispose()
+    assert result.success
+    assert list(result.disabled) == ["acme/widgets: issues", "acme/widgets: issue_comments"]
+    assert result.counts["issues_disabled"] == 1 and result.counts["issue_comments_disabled"] == 1
+    assert server.count(status=410) == 2
+
+    pulls = {n for n, i in widgets.issues.items() if i.pull}
+    mine = github_issues.c.repo_full_name == "acme/widgets"
+    assert {r["number"] for r in harness.rows(github_issues, mine)} == pulls
+    assert all(r["is_pull_request"] for r in harness.rows(github_issues, mine))
+    assert harness.issue(4)["merged_by_login"] == "alice"  # details of the listed pulls were synced
+    assert harness.count(github_reviews) == len(widgets.reviews) > 0
+    assert harness.count(github_review_comments) == len(widgets.review_comments) > 0
+    gadgets = server.dataset.repo("acme/gadgets")
+    theirs = github_issues.c.repo_full_name == "acme/gadgets"
+    assert harness.count(github_issues, theirs) == len(gadgets.issues)
+
+    # later runs, partitioned too: still skipped, nothing duplicated, new pull requests arrive
+    server.dataset.edit_issue("acme/widgets", 4, title="Fix resize crash (v2)")
+    counts = harness.run(partition="acme/widgets")
+    assert counts["issues_disabled"] == 1 and counts["pull_list_pages"] == 1
+    assert harness.issue(4)["title"] == "Fix resize crash (v2)"
+    assert harness.state("acme/widgets").cursor("pull_list") == widgets.issues[4].updated_at
+    assert {r["number"] for r in harness.rows(github_issues, mine)} == pulls
+
+
+def test_renamed_repository_costs_one_redirect_then_uses_the_new_name(
+    harness: Harness, server: FakeGitHubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.run()
+    server.dataset.rename_repo("acme/widgets", "acme/widgets-ng")
+    comment = server.dataset.add_comment("acme/widgets-ng", 1, user="alice", body="Said after the rename.")
+    server.clear_log()
+    caplog.set_level(logging.INFO, logger="github_activity_tracker")
+    collector = harness.collector()
+    collector.validate()
+    result = collector.run()
+    collector.store.dispose()
+
+    old = [s.status for s in server.served if s.path.split("/")[1:4] == ["repos", "acme", "widgets"]]
+    assert old == [301]  # the rename is followed once; every later request uses the new name
+    assert list(result.renamed) == ["acme/widgets -> acme/widgets-ng"]
+    assert result.counts["repositories_renamed"] == 1
+    assert "acme/widgets was renamed to acme/widgets-ng" in caplog.text
+    stored = harness.rows(github_issue_comments, github_issue_comments.c.comment_id == comment.id)
+    assert len(stored) == 1 and stored[0]["body"] == "Said after the rename."
+    assert {r["full_name"] for r in harness.rows(github_repositories)} == {"acme/widgets-ng", "acme/gadgets"}
+    assert [r["partition"] for r in harness.checkpoint_rows()] == ["acme/gadgets", "acme/widgets"]
+
+    server.clear_log()
+    harness.run()  # the new name was persisted: no redirect at all
+    assert server.count(status=301) == 0

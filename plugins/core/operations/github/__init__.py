@@ -11,7 +11,7 @@ from core.operations.github.config import DEFAULT_API_URL, DEFAULT_API_VERSION, 
 from core.operations.github.etag import EtagCache, InMemoryEtagCache, request_key
 from core.operations.github.pagination import parse_link_header, require_same_origin
 from core.operations.github.ratelimit import RateLimitSnapshot
-from core.operations.github.responses import GitHubConflictError, GitHubNotFoundError
+from core.operations.github.responses import GitHubConflictError, GitHubGoneError, GitHubNotFoundError
 from core.operations.github.stats import RequestStats
 from core.operations.github.tokens import Token, TokenPool, fingerprint
 
@@ -22,6 +22,7 @@ __all__ = [
     "GitHubClient",
     "GitHubClientConfig",
     "GitHubConflictError",
+    "GitHubGoneError",
     "GitHubNotFoundError",
     "GitHubResponse",
     "InMemoryEtagCache",

@@ -32,6 +32,7 @@ from core.operations.github.ratelimit import (
 
 __all__ = [
     "GitHubConflictError",
+    "GitHubGoneError",
     "GitHubNotFoundError",
     "Outcome",
     "TruncatedBodyError",
@@ -59,6 +60,16 @@ class GitHubConflictError(DataValidationError):
     """409: e.g. listing commits of an empty repository ("Git Repository is empty.")."""
 
     status = 409
+
+
+class GitHubGoneError(DataValidationError):
+    """410: the feature behind the endpoint is turned off ("Issues are disabled for this repo").
+
+    Retrying cannot help (``validation`` if it escapes); callers for whom a disabled feature
+    is normal (the tracker's issue streams) catch this class, record it and go on.
+    """
+
+    status = 410
 
 
 class Verdict(enum.Enum):
@@ -148,7 +159,9 @@ def classify_response(
         return Outcome(Verdict.FATAL, GitHubNotFoundError(text))
     if status == 409:
         return Outcome(Verdict.FATAL, GitHubConflictError(text, source=redact(endpoint)))
-    if status in {400, 410, 413, 422}:
+    if status == 410:
+        return Outcome(Verdict.FATAL, GitHubGoneError(text, source=redact(endpoint)))
+    if status in {400, 413, 422}:
         return Outcome(Verdict.FATAL, DataValidationError(text, source=redact(endpoint)))
     if status in {408, 504}:
         return Outcome(Verdict.TRANSIENT, SourceTimeoutError(text))
