@@ -7,7 +7,9 @@ recovering big commits' file lists through the API versus git.
 1. Starts the fake GitHub (``tests/fakes/github_server.py --dataset large``) in its own process,
    so the server's payload building does not share this process's interpreter.
 2. Runs the real collector (all streams, both repositories of the dataset) on a fresh
-   PostgreSQL database: a first run, then an unchanged second run. Reports requests and
+   PostgreSQL database: a first run, then an unchanged second run. Nothing leaves the
+   machine: the fake's clone URLs are local paths without a repository, so the git recovery
+   of the 3,250-file commit fails at once and that commit keeps GitHub's first 3,000 files. Reports requests and
    quota-consuming requests per 1,000 stored items, wall-clock items/s, and items/s of the
    store work alone (the time spent inside the page transactions).
 3. For commits of 650, 2,900 and 3,100 files: REST requests and seconds to the full file
@@ -75,7 +77,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_fake(dataset: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_fake(dataset: str, clone_root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The fake GitHub in its own process; its clone URLs point into ``clone_root`` (local
+    paths that hold no repository), so a git fallback fails at once and never leaves the machine."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -87,6 +91,8 @@ def start_fake(dataset: str) -> tuple[subprocess.Popen[bytes], str]:
             dataset,
             "--token",
             f"{TOKEN}:100000",
+            "--clone-url-root",
+            str(clone_root),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -111,7 +117,7 @@ def collector_run(url: str, store_url: str, tmp: Path, per_page: int) -> tuple[f
             "orgs": ["acme"],
             "per_page": per_page,
             "clone_cache_dir": str(tmp / "git"),
-            "commit_files_strategy": "api",  # the dataset's clone URLs point at github.com
+            "commit_files_strategy": "api",  # git only for the >3,000-file commit (local, fails)
         },
         context=context,
     )
@@ -142,17 +148,17 @@ def bench_collector(pg: str, per_page: int) -> None:
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     base = pg.rsplit("/", 1)[0]
     store_url = f"{base}/{name}"
-    process, url = start_fake("large")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = start_fake("large", Path(tmp) / "no-clones")
+        try:
             first_s, first = collector_run(url, store_url, Path(tmp), per_page)
             items = stored_items(store_url)
             second_s, second = collector_run(url, store_url, Path(tmp), per_page)
-    finally:
-        process.terminate()
-        process.wait(10)
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        finally:
+            process.terminate()
+            process.wait(10)
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
 
     total = sum(items.values())
     without_files = total - items["commit files"]

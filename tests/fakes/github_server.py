@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -1928,6 +1929,10 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="accepted token, optionally TOKEN:LIMIT (repeatable; none = accept any token)",
     )
+    parser.add_argument(
+        "--clone-url-root",
+        help="serve every clone_url as file://ROOT/owner/name.git (local git only, never github.com)",
+    )
     args = parser.parse_args(argv)
     tokens = None
     if args.token:
@@ -1935,7 +1940,12 @@ def main(argv: list[str] | None = None) -> None:
         for item in args.token:
             name, _, limit = item.partition(":")
             tokens[name] = int(limit or 5000)
-    server = FakeGitHubServer(build_dataset(args.dataset), tokens=tokens, host=args.host, port=args.port)
+    dataset = build_dataset(args.dataset)
+    if args.clone_url_root:
+        root = Path(args.clone_url_root).resolve()
+        for repo in dataset.repos.values():
+            repo.clone_url = (root / f"{repo.full_name}.git").as_uri()
+    server = FakeGitHubServer(dataset, tokens=tokens, host=args.host, port=args.port)
     print(f"fake GitHub API serving dataset {args.dataset!r} on {server.base_url}", flush=True)
     try:
         server._httpd.serve_forever()
