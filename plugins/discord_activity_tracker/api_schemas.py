@@ -5,11 +5,15 @@ One export file holds one channel::
     {"guild": {...}, "channel": {...}, "dateRange": {...}, "exportedAt": "...",
      "messages": [{...}, ...], "messageCount": 123}
 
-Field names follow DCE's JSON writer (camelCase in the file, snake_case here). Models ignore
-keys they do not know, so newer DCE versions still load; the fields we store are strict:
-ids are snowflakes written as strings of digits, timestamps are ISO-8601 with an offset,
-and a number is never accepted where a string belongs (or the other way round).
-Free-form parts (embeds, components, forwarded messages) stay plain JSON objects.
+Field names follow DCE's JSON writer (camelCase in the file, snake_case here). The rule:
+validate what the store needs, keep the rest. Models ignore keys they do not know, so newer
+and older DCE versions load; the fields stored in columns are strict: ids are snowflakes
+written as strings of digits (an absent optional id may be ``null`` or ``""``), timestamps
+are ISO-8601 with an offset, text has no NUL, and a number is never accepted where a string
+belongs (or the other way round). Fields DCE added over the years (``nickname``, ``color``,
+``roles``, ``isBot``, ``stickers``, ``inlineEmojis``, ``callEndedTimestamp``, ...) may be
+missing. Free-form parts (reactions, stickers, embeds, components, the interaction,
+forwarded messages) are stored or hashed as the export's own JSON, whatever their shape.
 """
 
 from __future__ import annotations
@@ -17,23 +21,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "Attachment",
-    "DateRange",
-    "Emoji",
     "ExportChannel",
     "ExportGuild",
     "ExportHeader",
-    "Interaction",
     "Message",
     "MessageReference",
-    "Reaction",
-    "Role",
+    "OptionalSnowflake",
     "Snowflake",
-    "Sticker",
+    "StoredText",
     "Timestamp",
     "User",
 ]
@@ -71,15 +71,33 @@ def _parse_timestamp(value: object) -> dt.datetime:
 Snowflake = Annotated[str, Field(strict=True, pattern=_SNOWFLAKE_PATTERN)]
 """A Discord id: a 64-bit integer that DCE writes as a string of digits."""
 
+
+def _empty_is_none(value: object) -> object:
+    # DCE writes an absent id as null in some versions and as "" in others.
+    return None if value == "" else value
+
+
+OptionalSnowflake = Annotated[Snowflake | None, BeforeValidator(_empty_is_none)]
+"""An id that may be absent: ``null``, ``""`` or a missing key all mean "none"."""
+
 Timestamp = Annotated[dt.datetime, BeforeValidator(_parse_timestamp)]
 """An ISO-8601 timestamp with a UTC offset, parsed to an aware ``datetime``."""
 
-# DCE writes an empty id for standard (Unicode) emoji and the snowflake for custom ones.
-EmojiId = Annotated[str, Field(strict=True, pattern=r"^([0-9]{1,20})?$")]
-
-
-# Text PostgreSQL can store: JSON may carry \u0000, a PostgreSQL text value may not.
+# Text PostgreSQL can store: JSON may carry \u0000, a PostgreSQL text value may not. Every
+# field stored in a text column has this type, so a NUL is rejected before anything is
+# written, on SQLite as on PostgreSQL (JSON columns keep \u0000 escaped, which both accept).
 StoredText = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
+
+
+def _null_is_false(value: object) -> object:
+    return False if value is None else value
+
+
+# A flag some DCE versions leave out or write as null: both mean false.
+Flag = Annotated[StrictBool, BeforeValidator(_null_is_false)]
+
+# Free-form parts the store keeps as JSON, exactly as written (``null`` or missing = empty).
+JsonObjects = tuple[dict[str, Any], ...] | None
 
 
 class _Model(BaseModel):
@@ -93,90 +111,58 @@ class _Model(BaseModel):
     )
 
 
-class Role(_Model):
-    id: Snowflake
-    name: StrictStr
-    color: StrictStr | None = None
-    position: StrictInt | None = None
-
-
 class User(_Model):
-    """A message author, a mentioned user or a user who reacted."""
+    """A message author or a mentioned user: the fields ``discord_authors`` stores.
+
+    Only ``id`` and ``name`` are required: older DCE versions write no ``nickname``,
+    ``color``, ``roles`` or ``avatarUrl``, and some no ``isBot``. ``roles`` is kept as JSON.
+    """
 
     id: Snowflake
-    name: StrictStr
-    discriminator: StrictStr | None = Field(default=None, max_length=10)
-    nickname: StrictStr | None = None
-    color: StrictStr | None = Field(default=None, max_length=16)
-    is_bot: StrictBool = False
-    roles: tuple[Role, ...] = ()
-    avatar_url: StrictStr | None = None
-
-
-class Emoji(_Model):
-    id: EmojiId = ""
-    name: StrictStr
-    code: StrictStr | None = None
-    is_animated: StrictBool = False
-    image_url: StrictStr | None = None
+    name: StoredText
+    discriminator: StoredText | None = Field(default=None, max_length=10)
+    nickname: StoredText | None = None
+    color: StoredText | None = Field(default=None, max_length=16)
+    is_bot: Flag = False
+    roles: JsonObjects = None
+    avatar_url: StoredText | None = None
 
 
 class Attachment(_Model):
-    id: Snowflake
-    url: StrictStr
-    file_name: StrictStr
-    file_size_bytes: StrictInt = Field(ge=0)
+    """An attachment, kept as JSON; the thread documents show its ``fileName``."""
 
-
-class Sticker(_Model):
-    id: Snowflake
-    name: StrictStr
-    format: StrictStr | None = None
-    source_url: StrictStr | None = None
-
-
-class Reaction(_Model):
-    emoji: Emoji
-    count: StrictInt = Field(ge=0)
-    users: tuple[User, ...] = ()
+    file_name: StrictStr | None = None
 
 
 class MessageReference(_Model):
-    """What a reply (or a forward, or a crosspost) points at; any id may be missing."""
+    """What a reply (or a forward, or a crosspost) points at; only ``messageId`` is stored."""
 
-    type: StrictStr | None = None
-    message_id: Snowflake | None = None
-    channel_id: Snowflake | None = None
-    guild_id: Snowflake | None = None
-
-
-class Interaction(_Model):
-    """The slash command that produced a bot's message."""
-
-    id: Snowflake
-    name: StrictStr
-    user: User
+    message_id: OptionalSnowflake = None
 
 
 class Message(_Model):
+    """One message: what the store needs is validated, everything else is kept as written.
+
+    Reactions, stickers, embeds, components, inline emoji, the interaction and forwarded
+    messages are stored (or hashed) as the export's own JSON, so their inner shape, which
+    changed across DCE versions (``"emoji": {"id": null}`` then ``"id": ""``, new keys),
+    never rejects a file.
+    """
+
     id: Snowflake
-    type: StrictStr = Field(min_length=1, max_length=40)
+    type: StoredText = Field(min_length=1, max_length=40)
     timestamp: Timestamp
     timestamp_edited: Timestamp | None = None
-    call_ended_timestamp: Timestamp | None = None
-    is_pinned: StrictBool = False
+    is_pinned: Flag = False
     content: StoredText
     author: User
-    attachments: tuple[Attachment, ...] = ()
-    embeds: tuple[dict[str, Any], ...] = ()
-    stickers: tuple[Sticker, ...] = ()
-    reactions: tuple[Reaction, ...] = ()
-    mentions: tuple[User, ...] = ()
+    attachments: tuple[Attachment, ...] | None = None
+    embeds: JsonObjects = None
+    stickers: JsonObjects = None
+    reactions: JsonObjects = None
+    mentions: tuple[User, ...] | None = None
     reference: MessageReference | None = None
-    interaction: Interaction | None = None
-    inline_emojis: tuple[Emoji, ...] = ()
-    components: tuple[dict[str, Any], ...] = ()
-    forwarded_message: dict[str, Any] | None = None
+    interaction: dict[str, Any] | None = None
 
     @property
     def reply_to_message_id(self) -> str | None:
@@ -189,30 +175,26 @@ class Message(_Model):
 
 
 class ExportGuild(_Model):
+    """The server; direct messages and group DMs come with the id ``"0"``."""
+
     id: Snowflake
-    name: StrictStr
-    icon_url: StrictStr | None = None
+    name: StoredText
+    icon_url: StoredText | None = None
 
 
 class ExportChannel(_Model):
     id: Snowflake
-    type: StrictStr = Field(max_length=40)
-    # DCE calls the parent "category"; for a thread it is the parent text channel.
-    category_id: Snowflake | None = None
-    category: StrictStr | None = None
-    name: StrictStr
-    topic: StrictStr | None = None
-
-
-class DateRange(_Model):
-    after: Timestamp | None = None
-    before: Timestamp | None = None
+    type: StoredText = Field(max_length=40)
+    # DCE calls the parent "category"; for a thread or a forum post it is the parent channel.
+    category_id: OptionalSnowflake = None
+    category: StoredText | None = None
+    name: StoredText
+    topic: StoredText | None = None
 
 
 class ExportHeader(_Model):
-    """Everything in an export file except its messages."""
+    """Everything in an export file except its messages (``dateRange`` is not stored: ignored)."""
 
     guild: ExportGuild
     channel: ExportChannel
-    date_range: DateRange = Field(default_factory=DateRange)
     exported_at: Timestamp | None = None

@@ -17,12 +17,13 @@ from typing import Literal
 from sqlalchemy import Connection, func, select
 
 from core.collectors import AbstractCollector
-from core.errors import DataValidationError
+from core.errors import DataValidationError, classify_failure, sanitize_exception_message
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.store.pg_copy import copy_supported
 from core.vectors.documents import Document
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
+from discord_activity_tracker.export_errors import rejected_files_error
 from discord_activity_tracker.export_reader import ExportReader, ExportSummary, discover_exports
 from discord_activity_tracker.preprocess import thread_documents
 from discord_activity_tracker.protocol_impl import DiscordChannelState, DiscordCollectResult
@@ -45,6 +46,7 @@ _COUNTS = (
     "files",
     "files_unchanged",
     "files_other_partition",
+    "files_skipped",
     "messages_read",
     "messages_new",
     "messages_updated_or_same",
@@ -87,19 +89,21 @@ class DiscordCollector(AbstractCollector):
 
     def collect(self) -> DiscordCollectResult:
         counts: dict[str, int] = dict.fromkeys(_COUNTS, 0)
-        paths = discover_exports(self.settings.export_path)
+        skipped: list[tuple[Path, str]] = []
+        paths = discover_exports(self.settings.export_path, skipped=skipped)
+        counts["files_skipped"] = len(skipped)
         if not paths:
             log.warning(
                 "No DiscordChatExporter exports (*.json) under %s: nothing to collect",
                 self.settings.export_path,
             )
-        rejected: list[DataValidationError] = []
+        rejected: list[tuple[Path, Exception]] = []
         plan = self._plan(paths, rejected)
         done: list[str] = []
         with contextlib.closing(self._validated(plan)) as outcomes:
             for number, (step, outcome) in enumerate(outcomes, start=1):
                 path = step.path
-                if isinstance(outcome, DataValidationError):
+                if isinstance(outcome, Exception):
                     _reject(path, outcome, rejected)
                     continue
                 if step.action == "unchanged":
@@ -120,23 +124,23 @@ class DiscordCollector(AbstractCollector):
                         summary.header.channel.name,
                         summary.message_count,
                     )
-                    self._write_file(outcome, counts)
+                    try:
+                        self._write_file(outcome, counts)
+                    except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
+                        _reject(path, exc, rejected)
+                        continue
                 counts["files"] += 1
                 done.append(path.name)
         counts["files_rejected"] = len(rejected)
         if rejected:
-            # The valid exports are stored; the step still fails so the bad file gets attention.
-            first = rejected[0]
-            failure = DataValidationError(
-                f"{len(rejected)} export file(s) rejected, {counts['files']} ingested; first problem: {first}"
-            )
-            failure.source, failure.location = first.source, first.location
-            raise failure
+            # The other exports are stored; the step still fails (worst category, every file
+            # named) so the bad files get attention.
+            raise rejected_files_error(rejected, counts["files"])
         return DiscordCollectResult(success=True, counts=counts, files=done)
 
     # ------------------------------------------------------------------ the validation pass
 
-    def _plan(self, paths: list[Path], rejected: list[DataValidationError]) -> list[_Step]:
+    def _plan(self, paths: list[Path], rejected: list[tuple[Path, Exception]]) -> list[_Step]:
         """What to do with each export, oldest export first (so the newest copy of an edited
         message is the one that stays); a file whose header is broken is rejected here."""
         steps: list[tuple[tuple[dt.datetime, str], _Step]] = []
@@ -144,22 +148,22 @@ class DiscordCollector(AbstractCollector):
             try:
                 with ExportReader(path) as reader:
                     header = reader.open()
-            except DataValidationError as exc:
+                if self.context.partition and header.channel.id != self.context.partition:
+                    action = "other_partition"
+                elif self._unchanged(path):
+                    action = "unchanged"
+                else:
+                    action = "ingest"
+            except Exception as exc:  # noqa: BLE001 - reported with the other rejected files
                 _reject(path, exc, rejected)
                 continue
-            if self.context.partition and header.channel.id != self.context.partition:
-                action = "other_partition"
-            elif self._unchanged(path):
-                action = "unchanged"
-            else:
-                action = "ingest"
             order = (header.exported_at or dt.datetime.min.replace(tzinfo=dt.UTC), str(path))
             steps.append((order, _Step(path, action)))
         return [step for _order, step in sorted(steps, key=lambda item: item[0])]
 
     def _validated(
         self, plan: list[_Step]
-    ) -> Generator[tuple[_Step, SpooledExport | DataValidationError | None], None, None]:
+    ) -> Generator[tuple[_Step, SpooledExport | Exception | None], None, None]:
         """Each step with its validated (and spooled) export, in plan order.
 
         A background thread validates the next file while the caller writes the current one:
@@ -370,9 +374,18 @@ def _newer_author(table, excluded):  # type: ignore[no-untyped-def]
     return table.c.seen_at.is_(None) | (excluded.seen_at >= table.c.seen_at)
 
 
-def _reject(path: Path, error: DataValidationError, rejected: list[DataValidationError]) -> None:
-    log.error("Rejected %s (nothing from it is written): %s", path.name, error)
-    rejected.append(error)
+def _reject(path: Path, error: Exception, rejected: list[tuple[Path, Exception]]) -> None:
+    if isinstance(error, DataValidationError):
+        log.error("Rejected %s (nothing from it is written): %s", path.name, error)
+    else:
+        log.error(
+            "Failed on %s [%s] (batches committed before stay): %s",
+            path.name,
+            classify_failure(error).value,
+            sanitize_exception_message(error),
+            exc_info=error,
+        )
+    rejected.append((path, error))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,10 +396,10 @@ class _Step:
 
 def _outcome(
     step: _Step, future: Future[SpooledExport] | None
-) -> tuple[_Step, SpooledExport | DataValidationError | None]:
+) -> tuple[_Step, SpooledExport | Exception | None]:
     if future is None:
         return step, None
     try:
         return step, future.result()
-    except DataValidationError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever broke in this file is its failure
         return step, exc

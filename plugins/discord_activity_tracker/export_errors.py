@@ -1,8 +1,10 @@
 """Turn the ways an export file can be broken into :class:`DataValidationError` with a JSON path.
 
-Three kinds of problem: the file cannot be opened or read (:func:`unreadable_error`), its
+Four kinds of problem: the file cannot be opened or read (:func:`unreadable_error`), its
 JSON is malformed (:func:`malformed_json_error`, which re-reads the file to find the exact
-byte, line, column and JSON path), or a value breaks the schema (:func:`schema_error`).
+byte, line, column and JSON path), it is nested deeper than the reader accepts
+(:func:`too_deep_error`), or a value breaks the schema (:func:`schema_error`). The re-reads
+use ijson's prefix-free event parser, whose cost is linear in the depth.
 """
 
 from __future__ import annotations
@@ -17,9 +19,25 @@ import ijson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from core.errors import DataValidationError
+from core.errors import (
+    CollectorError,
+    CollectorFailureCategory,
+    DataValidationError,
+    classify_failure,
+    sanitize_exception_message,
+    sanitize_text,
+)
 
-__all__ = ["json_path", "malformed_json_error", "schema_error", "unreadable_error"]
+__all__ = [
+    "FilesRejectedError",
+    "json_path",
+    "malformed_json_error",
+    "rejected_files_error",
+    "schema_error",
+    "too_deep_error",
+    "unreadable_error",
+    "worst_category",
+]
 
 _JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
@@ -175,7 +193,7 @@ def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int =
         with path.open("rb") as raw:
             reader = _PositionReader(raw, precise_from=near_offset)
             try:
-                for _prefix, event, value in ijson.parse(reader, buf_size=64 * 1024, use_float=True):
+                for event, value in ijson.basic_parse(reader, buf_size=64 * 1024, use_float=True):
                     tracker.feed(event, value)
             except ijson.JSONError as again:
                 reason = _yajl_reason(again)
@@ -195,3 +213,120 @@ def malformed_json_error(path: Path, exc: ijson.JSONError, *, near_offset: int =
         source=str(path),
         location=tracker.path(),
     )
+
+
+class _PrefixReader:
+    """The first ``limit`` bytes of a file, then end of file."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self._raw = raw
+        self._left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size < 0 else min(size, self._left)
+        chunk = self._raw.read(size)
+        self._left -= len(chunk)
+        return chunk
+
+
+def _abbreviated(path: str, keep: int = 120) -> str:
+    return path if len(path) <= 2 * keep else f"{path[:keep]}...{path[-keep:]}"
+
+
+def too_deep_error(path: Path, offset: int, limit: int) -> DataValidationError:
+    """``path`` opens level ``limit + 1`` of nesting at byte ``offset``: name the JSON path there.
+
+    The path comes from re-reading the bytes before ``offset`` (nested at most ``limit``
+    deep, so this is cheap); it is abbreviated in the middle when very long.
+    """
+    tracker = _PathTracker()
+    try:
+        with path.open("rb") as raw:
+            try:
+                for event, value in ijson.basic_parse(_PrefixReader(raw, offset), use_float=True):
+                    tracker.feed(event, value)
+            except ijson.JSONError:
+                pass  # the prefix ends inside a value: the path so far is what we want
+    except OSError as os_error:
+        return unreadable_error(os_error, path)
+    return DataValidationError(
+        f"JSON nested deeper than {limit} levels (DiscordChatExporter writes fewer than 10) at byte {offset}",
+        source=str(path),
+        location=_abbreviated(tracker.path()),
+    )
+
+
+# --------------------------------------------------------------------------- several files
+
+_C = CollectorFailureCategory
+# Worst first: a bug, then what needs someone to act (credentials, disk, data), then what
+# a later try may fix by itself.
+_SEVERITY = (
+    _C.UNKNOWN,
+    _C.RESOURCE,
+    _C.PERMISSION,
+    _C.AUTH,
+    _C.COMMAND,
+    _C.VALIDATION,
+    _C.CONFLICT,
+    _C.TIMEOUT,
+    _C.NETWORK,
+    _C.RATE_LIMIT,
+)
+_DETAILED_FILES = 20
+_DETAIL_CHARS = 300
+
+
+def worst_category(errors: Sequence[BaseException]) -> CollectorFailureCategory:
+    """The most serious category among ``errors`` (see ``_SEVERITY``; unknown is the worst)."""
+    categories = {classify_failure(error) for error in errors}
+    return next((c for c in _SEVERITY if c in categories), _C.UNKNOWN)
+
+
+class FilesRejectedError(CollectorError):
+    """Some export files failed for reasons other than their content alone (a bug, the
+    database, the disk); ``category`` is the worst of them, ``sources`` every file's path."""
+
+    def __init__(self, message: str, *, category: CollectorFailureCategory, sources: Sequence[str]) -> None:
+        super().__init__(message)
+        self.category = category
+        self.sources = list(sources)
+
+
+def _describe(error: BaseException) -> str:
+    text = (
+        sanitize_text(str(error))
+        if isinstance(error, DataValidationError)
+        else sanitize_exception_message(error)
+    )
+    text = text.replace("\n", " ")
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 3] + "..."
+
+
+def rejected_files_error(rejected: Sequence[tuple[Path, BaseException]], ingested: int) -> CollectorError:
+    """One error for a run in which ``rejected`` files failed and ``ingested`` files were stored.
+
+    The message names every rejected file with its category and (for the first 20) its
+    problem. When every failure is a validation failure the result is a
+    :class:`DataValidationError` (``source``/``location`` of the first); otherwise a
+    :class:`FilesRejectedError` of the worst category.
+    """
+    errors = [error for _path, error in rejected]
+    category = worst_category(errors)
+    parts = []
+    for number, (path, error) in enumerate(rejected):
+        kind = classify_failure(error).value
+        parts.append(
+            f"{path.name} [{kind}]: {_describe(error)}"
+            if number < _DETAILED_FILES
+            else f"{path.name} [{kind}]"
+        )
+    message = f"{len(rejected)} export file(s) rejected, {ingested} ingested: " + " | ".join(parts)
+    if category is _C.VALIDATION:
+        failure = DataValidationError(message)
+        first = next(e for e in errors if isinstance(e, DataValidationError))
+        failure.source, failure.location = first.source, first.location
+        return failure
+    return FilesRejectedError(message, category=category, sources=[str(path) for path, _error in rejected])

@@ -16,6 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
+import os
+import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -26,9 +30,16 @@ from pydantic import ValidationError
 
 from core.errors import ConfigError, DataValidationError
 from discord_activity_tracker.api_schemas import ExportHeader, Message
-from discord_activity_tracker.export_errors import malformed_json_error, schema_error, unreadable_error
+from discord_activity_tracker.export_errors import (
+    malformed_json_error,
+    schema_error,
+    too_deep_error,
+    unreadable_error,
+)
 
-__all__ = ["ExportReader", "ExportSummary", "discover_exports", "validate_export"]
+__all__ = ["MAX_DEPTH", "ExportReader", "ExportSummary", "discover_exports", "validate_export"]
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _BUFFER_SIZE = 64 * 1024
@@ -38,17 +49,106 @@ _HEADER_KEYS = frozenset({"guild", "channel", "dateRange", "exportedAt"})
 _MEDIA_DIR_SUFFIX = ".json_Files"
 
 
-class _HashingReader:
-    """File wrapper that hashes what the parser reads and remembers where each read began."""
+MAX_DEPTH = 64
+"""Deepest nesting of JSON arrays and objects an export may have (the root object is level 1,
+``messages`` level 2, a message level 3). DCE's exports need fewer than 10 levels; ijson's cost
+grows with the square of the depth, so deeper files are rejected before the parser sees them."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')  # bytes.translate: delete the rest
+_STRINGS = re.compile(rb'"[^"]*"')
+
+
+class _DepthGuard:
+    """Tracks how deep the JSON read so far is nested, a chunk at a time, at C speed.
+
+    Strings are skipped (escaped backslashes and quotes removed, then every quoted run), so
+    brackets inside text do not count. Within a chunk, balanced bracket pairs are removed
+    round by round; the depth the chunk reaches is at most the remaining brackets' deepest
+    point plus the rounds taken. Only when that bound passes the limit is the chunk walked
+    byte by byte, to find the exact offset (or to learn that the bound was loose).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.depth = 0
+        self._in_string = False
+        self._held = b""  # a trailing backslash whose escaped byte is in the next chunk
+
+    def feed(self, chunk: bytes) -> int | None:
+        """Account for ``chunk``; return the offset in it where the limit is passed, if it is."""
+        held, data = self._held, self._held + chunk if self._held else chunk
+        self._held = b""
+        if data.endswith(b"\\"):
+            run = len(data) - len(data.rstrip(b"\\"))
+            if run % 2:
+                self._held, data = data[-1:], data[:-1]
+        start_depth, start_in_string = self.depth, self._in_string
+        cleaned = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+        marks = cleaned.translate(None, _STRUCTURE).replace(b'""', b"")
+        if start_in_string:
+            marks = b'"' + marks
+        marks = _STRINGS.sub(b"", marks)
+        quote = marks.find(b'"')
+        self._in_string = quote >= 0
+        if quote >= 0:
+            marks = marks[:quote]
+        rounds = 0
+        while marks and rounds <= self.limit:
+            reduced = marks.replace(b"{}", b"").replace(b"[]", b"")
+            if len(reduced) == len(marks):
+                break
+            marks, rounds = reduced, rounds + 1
+        depth = peak = start_depth
+        for mark in marks:
+            depth += 1 if mark in b"[{" else -1
+            peak = max(peak, depth)
+        self.depth = depth
+        if peak + rounds <= self.limit:
+            return None
+        offset = _first_too_deep(data, start_depth, start_in_string, self.limit)
+        return None if offset is None else max(offset - len(held), 0)
+
+
+def _first_too_deep(data: bytes, depth: int, in_string: bool, limit: int) -> int | None:
+    """Offset of the bracket in ``data`` that opens level ``limit + 1``, walking byte by byte."""
+    escaped = False
+    for offset, byte in enumerate(data):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return offset
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return None
+
+
+class _HashingReader:
+    """File wrapper that hashes what the parser reads, remembers where each read began, and
+    stops the parser (raising :class:`DataValidationError`) before it sees JSON nested deeper
+    than ``max_depth``."""
+
+    def __init__(self, raw: BinaryIO, path: Path, max_depth: int = MAX_DEPTH) -> None:
         self._raw = raw
+        self._path = path
         self._digest = hashlib.sha256()
+        self._guard = _DepthGuard(max_depth)
         self.position = 0
         self.last_read_start = 0
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size)
+        too_deep = self._guard.feed(chunk)
+        if too_deep is not None:
+            raise too_deep_error(self._path, self.position + too_deep, self._guard.limit)
         self._digest.update(chunk)
         self.last_read_start = self.position
         self.position += len(chunk)
@@ -110,11 +210,8 @@ class ExportReader:
     def open(self) -> ExportHeader:
         if self._header is not None:
             return self._header
-        try:
-            self._raw = self.path.open("rb")
-        except OSError as exc:
-            raise unreadable_error(exc, self.path) from exc
-        self._reader = _HashingReader(self._raw)
+        self._raw = _open_regular(self.path)
+        self._reader = _HashingReader(self._raw, self.path)
         try:
             self._header = self._guarded(self._read_header)
         except BaseException:
@@ -144,7 +241,7 @@ class ExportReader:
             raise RuntimeError(f"the reader of {self.source} is closed")
         self._messages_started = True
         self._raw.seek(0)
-        self._reader = _HashingReader(self._raw)
+        self._reader = _HashingReader(self._raw, self.path)
         items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
         validate = Message.__pydantic_validator__.validate_python
         while True:
@@ -327,23 +424,91 @@ def validate_export(
     )
 
 
-def discover_exports(folder: str | Path) -> list[Path]:
+def discover_exports(folder: str | Path, *, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Every ``*.json`` export under ``folder`` (recursively), sorted by path.
 
-    Broken symlinks are kept so that reading them reports the problem instead of the file
-    silently going missing; DCE media folders (``*.json_Files``) are skipped.
+    Only regular files are exports, and symbolic links whose target lies inside ``folder``.
+    Anything else named ``*.json`` (a FIFO, a socket, a device, a link leading out of the
+    folder) is logged as a warning, appended to ``skipped`` as ``(path, reason)`` and left
+    alone: reading a FIFO would wait for a writer forever. Broken symlinks are kept so that
+    reading them reports the problem instead of the file silently going missing; DCE media
+    folders (``*.json_Files``) and directories are skipped.
     """
     root = Path(folder)
     if not root.exists():
         raise ConfigError(f"Discord export folder does not exist: {root}")
     if not root.is_dir():
         raise ConfigError(f"Discord export folder is not a directory: {root}")
+    real_root = root.resolve()
     found = []
     for candidate in root.rglob("*.json"):
         relative_dirs = candidate.relative_to(root).parts[:-1]
         if any(part.endswith(_MEDIA_DIR_SUFFIX) for part in relative_dirs):
             continue
-        if candidate.is_dir():
+        reason = _not_an_export(candidate, real_root)
+        if reason == "directory":
+            continue
+        if reason is not None:
+            log.warning("Skipped %s: %s", candidate, reason)
+            if skipped is not None:
+                skipped.append((candidate, reason))
             continue
         found.append(candidate)
     return sorted(found)
+
+
+def _not_an_export(candidate: Path, real_root: Path) -> str | None:
+    """Why ``candidate`` is not read (``"directory"`` for folders), or None when it is an export."""
+    try:
+        mode = candidate.lstat().st_mode
+    except OSError:
+        return None  # gone or unreadable: reading it reports why
+    if stat.S_ISLNK(mode):
+        target = candidate.resolve()
+        if not target.is_relative_to(real_root):
+            return f"symbolic link to {target}, outside the export folder"
+        try:
+            mode = target.stat().st_mode
+        except OSError:
+            return None  # broken link: reading it reports why
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file ({_file_kind(mode)})"
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    for check, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if check(mode):
+            return name
+    return "not a file"
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading, refusing anything but a regular file without blocking
+    (opening a FIFO for reading would wait for a writer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise unreadable_error(exc, path) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            reason = (
+                "is a directory, not an export file"
+                if stat.S_ISDIR(mode)
+                else f"{_file_kind(mode)}, not a regular file"
+            )
+            raise DataValidationError(f"cannot read export file: {reason}", source=str(path))
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

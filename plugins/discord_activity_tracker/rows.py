@@ -18,7 +18,6 @@ import orjson
 
 from core.store.pg_copy import NULL, copy_json, copy_text
 from discord_activity_tracker.api_schemas import ExportHeader, Message
-from discord_activity_tracker.tables import discord_messages
 
 __all__ = [
     "MESSAGE_COLUMNS",
@@ -30,8 +29,28 @@ __all__ = [
     "message_row",
 ]
 
-MESSAGE_COLUMNS = tuple(c.name for c in discord_messages.columns if c.name != "updated_at")
-"""The columns of a message row, in table order (what :func:`message_copy_line` writes)."""
+MESSAGE_COLUMNS = (
+    "message_id",
+    "channel_id",
+    "guild_id",
+    "author_id",
+    "type",
+    "content",
+    "created_at",
+    "edited_at",
+    "reply_to_message_id",
+    "is_pinned",
+    "attachments",
+    "embeds",
+    "stickers",
+    "reactions",
+    "mentions",
+    "interaction",
+    "content_hash",
+    "author_name",
+)
+"""The columns of a message row, in the order :func:`message_copy_line` writes them: every
+column of ``discord_messages`` but ``updated_at`` (set when the batch commits)."""
 
 _SORTED = orjson.OPT_SORT_KEYS
 # ISO-8601 that PostgreSQL reads exactly as Python does (DCE writes this); anything else
@@ -69,7 +88,8 @@ def channel_row(header: ExportHeader, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def author_row(user: Mapping[str, Any]) -> dict[str, Any]:
+def author_row(user: Mapping[str, Any], seen_at: dt.datetime | None = None) -> dict[str, Any]:
+    """``user`` as a ``discord_authors`` row; ``seen_at`` is the time of the message it came with."""
     return {
         "author_id": user["id"],
         "name": user["name"],
@@ -79,12 +99,12 @@ def author_row(user: Mapping[str, Any]) -> dict[str, Any]:
         "is_bot": bool(user.get("isBot", False)),
         "avatar_url": user.get("avatarUrl"),
         "roles": list(user.get("roles") or []),
+        "seen_at": seen_at.astimezone(dt.UTC) if seen_at is not None else None,
     }
 
 
 def message_row(raw: Mapping[str, Any], message: Message, header: ExportHeader) -> dict[str, Any]:
     edited = message.timestamp_edited
-    reference = raw.get("reference") or {}
     return {
         "message_id": raw["id"],
         "channel_id": header.channel.id,
@@ -94,7 +114,7 @@ def message_row(raw: Mapping[str, Any], message: Message, header: ExportHeader) 
         "content": raw["content"],
         "created_at": message.timestamp.astimezone(dt.UTC),
         "edited_at": edited.astimezone(dt.UTC) if edited else None,
-        "reply_to_message_id": reference.get("messageId"),
+        "reply_to_message_id": message.reply_to_message_id,
         "is_pinned": bool(raw.get("isPinned", False)),
         "attachments": raw.get("attachments") or [],
         "embeds": raw.get("embeds") or [],
@@ -103,6 +123,7 @@ def message_row(raw: Mapping[str, Any], message: Message, header: ExportHeader) 
         "mentions": [user["id"] for user in raw.get("mentions") or ()],
         "interaction": raw.get("interaction"),
         "content_hash": content_hash(raw),
+        "author_name": raw["author"]["name"],
     }
 
 
@@ -118,15 +139,15 @@ def message_copy_line(raw: Mapping[str, Any], message: Message, channel_and_guil
     """:func:`message_row` as one COPY text line (no newline); ``channel_and_guild`` is their two ids
     joined by a tab. Ids and timestamps are validated, so only text and JSON need escaping."""
     edited = message.timestamp_edited
-    reference = raw.get("reference")
-    reply_to = reference.get("messageId") if reference else None
+    reply_to = message.reply_to_message_id
+    author = raw["author"]
     mentions = raw.get("mentions")
     interaction = raw.get("interaction")
     return "\t".join(
         (
             raw["id"],
             channel_and_guild,
-            raw["author"]["id"],
+            author["id"],
             copy_text(raw["type"]),
             copy_text(raw["content"]),
             _timestamp(raw["timestamp"], message.timestamp),
@@ -140,5 +161,6 @@ def message_copy_line(raw: Mapping[str, Any], message: Message, channel_and_guil
             copy_json([user["id"] for user in mentions]) if mentions else "[]",
             NULL if interaction is None else copy_json(interaction),
             content_hash(raw),
+            copy_text(author["name"]),
         )
     )

@@ -20,6 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
+import orjson
+
+from core.errors import DataValidationError
 from core.store.pg_copy import CopyRows
 from discord_activity_tracker.api_schemas import ExportHeader, Message
 from discord_activity_tracker.export_reader import ExportSummary, validate_export
@@ -55,7 +58,8 @@ class SpooledBatch:
     messages: CopyRows | list[dict[str, Any]]
     """Rows of the messages kept, unique on ``message_id`` (COPY text on PostgreSQL)."""
     authors: list[dict[str, Any]]
-    """Authors of the messages kept and the users they mention, once each."""
+    """Authors of the messages kept and the users they mention, once each, with the newest
+    details the batch holds (``seen_at``: the time of the message they came with)."""
 
 
 class SpooledExport:
@@ -92,12 +96,14 @@ class _Spooler:
 
     def __init__(
         self,
+        path: Path,
         spool: BinaryIO,
         batch_size: int,
         window: Window,
         copy_format: bool,
         cancel: threading.Event | None,
     ) -> None:
+        self._path = path
         self._spool = spool
         self._batch_size = batch_size
         self._window = window if window.since or window.until else None
@@ -114,7 +120,7 @@ class _Spooler:
         self._outside = 0
         self._newest = 0
         self._rows: dict[str, Any] = {}
-        self._users: dict[str, Any] = {}
+        self._users: dict[str, tuple[dt.datetime, Any]] = {}
 
     def start(self, header: ExportHeader) -> None:
         self._header = header
@@ -126,21 +132,30 @@ class _Spooler:
             self._outside += 1
         else:
             message_id = raw["id"]
-            if self._copy_format:
-                self._rows[message_id] = message_copy_line(raw, message, self._prefix)
-            else:
-                assert self._header is not None
-                self._rows[message_id] = message_row(raw, message, self._header)
+            try:
+                if self._copy_format:
+                    self._rows[message_id] = message_copy_line(raw, message, self._prefix)
+                else:
+                    assert self._header is not None
+                    self._rows[message_id] = message_row(raw, message, self._header)
+            except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in an embed
+                raise DataValidationError(
+                    f"message cannot be stored as JSON: {exc}",
+                    source=str(self._path),
+                    location=f"messages[{self._end + self._size - 1}]",
+                ) from None
             snowflake = int(message_id)
             if snowflake > self._newest:
                 self._newest = snowflake
+            # Each user's newest details win (latest message time; on a tie the later message,
+            # and a message's author over its mentions), so batching never changes the outcome.
             users = self._users
-            author = raw["author"]
-            users.setdefault(author["id"], author)
+            moment = message.timestamp
             mentions = raw.get("mentions")
             if mentions:
                 for user in mentions:
-                    users.setdefault(user["id"], user)
+                    _keep_newest(users, user, moment)
+            _keep_newest(users, raw["author"], moment)
         if self._size == self._batch_size:
             self.flush()
 
@@ -161,11 +176,19 @@ class _Spooler:
             outside_window=self._outside,
             newest_id=self._newest,
             messages=messages,
-            authors=[author_row(user) for user in self._users.values()],
+            authors=[author_row(user, moment) for moment, user in self._users.values()],
         )
         pickle.dump(batch, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self.batches += 1
         self._start_batch()
+
+
+def _keep_newest(
+    users: dict[str, tuple[dt.datetime, Any]], user: dict[str, Any], moment: dt.datetime
+) -> None:
+    seen = users.get(user["id"])
+    if seen is None or moment >= seen[0]:
+        users[user["id"]] = (moment, user)
 
 
 def spool_export(
@@ -189,7 +212,7 @@ def spool_export(
         return SpooledExport(validate_export(path))
     file = tempfile.TemporaryFile(prefix="discord-spool-")  # noqa: SIM115 - SpooledExport closes it
     try:
-        spooler = _Spooler(file, batch_size, window, copy_format, cancel)
+        spooler = _Spooler(path, file, batch_size, window, copy_format, cancel)
         summary = validate_export(path, on_header=spooler.start, on_message=spooler.add)
         spooler.flush()
     except BaseException:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import ctypes
-import datetime as dt
 import hashlib
 import json
 import os
@@ -112,13 +111,13 @@ def test_sample_messages_carry_every_feature_the_collector_stores() -> None:
     replies = [m for m in messages if m.reply_to_message_id]
     assert replies and all(m.reply_to_message_id in by_id for m in replies)
     assert any(m.timestamp_edited for m in messages)
-    assert any(m.attachments and m.attachments[0].file_size_bytes > 0 for m in messages)
+    assert any(m.attachments and m.attachments[0].file_name for m in messages)
     assert any(m.embeds for m in messages)
     assert any(m.stickers for m in messages)
     assert any(m.mentions for m in messages)
     assert any(m.interaction for m in messages)
     assert any(m.author.is_bot for m in messages)
-    emoji_ids = {r.emoji.id for m in messages for r in m.reactions}
+    emoji_ids = {r["emoji"]["id"] for m in messages for r in m.reactions or ()}
     assert "" in emoji_ids, "standard emoji reactions have an empty id"
     assert any(e.isdigit() for e in emoji_ids), "custom emoji reactions have a snowflake id"
     text = " ".join(m.content for m in messages)
@@ -139,9 +138,6 @@ def test_the_later_general_export_overlaps_the_first_with_one_message_edited_sin
     # Written by exporters in different time zones: same instant, different offsets.
     assert later[edited.id].timestamp == edited.timestamp
     assert later[edited.id].timestamp.utcoffset() != edited.timestamp.utcoffset()
-    header = ExportReader(GENERAL_LATER).open()
-    assert header.date_range.after == dt.datetime(2024, 3, 8, 5, 0, tzinfo=dt.UTC)
-    assert header.date_range.before is None
 
 
 def test_batches_hold_at_most_batch_size_messages_in_file_order() -> None:
@@ -209,15 +205,13 @@ def test_the_header_is_available_before_a_broken_message_is_reached(tmp_path: Pa
         ({"id": "12ab"}, "messages[1].id", "should match pattern"),
         ({"isPinned": "yes"}, "messages[1].isPinned", "valid boolean"),
         (
-            {"attachments": [{"id": "1", "url": "u", "fileName": "a.png", "fileSizeBytes": "12"}]},
-            "messages[1].attachments[0].fileSizeBytes",
-            "valid integer",
+            {"attachments": [{"id": "1", "url": "u", "fileName": 12, "fileSizeBytes": 12}]},
+            "messages[1].attachments[0].fileName",
+            "valid string (got number)",
         ),
-        (
-            {"reactions": [{"emoji": {"id": "abc", "name": "x"}, "count": 1}]},
-            "messages[1].reactions[0].emoji.id",
-            "should match pattern",
-        ),
+        ({"reactions": [["not", "an", "object"]]}, "messages[1].reactions[0]", "valid dictionary"),
+        ({"author": {"id": "1", "name": "a\u0000b"}}, "messages[1].author.name", "should match pattern"),
+        ({"reference": {"messageId": "12ab"}}, "messages[1].reference.messageId", "should match pattern"),
         ({"reference": {"messageId": 5}}, "messages[1].reference.messageId", "got number"),
         ({"content": None}, "messages[1].content", "got null"),
     ],

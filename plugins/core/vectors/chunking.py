@@ -3,16 +3,29 @@
 Splitting is done by ``semantic-text-splitter`` (chosen by ``benchmarks/bench_chunking.py``;
 see docs/pinecone.md): it cuts at the highest semantic level that fits (blank-line runs,
 lines, sentences, words, graphemes), counts Unicode characters, and is deterministic.
+
+Its cost grows faster than the text on long runs without line breaks (a 2 MB one-line
+message took 40 s), so documents are bounded first: text beyond ``max_document_chars`` is
+cut off (logged), and text longer than ``SEGMENT_CHARS`` is split at line breaks (or spaces)
+into segments chunked one after the other. Chunking time then grows linearly with the
+text, and documents up to ``SEGMENT_CHARS`` are chunked exactly as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 
 from semantic_text_splitter import TextSplitter
 
 __all__ = ["ChunkResult", "Chunker", "ChunkingConfig", "has_content"]
+
+log = logging.getLogger(__name__)
+
+SEGMENT_CHARS = 50_000
+"""Longer text is chunked in segments of at most this many characters, cut at a line break
+(or else a space) in their last quarter."""
 
 # Lines that are only a code fence (with an optional language tag) carry no content.
 _FENCE = re.compile(r"^\s*(```|~~~)[\w+#.-]*\s*$", re.M)
@@ -21,11 +34,13 @@ _WORD = re.compile(r"\w")
 
 @dataclasses.dataclass(frozen=True)
 class ChunkingConfig:
-    """Sizes in characters. Chunks shorter than ``min_chunk_chars`` once stripped are dropped."""
+    """Sizes in characters. Chunks shorter than ``min_chunk_chars`` once stripped are dropped;
+    text beyond ``max_document_chars`` is cut off before chunking (and the cut logged)."""
 
     chunk_size: int = 1200
     chunk_overlap: int = 150
     min_chunk_chars: int = 40
+    max_document_chars: int = 1_000_000
 
     def __post_init__(self) -> None:
         if self.chunk_size <= 0:
@@ -34,6 +49,8 @@ class ChunkingConfig:
             raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_size")
         if self.min_chunk_chars < 0:
             raise ValueError("min_chunk_chars must be >= 0")
+        if self.max_document_chars < self.chunk_size:
+            raise ValueError("max_document_chars must be at least chunk_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +59,8 @@ class ChunkResult:
 
     chunks: list[str]
     dropped: int
+    cut_chars: int = 0
+    """Characters beyond ``max_document_chars`` that were not chunked."""
 
 
 def has_content(chunk: str, min_chars: int = 0) -> bool:
@@ -61,7 +80,37 @@ class Chunker:
         self.config = config or ChunkingConfig()
         self._splitter = TextSplitter(self.config.chunk_size, overlap=self.config.chunk_overlap, trim=True)
 
-    def split(self, text: str) -> ChunkResult:
-        pieces = self._splitter.chunks(text)
+    def split(self, text: str, *, doc_id: str = "") -> ChunkResult:
+        """Chunks of ``text`` (``doc_id`` only names the document in the log when it is cut)."""
+        limit = self.config.max_document_chars
+        cut = max(len(text) - limit, 0)
+        if cut:
+            log.warning(
+                "Document %s has %d characters; only the first %d are chunked (%d cut off)",
+                doc_id or "(unnamed)",
+                len(text),
+                limit,
+                cut,
+            )
+            text = text[:limit]
+        pieces = [piece for segment in _segments(text) for piece in self._splitter.chunks(segment)]
         chunks = [p for p in pieces if has_content(p, self.config.min_chunk_chars)]
-        return ChunkResult(chunks=chunks, dropped=len(pieces) - len(chunks))
+        return ChunkResult(chunks=chunks, dropped=len(pieces) - len(chunks), cut_chars=cut)
+
+
+def _segments(text: str, size: int = SEGMENT_CHARS) -> list[str]:
+    """``text`` in consecutive pieces of at most ``size`` characters, each ending at a line
+    break (or else a space) in its last quarter when there is one; joined, they are ``text``."""
+    segments = []
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        floor = end - size // 4
+        cut = text.rfind("\n", floor, end)
+        if cut < 0:
+            cut = text.rfind(" ", floor, end)
+        end = cut + 1 if cut >= 0 else end
+        segments.append(text[start:end])
+        start = end
+    segments.append(text[start:])
+    return segments

@@ -131,7 +131,7 @@ class VectorSyncer:
             if previous and previous.status == ledger.STATUS_SYNCED and previous.content_hash == digest:
                 self.counts["documents_unchanged"] += 1
                 continue
-            pieces = self.chunker.split(document.text)
+            pieces = self.chunker.split(document.text, doc_id=document.doc_id)
             self.counts["chunks_dropped"] += pieces.dropped
             records = [
                 VectorRecord(
