@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -53,19 +55,71 @@ def store_url(conn_id: str) -> str | None:
     return str(fields["uri"])
 
 
-_SECRET_EXTRA_KEYS = ("token", "key", "secret", "password", "webhook")
+# Extra keys whose values are credentials: a key containing any of these (case-insensitive,
+# after turning non-word characters into ``_``). Covers Airflow's own sensitive field names
+# (``DEFAULT_SENSITIVE_FIELDS``: api_key, private_key, passphrase, authorization, dsn, ...).
+_SECRET_EXTRA_KEYS = (
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "webhook",
+    "auth",
+    "bearer",
+    "credential",
+    "connection_string",
+    "dsn",
+    "proxy",
+    "proxies",
+    "service_account",
+)
+
+
+def _is_secret_key(key: object) -> bool:
+    normalized = re.sub(r"\W+", "_", str(key).strip().lower())
+    return any(marker in normalized for marker in _SECRET_EXTRA_KEYS)
+
+
+def _string_leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _string_leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _string_leaves(item)
+
+
+def _secret_leaves(extra: Any) -> Iterable[str]:
+    """String values under secret-named keys, at any depth of a connection's extra."""
+    if isinstance(extra, Mapping):
+        for key, value in extra.items():
+            if _is_secret_key(key):
+                yield from _string_leaves(value)
+            else:
+                yield from _secret_leaves(value)
+    elif isinstance(extra, (list, tuple)):
+        for item in extra:
+            yield from _secret_leaves(item)
 
 
 def secret_values(connections: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Literal credential values held by ``connections``, for redaction."""
+    """Literal credential values held by ``connections``, for redaction.
+
+    The password (also in its URL-encoded form, as it appears in the connection URI) and
+    every value under a secret-named key of the extra, nested or not. Redaction hides these
+    and any echoed prefix of 8+ characters of them (:func:`core.errors.sanitize_text`).
+    """
     values: list[str] = []
     for fields in connections.values():
-        if fields.get("password"):
-            values.append(str(fields["password"]))
-        for key, value in (fields.get("extra") or {}).items():
-            if any(marker in key.lower() for marker in _SECRET_EXTRA_KEYS):
-                if isinstance(value, str):
-                    values.append(value)
-                elif isinstance(value, list):
-                    values.extend(str(v) for v in value)
-    return values
+        password = fields.get("password")
+        if password:
+            values.append(str(password))
+            encoded = quote(str(password), safe="")
+            if encoded != str(password):
+                values.append(encoded)
+        values.extend(_secret_leaves(fields.get("extra") or {}))
+    return list(dict.fromkeys(v for v in values if v))

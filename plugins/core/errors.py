@@ -12,6 +12,7 @@ import errno
 import re
 import socket
 import ssl
+import traceback
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -30,6 +31,7 @@ __all__ = [
     "classify_failure",
     "sanitize_exception_message",
     "sanitize_text",
+    "sanitize_traceback",
 ]
 
 
@@ -369,15 +371,8 @@ def _classify_by_name(exc: BaseException) -> CollectorFailureCategory | None:
 
 REDACTED = "[REDACTED]"
 
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization / Proxy-Authorization headers in any rendering (dict repr, raw header).
-    (
-        re.compile(
-            r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|token|basic)\s+)?[^'\"\s,}]+", re.I
-        ),
-        r"\1" + REDACTED,
-    ),
-    (re.compile(r"\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), r"\1 " + REDACTED),
+# Token shapes that identify themselves: redacted wherever they appear.
+_TOKEN_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Slack tokens (xoxb-, xoxp-, xoxa-, xoxs-, xoxe-...) and app-level tokens.
     (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+", re.I), REDACTED),
     (re.compile(r"\bxapp-[A-Za-z0-9-]+", re.I), REDACTED),
@@ -388,6 +383,19 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # x-access-token:SECRET@ and any other URL userinfo.
     (re.compile(r"(x-access-token:)[^@\s/]+", re.I), r"\1" + REDACTED),
     (re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I), r"\1" + REDACTED + "@"),
+)
+
+# Secrets recognised by what precedes them (a header, a parameter name). Not applied to the
+# source lines of a traceback, where ``token = self.next_token()`` is code, not a credential.
+_CONTEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization / Proxy-Authorization headers in any rendering (dict repr, raw header).
+    (
+        re.compile(
+            r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|token|basic)\s+)?[^'\"\s,}]+", re.I
+        ),
+        r"\1" + REDACTED,
+    ),
+    (re.compile(r"\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), r"\1 " + REDACTED),
     # Query-string credentials.
     (
         re.compile(
@@ -407,14 +415,74 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+# A known secret's echoed prefix is redacted from this many characters on...
+MIN_FRAGMENT_CHARS = 8
+# ...and, for tokens whose type prefix is public (``github_pat_``), only once it carries this
+# many characters of the secret part.
+_MIN_SECRET_PART_CHARS = 4
+_PUBLIC_TOKEN_PREFIX = re.compile(r"(?:gh[pousr]_|github_pat_|xox[a-z]-|xapp-|pcsk_|x-access-token:)", re.I)
+_WORD_CHAR = re.compile(r"\w")
 
-def sanitize_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
-    """Redact credentials from arbitrary text. ``extra_secrets`` are literal values to hide."""
-    for secret in sorted((s for s in extra_secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
+
+def _fragment_length(secret: str) -> int:
+    public = _PUBLIC_TOKEN_PREFIX.match(secret)
+    return max(MIN_FRAGMENT_CHARS, (public.end() if public else 0) + _MIN_SECRET_PART_CHARS)
+
+
+def _redact_secret(text: str, secret: str, *, fragments: bool) -> str:
+    """Replace ``secret`` and, with ``fragments``, every echoed prefix of it.
+
+    A prefix counts when it is at least :func:`_fragment_length` long and stands as a word of
+    its own (no letter, digit or ``_`` right before or after it): a server that cut the token
+    short, not another word that happens to start the same way.
+    """
+    minimum = _fragment_length(secret)
+    if not fragments or len(secret) < minimum:
+        return text.replace(secret, REDACTED)
+    head = secret[:minimum]
+    parts: list[str] = []
+    done = 0
+    start = text.find(head)
+    while start != -1:
+        end, matched = start + minimum, minimum
+        while end < len(text) and matched < len(secret) and text[end] == secret[matched]:
+            end += 1
+            matched += 1
+        whole = matched == len(secret)
+        bounded = (start == 0 or not _WORD_CHAR.match(text[start - 1])) and (
+            end == len(text) or not _WORD_CHAR.match(text[end])
+        )
+        if whole or bounded:
+            parts += [text[done:start], REDACTED]
+            done = end
+            start = text.find(head, end)
+        else:
+            start = text.find(head, start + 1)
+    return "".join(parts) + text[done:]
+
+
+def _redact_literals(text: str, extra_secrets: Iterable[str], *, fragments: bool) -> str:
+    for secret in sorted({s for s in extra_secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = _redact_secret(text, secret, fragments=fragments)
+    return text
+
+
+def _apply(text: str, patterns: Iterable[tuple[re.Pattern[str], str]]) -> str:
+    for pattern, replacement in patterns:
         text = pattern.sub(replacement, text)
     return text
+
+
+def sanitize_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Redact credentials from arbitrary text.
+
+    ``extra_secrets`` are the literal values to hide (a connection's password and tokens):
+    each one, and any prefix of it of at least :data:`MIN_FRAGMENT_CHARS` characters that a
+    server echoed back truncated. Token-shaped strings and ``key=value`` credentials are
+    redacted by pattern.
+    """
+    text = _redact_literals(text, extra_secrets, fragments=True)
+    return _apply(_apply(text, _TOKEN_SHAPES), _CONTEXT_PATTERNS)
 
 
 def sanitize_exception_message(exc: BaseException, extra_secrets: Iterable[str] = ()) -> str:
@@ -422,3 +490,20 @@ def sanitize_exception_message(exc: BaseException, extra_secrets: Iterable[str] 
     message = str(exc)
     rendered = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return sanitize_text(rendered, extra_secrets)
+
+
+def sanitize_traceback(exc: BaseException, extra_secrets: Iterable[str] = ()) -> str:
+    """The formatted traceback of ``exc`` (with its chain), redacted.
+
+    Messages get :func:`sanitize_text`. The frames' source lines come from the code on disk,
+    not from runtime data, so they only lose whole secrets and token shapes: an echoed
+    fragment or a ``password = ...`` pattern there would blank out unrelated code.
+    """
+    secrets = [s for s in extra_secrets if s]
+    chunks: list[str] = []
+    for chunk in traceback.TracebackException.from_exception(exc).format():
+        if chunk.lstrip(" |").startswith('File "'):
+            chunks.append(_apply(_redact_literals(chunk, secrets, fragments=False), _TOKEN_SHAPES))
+        else:
+            chunks.append(sanitize_text(chunk, secrets))
+    return "".join(chunks)

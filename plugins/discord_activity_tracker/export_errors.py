@@ -309,9 +309,9 @@ def rejected_files_error(rejected: Sequence[tuple[Path, BaseException]], ingeste
     """One error for a run in which ``rejected`` files failed and ``ingested`` files were stored.
 
     The message names every rejected file with its category and (for the first 20) its
-    problem. When every failure is a validation failure the result is a
-    :class:`DataValidationError` (``source``/``location`` of the first); otherwise a
-    :class:`FilesRejectedError` of the worst category.
+    problem. When every failure is a :class:`DataValidationError` the result is one too
+    (``source``/``location`` of the first); otherwise a :class:`FilesRejectedError` of the
+    worst category. Its ``__cause__`` is the first failure of that category.
     """
     errors = [error for _path, error in rejected]
     category = worst_category(errors)
@@ -324,9 +324,12 @@ def rejected_files_error(rejected: Sequence[tuple[Path, BaseException]], ingeste
             else f"{path.name} [{kind}]"
         )
     message = f"{len(rejected)} export file(s) rejected, {ingested} ingested: " + " | ".join(parts)
-    if category is _C.VALIDATION:
-        failure = DataValidationError(message)
-        first = next(e for e in errors if isinstance(e, DataValidationError))
+    if all(isinstance(error, DataValidationError) for error in errors):
+        first = errors[0]
+        assert isinstance(first, DataValidationError)
+        failure: CollectorError = DataValidationError(message)
         failure.source, failure.location = first.source, first.location
-        return failure
-    return FilesRejectedError(message, category=category, sources=[str(path) for path, _error in rejected])
+    else:
+        failure = FilesRejectedError(message, category=category, sources=[str(path) for path, _e in rejected])
+    failure.__cause__ = next(error for error in errors if classify_failure(error) is category)
+    return failure

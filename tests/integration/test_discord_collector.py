@@ -20,6 +20,7 @@ from core.collectors import RunContext
 from core.errors import ConfigError, DataValidationError
 from core.store import Store, collector_checkpoints, load_checkpoint
 from discord_activity_tracker.collector import DiscordCollector
+from discord_activity_tracker.export_errors import FilesRejectedError
 from discord_activity_tracker.tables import discord_authors, discord_channels, discord_messages
 from tests.conftest import PROJECT_ROOT
 
@@ -279,12 +280,13 @@ def test_spools_and_the_validation_thread_are_gone_after_success_and_failure(sto
     assert _spool_files() == before and not _validation_threads()
 
 
-def test_a_batch_the_database_refuses_fails_the_run_after_the_batches_before_it(
+def test_a_batch_the_database_refuses_fails_that_file_and_the_others_still_land(
     store_url: str, tmp_path: Path
 ):
     """A database constraint refuses the second batch of the first file while the next file is
-    being validated in the background: that work is cancelled and dropped, the run fails with
-    the database's error, and the batch committed before stays, with its checkpoint."""
+    being validated in the background: that file fails (its first batch stays committed), the
+    other files are still written, and the run then fails naming the file, with the
+    database's error as the cause; no spool or validation thread is left behind."""
     data = _load(next(SAMPLES.glob("*help*.json")))
     data["messages"][9]["content"] = "refused by the database"
     data["exportedAt"] = "2020-01-01T00:00:00+00:00"  # written first; the samples are validated meanwhile
@@ -306,13 +308,13 @@ def test_a_batch_the_database_refuses_fails_the_run_after_the_batches_before_it(
                 "ALTER TABLE discord_messages ADD CONSTRAINT refuse CHECK (content <> 'refused by the database')"
             )
     before = _spool_files()
-    with pytest.raises((DBAPIError, psycopg2.Error), match="refuse"):
+    with pytest.raises(FilesRejectedError) as caught:
         _collector(tmp_path, store_url).run()
+    assert "1 export file(s) rejected, 4 ingested" in str(caught.value)
+    assert "help-refused.json" in str(caught.value) and "refuse" in str(caught.value)
+    assert isinstance(caught.value.__cause__, (DBAPIError, psycopg2.Error))
     assert _spool_files() == before and not _validation_threads()
-    assert _count(store_url, discord_messages) == 7
-    with store.engine.connect() as conn:
-        state = load_checkpoint(conn, "discord", data["channel"]["id"])
-    assert state is not None and state.extras["messages_done"] == 7
+    assert _count(store_url, discord_messages) == len(_sample_ids())
 
 
 def test_timestamps_in_any_iso_form_store_the_instant_python_reads(store_url: str, tmp_path: Path):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from typing import Any
 
-from core.errors import CollectorFailureCategory, classify_failure, sanitize_exception_message, sanitize_text
+from core.errors import (
+    CollectorFailureCategory,
+    classify_failure,
+    sanitize_exception_message,
+    sanitize_traceback,
+)
 from core.protocols import TrackerResult
 
 __all__ = ["LifecycleMixin", "collector_logger"]
@@ -29,7 +33,7 @@ class LifecycleMixin:
         category = classify_failure(exc)
         secrets = self.secrets()
         message = sanitize_exception_message(exc, secrets)
-        trace = sanitize_text("".join(traceback.format_exception(exc)), secrets)
+        trace = sanitize_traceback(exc, secrets)
         extra: dict[str, Any] = {
             "collector": self.name,
             "collector_phase": phase,
