@@ -9,7 +9,7 @@ from pathlib import Path
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
-from airflow_collectors.deadlines import collector_deadline, deadlines_supported
+from airflow_collectors.deadlines import collector_deadline, deadline_minutes_for, deadlines_supported
 from airflow_collectors.notifier import CollectorAlertNotifier
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
@@ -84,7 +84,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
                 f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({exc})"
             ) from None
     start = entry.start_date or defaults.start_date
-    deadline_minutes = entry.deadline_minutes or defaults.deadline_minutes
+    deadline_minutes = deadline_minutes_for(entry, defaults)
     dag = DAG(
         dag_id=f"collect_{name}",
         description=entry.description or f"Collect {name} activity",
