@@ -221,3 +221,39 @@ def test_memory_error_is_resource_and_backs_off():
     decision = CollectorRetryPolicy(base_delay_seconds=60, jitter_fraction=0).evaluate(caught.value, 2, 4)
     assert decision.action.value == "retry"
     assert decision.retry_delay is not None and decision.retry_delay.total_seconds() == 120
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "message", "category"),
+    [
+        ("40001", "could not serialize access due to concurrent update", Cat.CONFLICT),
+        ("25P03", "terminating connection due to idle-in-transaction timeout", Cat.TIMEOUT),
+        ("57P05", "terminating connection due to idle-session timeout", Cat.TIMEOUT),
+        ("57P01", "terminating connection due to administrator command", Cat.NETWORK),
+        ("42501", "permission denied for table rows", Cat.PERMISSION),
+        ("3D000", 'database "gone" does not exist', Cat.VALIDATION),
+    ],
+)
+def test_in_session_errors_are_classified_by_sqlstate(sqlstate, message, category):
+    with PgWireServer(query_error=(sqlstate, message)) as server:
+        conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="c", dbname="db", sslmode="disable")
+        try:
+            with pytest.raises(psycopg2.Error) as caught:
+                conn.cursor().execute("SELECT 1")
+        finally:
+            conn.close()
+    assert caught.value.pgcode == sqlstate
+    assert classify_failure(caught.value) is category
+
+
+def test_sqlite_store_that_cannot_be_opened_or_is_not_a_database_is_validation(tmp_path: Path):
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("these are notes, not a database " * 100)
+    for url in (f"sqlite:///{tmp_path}", f"sqlite:///{not_a_db}"):
+        engine = create_store_engine(url)
+        try:
+            with pytest.raises(sqlalchemy.exc.DBAPIError) as caught, engine.connect() as conn:
+                conn.execute(text("SELECT count(*) FROM sqlite_master")).all()
+        finally:
+            engine.dispose()
+        assert classify_failure(caught.value) is Cat.VALIDATION, caught.value
