@@ -505,3 +505,17 @@ def _instant(day: str) -> Any:
     from core.collectors.context import parse_instant
 
     return parse_instant("since", f"{day}T00:00:00+00:00")
+
+
+def test_a_full_refresh_deletes_the_records_of_documents_that_no_longer_exist(store_url: str):
+    config = {"notes": 3, "vectors": VECTORS}
+    ToyCollector(config, context=RunContext(store_url=store_url)).run()
+    ToyCollector(config, context=RunContext(store_url=store_url)).sync_pinecone()
+    store = Store.from_url(store_url)
+    with store.transaction() as conn:
+        conn.execute(toy_notes.delete().where(toy_notes.c.note_id == "all-2"))
+    refreshed = ToyCollector(config, context=RunContext(store_url=store_url, full_refresh=True)).sync_pinecone()
+    assert refreshed is not None and refreshed.counts["documents_removed"] == 1
+    with store.engine.connect() as conn:
+        held = set(conn.execute(select(vector_local_records.c.record_id)).scalars())
+    assert held == {"toy:all-0:0", "toy:all-1:0"}

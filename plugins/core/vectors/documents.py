@@ -19,8 +19,9 @@ MetadataValue = str | int | float | bool | list[str]
 class Document:
     """One retrievable unit (a Discord thread, a GitHub issue with its comments...).
 
-    ``doc_id`` is stable across runs; ``updated_at`` is when its content last changed in
-    the store, which is what the sync watermark is compared against.
+    ``doc_id`` is stable across runs; ``updated_at`` is when the source last changed it (as
+    the source says, where it says); it travels as metadata. Which documents a sync builds is
+    decided by the store's change sequence (:mod:`core.store.changes`), not by this field.
     """
 
     source: str
