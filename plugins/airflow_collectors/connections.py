@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from sqlalchemy.engine import make_url
 
 __all__ = ["connection_fields", "resolve_connections", "secret_values", "store_url"]
 
@@ -52,7 +53,21 @@ def store_url(conn_id: str) -> str | None:
         return None
     if fields["conn_type"] in {"sqlite"}:
         return f"sqlite:///{fields['host']}"
-    return str(fields["uri"])
+    uri = str(fields["uri"])
+    extra = fields.get("extra") or {}
+    if not extra:
+        return uri
+    # Airflow renders non-string extras as one ``__extra__`` JSON blob that libpq refuses:
+    # every scalar extra (``connect_timeout``, ``statement_timeout``, ``sslmode``...) becomes
+    # a query parameter of its own.
+    url = make_url(uri)
+    query = {key: value for key, value in url.query.items() if key != "__extra__"}
+    for key, value in extra.items():
+        if isinstance(value, bool):
+            query[key] = "1" if value else "0"
+        elif isinstance(value, (str, int, float)):
+            query[key] = str(value)
+    return url.set(query=query).render_as_string(hide_password=False)
 
 
 # Extra keys whose values are credentials: a key containing any of these (case-insensitive,

@@ -7,6 +7,7 @@ long, fail as ``timeout``; the timeouts are configurable by the store URL (the
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -136,3 +137,45 @@ def test_sqlite_busy_timeout_default_and_url_setting(tmp_path: Path):
                 assert conn.execute(text("PRAGMA busy_timeout")).scalar() == expected
         finally:
             engine.dispose()
+
+
+def test_collector_db_extras_set_the_timeouts_even_as_numbers(pg_url, monkeypatch):
+    from airflow_collectors.connections import store_url
+
+    with BlackHoleServer() as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TIMEOUT_STORE",
+            json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "login": "collector",
+                    "password": "p@ss word",
+                    "schema": "db",
+                    "extra": {"connect_timeout": 1, "sslmode": "disable"},
+                }
+            ),
+        )
+        error = _outcome(lambda: _connect(str(store_url("timeout_store"))))
+    assert classify_failure(error) is Cat.TIMEOUT
+    target = sqlalchemy.engine.make_url(pg_url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TIMEOUT_STORE",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": target.host,
+                "port": target.port,
+                "login": target.username,
+                "schema": target.database,
+                "extra": {"statement_timeout": 0.25},
+            }
+        ),
+    )
+    engine = create_store_engine(store_url("timeout_store"))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "250ms"
+    finally:
+        engine.dispose()
