@@ -177,3 +177,14 @@ def test_airflow_task_timeout_is_timeout_without_core_importing_airflow():
     from airflow.sdk.exceptions import AirflowTaskTimeout
 
     assert classify_failure(AirflowTaskTimeout("Timeout, PID: 1")) is Cat.TIMEOUT
+
+
+def test_retry_policy_round_trips_its_conflict_settings():
+    from airflow_collectors.retry import CollectorRetryPolicy
+
+    policy = CollectorRetryPolicy(
+        conflict_base_delay_seconds=2, conflict_max_delay_seconds=30, conflict_jitter_fraction=0
+    )
+    copy = CollectorRetryPolicy.deserialize(policy.serialize())
+    assert copy.conflict_delay(5).total_seconds() == 30
+    assert copy.conflict_delay(2).total_seconds() == 4
