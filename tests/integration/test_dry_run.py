@@ -6,7 +6,7 @@ from sqlalchemy import func, inspect, select
 
 from core.collectors import RunContext
 from core.store import Store
-from core.vectors.ledger import vector_local_records, vector_ledger_documents, vector_ledger_state
+from core.vectors.ledger import vector_ledger_documents, vector_ledger_state, vector_local_records
 from core.vectors.local_sink import LocalSink
 from tests.fakes.toy_collector import ToyCollector
 

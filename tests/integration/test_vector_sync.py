@@ -12,7 +12,7 @@ from core.errors import CollectorFailureCategory, NetworkError, classify_failure
 from core.store import Store
 from core.vectors.chunking import Chunker, ChunkingConfig
 from core.vectors.documents import Document, VectorRecord
-from core.vectors.ledger import vector_local_records, vector_sync_documents
+from core.vectors.ledger import vector_ledger_documents, vector_local_records
 from core.vectors.local_sink import LocalSink, search_local_records
 from core.vectors.sync import VectorSyncer, VectorSyncError
 
@@ -120,7 +120,7 @@ def test_failed_batch_is_kept_retried_next_run_then_cleared(store: Store):
     retry.sync([doc("b", 1)])
     assert retry.counts["records_upserted"] >= 1
     with store.engine.connect() as conn:
-        statuses = set(conn.execute(select(vector_sync_documents.c.status)).scalars())
+        statuses = set(conn.execute(select(vector_ledger_documents.c.status)).scalars())
     assert statuses == {"synced"}
 
 
