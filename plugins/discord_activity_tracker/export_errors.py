@@ -71,7 +71,9 @@ def schema_error(
     errors = exc.errors(include_url=False)
     first: ErrorDetails = errors[0]
     reason = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
+    if first["type"] == "string_pattern_mismatch" and "\\x00" in str(first.get("ctx", {}).get("pattern", "")):
+        reason = "text contains a NUL character (\\u0000), which the store cannot keep"
+    elif first["type"] == "missing":
         reason = (
             f"required field is missing ({missing_hint})" if missing_hint else "required field is missing"
         )

@@ -210,7 +210,7 @@ def test_the_header_is_available_before_a_broken_message_is_reached(tmp_path: Pa
             "valid string (got number)",
         ),
         ({"reactions": [["not", "an", "object"]]}, "messages[1].reactions[0]", "valid dictionary"),
-        ({"author": {"id": "1", "name": "a\u0000b"}}, "messages[1].author.name", "should match pattern"),
+        ({"author": {"id": "1", "name": "a\u0000b"}}, "messages[1].author.name", "contains a NUL character"),
         ({"reference": {"messageId": "12ab"}}, "messages[1].reference.messageId", "should match pattern"),
         ({"reference": {"messageId": 5}}, "messages[1].reference.messageId", "got number"),
         ({"content": None}, "messages[1].content", "got null"),
