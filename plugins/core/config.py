@@ -66,7 +66,7 @@ class AlertRouting(BaseModel):
         default_factory=lambda: ["auth", "permission", "validation", "command"]
     )
     on_final_failure: list[_CATEGORIES] = Field(
-        default_factory=lambda: ["rate_limit", "network", "timeout", "unknown", "resource"]
+        default_factory=lambda: ["rate_limit", "network", "timeout", "unknown", "resource", "conflict"]
     )
     slack_conn_id: str | None = "slack_webhook_default"
     webhook_conn_ids: list[str] = Field(default_factory=list)
