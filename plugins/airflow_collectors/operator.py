@@ -91,7 +91,7 @@ class CollectorOperator(BaseOperator):
     def _execute(self, context: Context, run_context: RunContext, started_at: dt.datetime) -> dict[str, Any]:
         started = time.monotonic()
         ti = _task_instance(context)
-        secrets = secret_values(run_context.connections)
+        secrets = _run_secrets(run_context)
         try:
             collector = self._build_collector(run_context)
         except Exception as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
@@ -158,7 +158,7 @@ class CollectorOperator(BaseOperator):
             "routing": routing.model_dump(),
             "store_conn_id": self.store_conn_id,
             "connections": connections,
-            "secrets": secret_values(run_context.connections),
+            "secrets": _run_secrets(run_context),
             "log_url": log_url,
         }
         return KillWatch.start(spec)
@@ -370,3 +370,18 @@ def _task_instance(context: Context) -> Any:
     if ti is None:
         raise RuntimeError("CollectorOperator needs a task instance in its context")
     return ti
+
+
+def _run_secrets(run_context: RunContext) -> list[str]:
+    """Every secret this run holds: its connections' and the store's password."""
+    secrets = secret_values(run_context.connections)
+    if run_context.store_url:
+        from sqlalchemy.engine import make_url
+
+        try:
+            password = make_url(run_context.store_url).password
+        except Exception:  # noqa: BLE001 - an unparsable URL fails later, with its own error
+            password = None
+        if password:
+            secrets.append(str(password))
+    return secrets
