@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.store.migrations import Migration, create_tables
 
@@ -27,6 +28,7 @@ __all__ = [
     "collector_locks",
     "collector_runs",
     "core_metadata",
+    "core_outbox",
     "http_validators",
 ]
 
@@ -109,6 +111,25 @@ collector_change_counter = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Side effects to send once after their batch commits; see core.store.outbox.
+core_outbox = Table(
+    "core_outbox",
+    core_metadata,
+    Column("event_key", String(500), primary_key=True),
+    Column("kind", String(100), nullable=False),
+    Column("payload", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_category", String(40), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claim_token", String(64), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("failed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_core_outbox_due", "kind", "sent_at", "failed_at", "next_attempt_at"),
+    Index("ix_core_outbox_claim", "claim_token"),
+)
+
 
 def _locks_and_change_counter(conn: Connection) -> None:
     collector_locks.create(conn, checkfirst=True)
@@ -125,4 +146,5 @@ CORE_MIGRATIONS = (
     ),
     Migration(2, "alert suppression state", create_tables(collector_alerts)),
     Migration(3, "run lock holders, change sequence counter", _locks_and_change_counter),
+    Migration(4, "outbox", create_tables(core_outbox)),
 )
