@@ -421,7 +421,7 @@ def forum_post() -> dict[str, Any]:
     }
 
 
-WEBHOOK_NAMES = ("GitHub", "CI status", "GitHub")
+WEBHOOK_NAMES = ("GitHub", "CI status", "Release notes")
 
 
 def webhook_channel() -> dict[str, Any]:

@@ -116,14 +116,13 @@ def test_the_newest_author_details_win_whatever_the_batching_and_file_order(
     _write(tmp_path / "exports", "b-old.json", older)
     # Inside one file too: the newest message's copy wins, not the first one in the batch.
     webhook = dce_exports.webhook_channel()
-    webhook["messages"].reverse()
     _write(tmp_path / "exports", "c-hook.json", webhook)
     _run(tmp_path / "exports", store_url, batch_size=batch_size)
     authors = _rows(store_url, discord_authors, "author_id")
     assert authors[dce_exports.ALICE]["nickname"] == "Alice (2024)"
     assert authors[dce_exports.ALICE]["discriminator"] == "0000"
     assert authors[dce_exports.BOB]["name"] == "bob_"
-    # the webhook's newest message (2024-10-03) was posted as "GitHub"; each message keeps its own name
+    # the webhook's newest message (2024-10-03) was posted as "Release notes"; each message keeps its own name
     assert authors[dce_exports.HOOK]["name"] == dce_exports.WEBHOOK_NAMES[-1]
     messages = _rows(store_url, discord_messages, "message_id")
     names = [messages[m["id"]]["author_name"] for m in sorted(webhook["messages"], key=lambda m: m["id"])]
