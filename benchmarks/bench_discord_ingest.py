@@ -7,7 +7,8 @@
 2. Runs the real collector (``python -m core.cli run discord``) in a child process on a
    fresh database and reports messages/s, the child's peak RSS and CPU time.
 3. Builds the same message rows and COPYs them into an empty copy of ``discord_messages``
-   with the same indexes (no foreign keys, upsert, validation or checkpoints): the ceiling.
+   with the same indexes, checked (no foreign keys, triggers, upsert, validation or
+   checkpoints): the ceiling.
 Steps 2 and 3 alternate ``--repeat`` times on a fresh pair of databases each; the table
 shows each path's best time (shared machines are noisy), and every run is listed above it.
 Record the results in docs/performance.md.
@@ -21,6 +22,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -32,12 +34,13 @@ from pathlib import Path
 
 import orjson
 import psycopg2
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from benchmarks.generate_discord_export import generate_exports
+from core.store import Store
 from discord_activity_tracker.export_reader import ExportReader, discover_exports
 from discord_activity_tracker.rows import message_row
-from discord_activity_tracker.tables import discord_messages, discord_metadata
+from discord_activity_tracker.tables import DISCORD_MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 # ``python -m core.cli`` that reports its own peak RSS (VmHWM) on the way out: a child's
@@ -107,15 +110,37 @@ def run_collector(exports: Path, url: str, batch_size: int, tmp: Path) -> tuple[
     return elapsed, json.loads(child.stdout)["collect"]["counts"], cpu, peak_kb
 
 
-def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
-    """Rows built from the same exports, COPYed into an empty discord_messages table."""
+def _index_shapes(conn: Connection, table: str) -> list[str]:
+    """The table's index definitions with the index and table names taken out (comparable)."""
+    rows = conn.exec_driver_sql(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = %s", (table,)
+    ).scalars()
+    return sorted(re.sub(r"INDEX \S+ ON \S+", "INDEX ON <table>", definition) for definition in rows)
+
+
+def copy_ceiling(exports: Path, url: str) -> tuple[float, int, list[str]]:
+    """Rows built from the same exports, COPYed into an empty copy of discord_messages.
+
+    The database is migrated by the collector's own migrations, so ``discord_messages`` is
+    the table the collector writes; the ceiling table copies its columns, defaults (the
+    change sequence stamp included) and indexes, and the copy is checked index by index.
+    It has no foreign keys, no triggers, no upsert, no validation and no checkpoints.
+    """
+    store = Store.from_url(url)
+    store.migrate("discord", DISCORD_MIGRATIONS)
+    store.dispose()
     engine = create_engine(url)
-    discord_metadata.create_all(engine)
-    with engine.begin() as conn:  # same columns and indexes, no foreign keys: nothing but the write
+    with engine.begin() as conn:
         conn.exec_driver_sql(
             "CREATE TABLE copy_target (LIKE discord_messages INCLUDING DEFAULTS INCLUDING INDEXES)"
         )
-    columns = [c.name for c in discord_messages.columns]
+        indexes = _index_shapes(conn, "discord_messages")
+        if _index_shapes(conn, "copy_target") != indexes:
+            raise SystemExit(
+                f"the ceiling table's indexes differ from discord_messages': "
+                f"{_index_shapes(conn, 'copy_target')} vs {indexes}"
+            )
+    columns: list[str] = []
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     now = dt.datetime.now(dt.UTC)
@@ -125,6 +150,7 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
             header = reader.open()
             for raw, message in reader.iter_checked():
                 row = {**message_row(raw, message, header), "updated_at": now}
+                columns = columns or list(row)  # what the collector writes; the rest is defaults
                 writer.writerow(
                     [
                         orjson.dumps(row[c]).decode()
@@ -148,7 +174,7 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int]:
     finally:
         raw.close()
         engine.dispose()
-    return elapsed, rows
+    return elapsed, rows, indexes
 
 
 def main() -> None:
@@ -173,6 +199,7 @@ def main() -> None:
     tmp = args.dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
 
+    indexes: list[str] = []
     ingest_runs: list[float] = []
     copy_runs: list[float] = []
     cpu_runs: list[float] = []
@@ -183,7 +210,7 @@ def main() -> None:
             ingest_s, counts, cpu_s, peak_kb = run_collector(
                 exports, f"{base}/{ingest_db}", args.batch_size, tmp
             )
-            copy_s, copied = copy_ceiling(exports, f"{base}/{copy_db}")
+            copy_s, copied, indexes = copy_ceiling(exports, f"{base}/{copy_db}")
         finally:
             _drop_db(admin, ingest_db)
             _drop_db(admin, copy_db)
@@ -205,6 +232,9 @@ def main() -> None:
     print(
         f"exports: {args.messages} messages, {args.channels} files, {size_mb:.0f} MB; batch size {args.batch_size}"
     )
+    print(f"ceiling table indexes, identical to discord_messages' ({len(indexes)}):")
+    for definition in indexes:
+        print(f"  {definition}")
     print(f"{'path (best of ' + str(len(ingest_runs)) + ')':<44}{'seconds':>10}{'messages/s':>14}")
     print(f"{'collector (validate + upsert + checkpoints)':<44}{ingest_s:>10.1f}{ingest_rate:>14,.0f}")
     print(f"{'bare COPY of the same rows (ceiling)':<44}{copy_s:>10.1f}{copy_rate:>14,.0f}")
