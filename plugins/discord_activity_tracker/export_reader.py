@@ -62,9 +62,9 @@ class _DepthGuard:
     """Tracks how deep the JSON read so far is nested, a chunk at a time, at C speed.
 
     Strings are skipped (escaped backslashes and quotes removed, then every quoted run), so
-    brackets inside text do not count. Within a chunk, balanced bracket pairs are removed
-    round by round; the depth the chunk reaches is at most the remaining brackets' deepest
-    point plus the rounds taken. Only when that bound passes the limit is the chunk walked
+    brackets inside text do not count. Within a chunk, adjacent bracket pairs are removed
+    replace by replace (each removes at most one level); the depth the chunk reaches is at
+    most the remaining brackets' deepest point plus the number of replaces that removed any. Only when that bound passes the limit is the chunk walked
     byte by byte, to find the exact offset (or to learn that the bound was loose).
     """
 
@@ -92,12 +92,12 @@ class _DepthGuard:
         self._in_string = quote >= 0
         if quote >= 0:
             marks = marks[:quote]
-        rounds = 0
+        rounds = 0  # each replace removes at most one level of nesting
         while marks and rounds <= self.limit:
             reduced = marks.replace(b"{}", b"").replace(b"[]", b"")
             if len(reduced) == len(marks):
                 break
-            marks, rounds = reduced, rounds + 1
+            marks, rounds = reduced, rounds + 2
         depth = peak = start_depth
         for mark in marks:
             depth += 1 if mark in b"[{" else -1
