@@ -6,9 +6,10 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
+from airflow_collectors.assets import assets_for
 from airflow_collectors.deadlines import collector_deadline, deadline_minutes_for, deadlines_supported
 from airflow_collectors.notifier import CollectorAlertNotifier
 from airflow_collectors.task_group import collector_tasks
@@ -61,11 +62,19 @@ def _params() -> dict[str, Param]:
 
 
 def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
+    on_assets = entry.asset_schedule
+    if on_assets is not None:
+        listed = ", ".join(f"`{uri}`" for uri in on_assets.uris)
+        schedule = f"* schedule: on assets {listed} (a run once each has a new event)\n"
+    else:
+        schedule = f"* schedule: `{entry.schedule}` (data intervals; backfills bound the collected window)\n"
+    emits = ", ".join(f"`{uri}`" for uri in entry.emits)
     return (
         f"### Collector `{name}`\n\n{entry.description}\n\n"
         f"* implementation: `{entry.collector}`\n"
-        f"* schedule: `{entry.schedule}` (data intervals; backfills bound the collected window)\n"
-        f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
+        f"{schedule}"
+        + (f"* emits {emits} when collect reports news (task `emit_assets`)\n" if emits else "")
+        + f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
         f"* params: `since`, `until`, `partitions`, `dry_run`, `full_refresh`\n"
         "* alerts, lateness deadline, backfills: see docs/operations.md\n"
     )
@@ -73,9 +82,11 @@ def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
 
 def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source: Path) -> DAG:
     defaults = settings.defaults
-    schedule = None
-    if entry.schedule is not None:
-        cron = _PRESETS.get(entry.schedule, entry.schedule)
+    schedule: CronDataIntervalTimetable | list[Asset] | None = None
+    if entry.asset_schedule is not None:
+        schedule = assets_for(entry.asset_schedule.uris, source=source, where=f"collectors.{name}.schedule")
+    elif entry.cron_schedule is not None:
+        cron = _PRESETS.get(entry.cron_schedule, entry.cron_schedule)
         try:
             schedule = CronDataIntervalTimetable(cron, timezone=defaults.timezone)
             schedule.validate()
@@ -132,6 +143,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
                 kind="retry", routing=settings.alerts, store_conn_id=defaults.store_conn_id
             ),
             group_id=None,
+            emits=assets_for(entry.emits, source=source, where=f"collectors.{name}.emits"),
         )
     return dag
 

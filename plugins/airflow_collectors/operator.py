@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_collectors import metrics
+from airflow_collectors.assets import NEWS_XCOM_KEY, news_of
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
 from airflow_collectors.kill_watch import KillWatch, die_with_parent
@@ -100,6 +101,7 @@ class CollectorOperator(BaseOperator):
         before = _checkpoint_marks(collector) if self.step == "collect" else None
         try:
             result = self._run_step(collector)
+            news = news_of(result, [*secrets, *collector.secrets()]) if self.step == "collect" else None
         except (Exception, AirflowTaskTimeout) as exc:  # noqa: BLE001 - the task edge: categorize, sanitize, record
             secrets += collector.secrets()
             moved = _moved_since(before, _checkpoint_marks(collector)) if before is not None else None
@@ -113,6 +115,9 @@ class CollectorOperator(BaseOperator):
             partitions = [p for p in collector.partitions if not wanted or p in wanted]
             ti.xcom_push(key=PARTITIONS_XCOM_KEY, value=partitions)
             self.log.info("Partitions for collect: %d (%s)", len(partitions), ", ".join(partitions[:20]))
+        if news is not None:  # the emit_assets task turns it into asset events (airflow_collectors.assets)
+            ti.xcom_push(key=NEWS_XCOM_KEY, value={"partition": self.partition, "news": news})
+            self.log.info("%s.collect reports news: %s", self.collector_name, news)
         self.log.info("%s.%s finished: %s", self.collector_name, self.step, _format_counts(result))
         self._record(context, run_context, result, started_at, status="success")
         return payload

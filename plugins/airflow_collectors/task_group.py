@@ -1,4 +1,5 @@
-"""``collector_tasks``: the validate >> collect >> sync_pinecone tasks of one collector."""
+"""``collector_tasks``: the validate >> collect >> sync_pinecone tasks of one collector
+(plus ``collect >> emit_assets`` when the collector emits assets)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import TaskGroup, task
+from airflow.sdk import Asset, TaskGroup, TriggerRule, task
 
+from airflow_collectors.assets import EMIT_TASK_ID, EmitAssetsOperator
 from airflow_collectors.operator import PARTITIONS_XCOM_KEY, CollectorOperator
 from airflow_collectors.retry import CollectorRetryPolicy
 
@@ -38,9 +40,14 @@ def collector_tasks(
     on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
     on_retry_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
     group_id: str | None = None,
+    emits: Sequence[Asset] = (),
 ) -> tuple[CollectorOperator, Any, CollectorOperator]:
     """Build the three-step group. With ``partitioned``, ``collect`` is dynamically mapped
-    over the partitions that ``validate`` pushes (one task instance per repo/channel)."""
+    over the partitions that ``validate`` pushes (one task instance per repo/channel).
+
+    With ``emits``, an ``emit_assets`` task follows ``collect`` (whatever its outcome): its
+    outlets are the assets, and it is skipped, emitting nothing, unless a collect task
+    reported news (:mod:`airflow_collectors.assets`)."""
     policy = CollectorRetryPolicy(
         base_delay_seconds=retry_delay.total_seconds(),
         max_delay_seconds=max_retry_delay.total_seconds(),
@@ -91,4 +98,16 @@ def collector_tasks(
             **{**common, **({"pool": "pinecone"} if pool else {})},
         )
         _ = validate >> collect >> sync
+        if emits:
+            emit = EmitAssetsOperator(
+                task_id=EMIT_TASK_ID,
+                collect_task_id=collect.task_id,
+                collector_name=name,
+                outlets=list(emits),
+                # Partitions that succeeded announce their news even if another one failed:
+                # their rows are committed, and a later run will not report them again.
+                trigger_rule=TriggerRule.ALL_DONE,
+                retries=0,
+            )
+            _ = collect >> emit
     return validate, collect, sync

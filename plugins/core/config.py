@@ -12,18 +12,29 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import ConfigError
 
 __all__ = [
     "AlertRouting",
+    "AssetSchedule",
     "CollectorEntry",
     "CollectorsFile",
     "Defaults",
+    "check_asset_producers",
     "check_collector_path",
     "load_collectors_file",
     "project_root",
@@ -87,13 +98,51 @@ class Defaults(BaseModel):
     timezone: str = "UTC"
 
 
+class AssetSchedule(BaseModel):
+    """``schedule: {asset: ...}`` / ``{assets: [...]}``: run when every named asset has a new
+    event (Airflow's asset scheduling), instead of on a cron. ``external: true`` says the
+    asset comes from outside this file (another DAG, the REST API), so no collector here has
+    to emit it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset: str | None = Field(default=None, min_length=1)
+    assets: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    external: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AssetSchedule:
+        if (self.asset is None) == (self.assets is None):
+            raise ValueError("give either 'asset' (one) or 'assets' (a list), not both or neither")
+        return self
+
+    @property
+    def uris(self) -> list[str]:
+        """The assets, in the order given, without duplicates."""
+        return list(dict.fromkeys([self.asset] if self.asset is not None else self.assets or []))
+
+
+def _schedule_kind(value: object) -> str:
+    return "on_assets" if isinstance(value, Mapping | AssetSchedule) else "cron"
+
+
+_Schedule = Annotated[
+    Annotated[str, Tag("cron")] | Annotated[AssetSchedule, Tag("on_assets")], Discriminator(_schedule_kind)
+]
+
+
 class CollectorEntry(BaseModel):
     """One collector: becomes one DAG ``collect_<name>``."""
 
     model_config = ConfigDict(extra="forbid")
 
     collector: str = Field(description="'package.module:ClassName' of an AbstractCollector")
-    schedule: str | None = Field(default="@daily", description="cron expression, preset, or null")
+    schedule: _Schedule | None = Field(
+        default="@daily", description="cron expression, preset, {asset: ...}/{assets: [...]}, or null"
+    )
+    emits: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="assets announced when the collect step reports news"
+    )
     description: str = ""
     enabled: bool = True
     partitioned: bool = False
@@ -113,6 +162,15 @@ class CollectorEntry(BaseModel):
         if not module or not attr or not all(part.isidentifier() for part in (*module.split("."), attr)):
             raise ValueError(f"must look like 'package.module:ClassName', got {value!r}")
         return value
+
+    @property
+    def cron_schedule(self) -> str | None:
+        """The cron expression or preset; ``None`` when manual-only or asset-scheduled."""
+        return self.schedule if isinstance(self.schedule, str) else None
+
+    @property
+    def asset_schedule(self) -> AssetSchedule | None:
+        return self.schedule if isinstance(self.schedule, AssetSchedule) else None
 
 
 class CollectorsFile(BaseModel):
@@ -155,6 +213,7 @@ def load_collectors_file(path: Path, *, check_paths: bool = True) -> CollectorsF
         parsed = CollectorsFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe_errors(exc)}") from None
+    check_asset_producers(parsed, path)
     if check_paths:
         for name, entry in parsed.collectors.items():
             try:
@@ -162,6 +221,33 @@ def load_collectors_file(path: Path, *, check_paths: bool = True) -> CollectorsF
             except ConfigError as exc:
                 raise ConfigError(f"{path}: collectors.{name}.collector: {exc}") from None
     return parsed
+
+
+def check_asset_producers(parsed: CollectorsFile, path: Path) -> None:
+    """Every asset a collector is scheduled on is emitted by a collector of the file (enabled
+    or not) unless the schedule says ``external: true``: a typo would otherwise leave the
+    consumer waiting for ever, silently."""
+    emitted: dict[str, set[str]] = {}
+    for name, entry in parsed.collectors.items():
+        for uri in entry.emits:
+            emitted.setdefault(uri, set()).add(name)
+    for name, entry in parsed.collectors.items():
+        schedule = entry.asset_schedule
+        if schedule is None or schedule.external:
+            continue
+        for uri in schedule.uris:
+            if uri not in emitted:
+                known = ", ".join(repr(u) for u in sorted(emitted)) or "none"
+                raise ConfigError(
+                    f"{path}: collectors.{name}.schedule: no collector emits asset {uri!r} "
+                    f"(emitted here: {known}); add it to a producer's 'emits', or set "
+                    "'external: true' when another DAG or the REST API emits it"
+                )
+            if name in emitted[uri]:
+                raise ConfigError(
+                    f"{path}: collectors.{name}.schedule: the collector would trigger itself "
+                    f"(it emits asset {uri!r})"
+                )
 
 
 def check_collector_path(path: str) -> None:

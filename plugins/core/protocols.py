@@ -134,6 +134,11 @@ class RunResult:
 
     Trackers subclass it to add fields of their own (a list of files, of repositories);
     list-valued fields are stored as tuples so a round trip compares equal.
+
+    ``news`` is how a collect step says something new happened that other collectors may
+    wait for (e.g. ``{"versions": ["1.87.0"]}`` when a release was inserted): ``None`` means
+    nothing new; a mapping (small, JSON-safe, no secrets) means news and becomes the extra of
+    the Airflow asset events the collector ``emits`` (docs/configuration.md, "Assets").
     """
 
     success: bool
@@ -142,6 +147,7 @@ class RunResult:
     duration_seconds: float | None = None
     step: str | None = None
     failure_category: str | None = None
+    news: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", {str(k): int(v) for k, v in self.counts.items()})

@@ -7,7 +7,8 @@ server's error text included as a careless collector would), ``sleep_seconds`` (
 source), ``pid_file`` (write ``{"pid", "ppid"}`` of the collecting process there first, for
 kill tests), ``fail_after_commit: true`` (commit the notes and the checkpoint, then raise a
 ``DataValidationError`` carrying ``committed_counts``). Every collect records the window it
-was given in ``toy_windows``.
+was given in ``toy_windows``. ``news`` (a mapping): every successful collect reports it as
+news (``RunResult.news``), for asset tests.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ class ToyCollector(AbstractCollector):
             failure = DataValidationError(f"page 2 of {prefix} breaks the schema at $.notes[0].body")
             failure.committed_counts = {"notes": len(rows)}  # type: ignore[attr-defined]
             raise failure
-        return RunResult(success=True, counts={"notes": len(rows)})
+        news = self.raw_config.get("news")  # reported as the collect step's news (assets)
+        return RunResult(
+            success=True, counts={"notes": len(rows)}, news=news if isinstance(news, dict) else None
+        )
 
     def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         query = select(toy_notes)

@@ -218,4 +218,5 @@ def _with_duration(result: TrackerResult, seconds: float) -> TrackerResult:
         counts=dict(result.counts),
         errors=tuple(result.errors),
         duration_seconds=seconds,
+        news=getattr(result, "news", None),
     )

@@ -141,7 +141,7 @@ def expectations_from_settings(
         if entry.expected_interval_hours is not None:
             interval: dt.timedelta | None = dt.timedelta(hours=entry.expected_interval_hours)
         else:
-            interval = expected_interval_from_schedule(entry.schedule, settings.defaults.timezone)
+            interval = expected_interval_from_schedule(entry.cron_schedule, settings.defaults.timezone)
         start = entry.start_date or settings.defaults.start_date
         expectations.append(
             CollectorExpectation(
