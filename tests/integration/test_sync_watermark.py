@@ -37,5 +37,9 @@ def test_edit_during_a_sync_reaches_the_next_sync(store_url: str):
     assert first is not None and first.counts["documents"] == 3
     following = EditDuringSync(config, context=RunContext(store_url=store_url)).sync_pinecone()
     assert following is not None
-    assert following.counts["documents"] == 1, "the note edited mid-sync must be re-read"
+    # Documents changed since the first sync's horizon are re-read (on PostgreSQL the horizon is
+    # the oldest transaction running anywhere on the cluster, so more may be); unchanged ones
+    # cost nothing: the edited note is the one record written.
+    assert 1 <= following.counts["documents"] <= 3
     assert following.counts["records_upserted"] == 1
+    assert following.counts["documents_unchanged"] == following.counts["documents"] - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,9 @@ from core.store import Store, load_checkpoint, save_checkpoint
 from core.store.locks import collect_lock_requests, hold_locks
 from core.store.migrations import Migration
 from core.vectors.documents import Document
+from core.vectors.settings import VectorSettings, parse_vector_settings
+from core.vectors.source import SyncRequest
+from core.vectors.sync import check_vector_sink, run_vector_sync
 
 __all__ = ["AbstractCollector"]
 
@@ -143,10 +147,8 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
     def _check_vector_sink(self) -> None:
         if self.vector_source is None:
             return
-        from core.vectors.sync import check_vector_sink
-
         self._phase = "validate_vector_sink"
-        sink_name = check_vector_sink(self)
+        sink_name = check_vector_sink(self.sync_request())
         self._phase = "validate"
         if sink_name:
             log.info("Vector sink %s is ready for %s", sink_name, self.vector_source)
@@ -175,16 +177,34 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
         self.last_result = result
         return result
 
+    @functools.cached_property
+    def vector_settings(self) -> VectorSettings:
+        """The ``vectors:`` section, parsed once (a ``ConfigError`` names the bad field)."""
+        return parse_vector_settings(self.raw_config.get("vectors"))
+
+    def sync_request(self) -> SyncRequest:
+        """What the vector step of this run needs: where, how, for which run."""
+        context = self.context
+        return SyncRequest(
+            source=self.vector_source or self.name,
+            settings=self.vector_settings,
+            store=self.store,
+            dry_run=context.dry_run,
+            full_refresh=context.full_refresh,
+            run_id=context.run_id,
+            lock_wait_seconds=context.lock_wait_seconds,
+            connections=context.connections,
+            sink_factory=context.vector_sink_factory,
+        )
+
     def sync_pinecone(self) -> TrackerResult | None:
         if self.vector_source is None:
             return None
-        from core.vectors.sync import run_vector_sync
-
         self._phase = "sync_pinecone"
         try:
             self.validate_config()
             self.migrate()
-            result = run_vector_sync(self)
+            result = run_vector_sync(self, self.sync_request())
         except BaseException as exc:
             self.handle_error(exc, self._phase)
             self._safe_on_error(exc)

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from core.errors import CollectorError, CollectorFailureCategory, classify_failure, sanitize_exception_message
 from core.protocols import RunResult
@@ -26,12 +25,9 @@ from core.store.locks import LockRequest, hold_locks
 from core.vectors import ledger
 from core.vectors.chunking import Chunker, ChunkingConfig
 from core.vectors.documents import Document, VectorRecord, record_id
-from core.vectors.settings import parse_vector_settings
 from core.vectors.sink import VectorSink
 from core.vectors.sinks import build_sink
-
-if TYPE_CHECKING:
-    from core.collectors.abstract import AbstractCollector
+from core.vectors.source import SyncRequest, VectorSource
 
 __all__ = ["VectorSyncError", "VectorSyncer", "check_vector_sink", "run_vector_sync"]
 
@@ -41,8 +37,12 @@ log = logging.getLogger(__name__)
 class VectorSyncError(CollectorError):
     """Some records could not be written; the category is that of the sink's failure."""
 
-    def __init__(self, message: str, category: CollectorFailureCategory) -> None:
+    def __init__(
+        self, message: str, category: CollectorFailureCategory, committed_counts: dict[str, int] | None = None
+    ) -> None:
         self.category = category
+        #: What the sync did get done (the adapter reports it with the failure).
+        self.committed_counts = dict(committed_counts or {})
         super().__init__(message)
 
 
@@ -241,6 +241,7 @@ class VectorSyncer:
             f"{self.counts['records_failed']} records of {self.counts['documents_failed']} documents failed "
             f"to reach the {self.sink.name} sink (kept in the ledger, retried next run): {detail}",
             category,
+            committed_counts=self.counts,
         )
 
 
@@ -255,64 +256,58 @@ def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
-def _sink_for(collector: AbstractCollector) -> VectorSink:
-    context = collector.context
-    if context.vector_sink_factory is not None and not context.dry_run:
-        return context.vector_sink_factory(collector.store)
-    settings = parse_vector_settings(collector.raw_config.get("vectors"))
-    return build_sink(collector.store, settings, context.connections, dry_run=context.dry_run)
+def _sink_for(request: SyncRequest) -> VectorSink:
+    if request.sink_factory is not None and not request.dry_run:
+        return request.sink_factory(request.store)
+    return build_sink(request.store, request.settings, request.connections, dry_run=request.dry_run)
 
 
-def check_vector_sink(collector: AbstractCollector) -> str | None:
+def check_vector_sink(request: SyncRequest) -> str | None:
     """The validate step's preflight: the sink exists or is created, and matches the config
     (a mismatching Pinecone index is a ``ConfigError``). Returns the sink's name."""
-    settings = parse_vector_settings(collector.raw_config.get("vectors"))
-    if collector.vector_source is None or not settings.enabled:
+    if not request.settings.enabled:
         return None
-    with contextlib.closing(_sink_for(collector)) as sink:
-        sink.ensure_ready([settings.namespace or collector.vector_source])
+    with contextlib.closing(_sink_for(request)) as sink:
+        sink.ensure_ready([request.namespace])
         return sink.name
 
 
-def run_vector_sync(collector: AbstractCollector) -> RunResult:
-    """Run the vector step for ``collector`` with the sink its settings choose."""
+def run_vector_sync(source: VectorSource, request: SyncRequest) -> RunResult:
+    """Sync the documents ``source`` makes to the sink ``request`` chooses."""
     started = time.monotonic()
-    settings = parse_vector_settings(collector.raw_config.get("vectors"))
-    source = collector.vector_source or collector.name
+    settings = request.settings
     if not settings.enabled:
         return RunResult(success=True, counts={"documents": 0}, step="sync_pinecone")
-    context = collector.context
-    namespace = settings.namespace or source
-    with contextlib.closing(_sink_for(collector)) as sink:
+    namespace = request.namespace
+    with contextlib.closing(_sink_for(request)) as sink:
         syncer = VectorSyncer(
-            collector.store,
+            request.store,
             sink,
-            source=source,
+            source=request.source,
             namespace=namespace,
             chunker=Chunker(
                 ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars)
             ),
             batch_documents=settings.batch_documents,
-            record_ledger=not context.dry_run,
+            record_ledger=not request.dry_run,
         )
-        lock = LockRequest(f"sync:{source}:{sink.destination}:{namespace}")
+        lock = LockRequest(f"sync:{request.source}:{sink.destination}:{namespace}")
         with hold_locks(
-            collector.store.engine, [lock], run_id=context.run_id, wait_seconds=context.lock_wait_seconds
+            request.store.engine, [lock], run_id=request.run_id, wait_seconds=request.lock_wait_seconds
         ):
-            previous, retry = syncer.prepare(full_refresh=context.full_refresh)
+            previous, retry = syncer.prepare(full_refresh=request.full_refresh)
             log.info(
                 "Vector sync %s -> %s (%s), namespace %s: documents changed since %s, plus %d to retry%s",
-                source,
+                request.source,
                 sink.name,
                 sink.destination,
                 namespace,
                 f"change {previous}" if previous is not None else "the beginning",
                 len(retry),
-                " (dry run: nothing reaches the real sink, the ledger is untouched)" if context.dry_run else "",
+                " (dry run: nothing reaches the real sink, the ledger is untouched)" if request.dry_run else "",
             )
-            syncer.sync(collector.preprocess(previous, retry), collector.removed_document_ids(previous))
+            syncer.sync(source.preprocess(previous, retry), source.removed_document_ids(previous))
             syncer.finish()
         result = syncer.result(started)
-        collector.last_result = result
         syncer.raise_for_failures()
         return result
