@@ -1,0 +1,231 @@
+"""A scheduled run and a REST backfill of the Discord DAG overlapping under a real Airflow.
+
+Scheduler, dag-processor and API server (LocalExecutor, metadata in a fresh PostgreSQL
+database, the store in another; the harness of ``test_scheduler.py``). The Discord DAG reads
+generated exports (three channels, replies, and a later export of one channel with edited
+messages). Unpausing the DAG makes the scheduler create its scheduled (unbounded) run; at the
+same moment a three-day backfill is created through ``POST /api/v2/backfills``, whose runs are
+bounded by their data intervals and run next to the scheduled one (a backfill is not held
+back by the DAG's ``max_active_runs``). When everything has finished, the store and the local
+sink are compared with the exports (``tests/fakes/overlap_truth.py``): every message once at
+its newest edit, every channel's forward checkpoint at its newest message, the sink holding
+exactly the chunks of the documents the store makes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from benchmarks.stress_overlap import Exports
+
+from core.store import Store
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
+from tests.e2e.conftest import AIRFLOW
+from tests.e2e.test_scheduler import Services, _create_database, _drop_database, _free_port, wait_for
+from tests.fakes.overlap_truth import (
+    checkpoint_problems,
+    former_thread_roots,
+    sink_problems,
+    sink_records,
+    source_messages,
+    store_problems,
+)
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
+
+DAG_ID = "collect_discord"
+VECTORS = {
+    "sink": "local",
+    "namespace": "discord",
+    "chunk_size": 300,
+    "chunk_overlap": 50,
+    "min_chunk_chars": 20,
+}
+# The generated messages start on 2023-01-02 08:00 and span about four days.
+BACKFILL_FROM = dt.datetime(2023, 1, 3, tzinfo=dt.UTC)
+BACKFILL_TO = dt.datetime(2023, 1, 5, tzinfo=dt.UTC)  # logical dates 01-03, 01-04, 01-05
+
+
+def _collectors_yaml(exports: Path) -> str:
+    config = {"export_dir": str(exports), "batch_size": 100, "vectors": VECTORS}
+    return textwrap.dedent(f"""
+        defaults:
+          retries: 1
+          retry_delay_seconds: 2
+          deadline_minutes: null
+        alerts:
+          slack_conn_id: null
+        collectors:
+          discord:
+            collector: discord_activity_tracker.collector:DiscordCollector
+            schedule: "@daily"
+            start_date: 2023-01-01
+            config: {json.dumps(config)}
+    """)
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _postgres_server: None
+) -> Iterator[tuple[Services, Path, str]]:
+    failed_before = request.session.testsfailed
+    home = tmp_path_factory.mktemp("airflow_overlap")
+    exports = Exports(home / "exports", random.Random(20260301))
+    for _ in range(3):
+        exports.add_channel(800)
+    exports.add_edited_copy()
+    config = home / "collectors.yaml"
+    config.write_text(_collectors_yaml(exports.folder))
+    meta_db, store_db = _create_database("af_meta"), _create_database("af_store")
+    api_port = _free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
+            "COLLECTORS_CONFIG": str(config),
+            "COLLECTOR_STATE_DIR": str(home / "state"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": api_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
+        }
+    )
+    services = Services(home=home, env=env, api_url=api_url)
+    try:
+        migrated = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+        services.start("api-server", "api-server")
+        services.start("scheduler", "scheduler")
+        services.start("dag-processor", "dag-processor")
+
+        def token() -> str | None:
+            try:
+                response = requests.get(f"{api_url}/auth/token", timeout=5)
+            except requests.ConnectionError:
+                return None
+            return response.json()["access_token"] if response.status_code in (200, 201) else None
+
+        services.token = wait_for("the API server", token, 90, services)
+        wait_for(
+            f"{DAG_ID} to be parsed",
+            lambda: services.api("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200,
+            90,
+            services,
+        )
+        yield services, exports.folder, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}"
+    finally:
+        services.stop()
+        if request.session.testsfailed > failed_before:
+            print(
+                f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}",
+                file=sys.__stderr__,
+            )
+        _drop_database(meta_db)
+        _drop_database(store_db)
+
+
+def _runs(services: Services, run_type: str) -> list[dict[str, Any]]:
+    return services.ok("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"run_type": run_type})["dag_runs"]
+
+
+def _collect_span(services: Services, run_id: str) -> tuple[dt.datetime, dt.datetime]:
+    ti = services.task_instance(DAG_ID, run_id, "collect")
+    return dt.datetime.fromisoformat(ti["start_date"]), dt.datetime.fromisoformat(ti["end_date"])
+
+
+def test_scheduled_run_and_rest_backfill_overlapping_leave_store_and_sink_exact(
+    airflow: tuple[Services, Path, str],
+):
+    services, exports, store_url = airflow
+    # Unpausing lets the scheduler create the scheduled run (catchup is off: the latest
+    # interval, unbounded); the backfill is created at the same moment.
+    services.ok("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
+    backfill = services.ok(
+        "POST",
+        "/api/v2/backfills",
+        json={
+            "dag_id": DAG_ID,
+            "from_date": BACKFILL_FROM.isoformat(),
+            "to_date": BACKFILL_TO.isoformat(),
+            "max_active_runs": 3,
+            "run_backwards": False,
+            "dag_run_conf": {},
+            "reprocess_behavior": "none",
+        },
+    )
+    (scheduled,) = wait_for("the scheduled run", lambda: _runs(services, "scheduled"), 60, services)
+    wait_for(
+        "the backfill to complete",
+        lambda: services.ok("GET", f"/api/v2/backfills/{backfill['id']}").get("completed_at"),
+        240,
+        services,
+        every=2,
+    )
+    assert services.wait_run(DAG_ID, scheduled["dag_run_id"], timeout=240) == "success"
+    backfilled = _runs(services, "backfill")
+    assert sorted(r["state"] for r in backfilled) == ["success"] * 3
+    assert sorted(dt.datetime.fromisoformat(r["data_interval_start"]) for r in backfilled) == [
+        BACKFILL_FROM + dt.timedelta(days=day) for day in range(3)
+    ]
+
+    # The runs really overlapped: the scheduled collect ran (or waited for the collect lock)
+    # while a backfill run was active.
+    started, ended = _collect_span(services, scheduled["dag_run_id"])
+    backfill_spans = [
+        (dt.datetime.fromisoformat(r["start_date"]), dt.datetime.fromisoformat(r["end_date"]))
+        for r in backfilled
+    ]
+    assert any(start < ended and started < end for start, end in backfill_spans), (
+        f"no backfill run overlapped the scheduled collect {started}..{ended}: {backfill_spans}"
+    )
+
+    store = Store.from_url(store_url)
+    try:
+        expected = source_messages(exports)
+        assert len(expected) > 2000
+        problems = store_problems(store, expected) + checkpoint_problems(store, exports)
+        assert not problems, "; ".join(problems)
+        problems = sink_problems(store, VECTORS)
+        expected_records, held = sink_records(store, VECTORS)
+        stale = set(held or {}) - set(expected_records)
+        only_stale = bool(stale) and all("stale records" in p for p in problems)
+        if only_stale and stale <= former_thread_roots(store, VECTORS):
+            # Known bug (docs/operations.md): a backfill stored a reply without its parent, a
+            # sync made the reply its own thread document, and once the parent arrived no sync
+            # removed that document's records. Anything else fails below.
+            pytest.xfail(f"known orphan-thread bug: {problems[0]}")
+        assert not problems, "; ".join(problems)
+    finally:
+        store.dispose()
