@@ -199,6 +199,7 @@ class CollectorOperator(BaseOperator):
             previous = _task_instance(context).xcom_pull(task_ids=self.upstream_task_id)
         return RunContext(
             store_url=store_url(self.store_conn_id),
+            collector_name=self.collector_name,
             run_id=str(context.get("run_id") or ""),
             since=options.since,
             until=options.until,

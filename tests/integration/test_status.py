@@ -79,16 +79,14 @@ def history(store: Store) -> Store:
     _run(store, "retired", "collect", "success", 48)
     with store.transaction() as conn:
         for repo in ("acme/a", "acme/b"):
-            save_checkpoint(conn, "github_activity", Checkpoint("etag", "2026-03-10T11:00:00Z"), repo)
+            save_checkpoint(conn, "github", Checkpoint("etag", "2026-03-10T11:00:00Z"), repo)
     return store
 
 
 def _expectations() -> list[CollectorExpectation]:
     since = NOW - dt.timedelta(days=60)
     return [
-        CollectorExpectation(
-            "github", dt.timedelta(hours=2), checkpoint_name="github_activity", active_since=since
-        ),
+        CollectorExpectation("github", dt.timedelta(hours=2), active_since=since),
         CollectorExpectation("discord", dt.timedelta(hours=2), active_since=since),
         CollectorExpectation("mailing", dt.timedelta(hours=48), active_since=NOW - dt.timedelta(hours=3)),
         CollectorExpectation("slack", dt.timedelta(hours=2), active_since=since),
@@ -204,7 +202,6 @@ def test_expectations_come_from_collectors_yaml(tmp_path: Path):
     expectations = {e.name: e for e in expectations_from_settings(load_collectors_file(_config(tmp_path)))}
     assert sorted(expectations) == ["manual", "parts", "weekly"]
     assert expectations["parts"].expected_interval == dt.timedelta(hours=2)
-    assert expectations["parts"].checkpoint_name == "toy"  # the class's name, for collector_checkpoints
     assert expectations["weekly"].expected_interval == dt.timedelta(hours=200)
     assert expectations["manual"].expected_interval is None
     assert expectations["parts"].active_since == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

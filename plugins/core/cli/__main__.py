@@ -60,6 +60,7 @@ class RunCommand(BaseCollectorCommand):
 
         context = RunContext(
             store_url=resolve_store_url(options.get("db")),
+            collector_name=options["name"],
             run_id="cli",
             since=parse_instant("since", options.get("since")),
             until=parse_instant("until", options.get("until")),

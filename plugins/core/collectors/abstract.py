@@ -46,6 +46,9 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
     def __init__(self, config: Mapping[str, Any] | None = None, *, context: RunContext | None = None) -> None:
         self.raw_config: dict[str, Any] = dict(config or {})
         self.context = context or RunContext()
+        # The config entry's key names this collector everywhere; the class's ``name`` is the
+        # default and stays the owner of the tracker's tables (see :meth:`migrate`).
+        self.name = self.context.collector_name or type(self).name
         self.incremental_state: IncrementalState | None = None
         self.outgoing_state: IncrementalState | None = None
         self.last_result: TrackerResult | None = None
@@ -119,7 +122,8 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
         )
 
     def migrate(self) -> list[int]:
-        return self.store.migrate(self.name, self.migrations)
+        """The tracker's tables belong to the class, shared by every entry that uses it."""
+        return self.store.migrate(type(self).name, self.migrations)
 
     def validate(self) -> TrackerResult:
         """The Airflow ``validate`` step: config, schema, preflight, partitions. Collects nothing."""

@@ -55,6 +55,9 @@ def _lock_wait_default() -> float:
 class RunContext:
     """Run-scoped inputs, resolved by the caller (the Airflow adapter or the CLI).
 
+    ``collector_name`` is the collector's key in ``collectors.yaml``: its identity in runs,
+    checkpoints, locks, status and alerts (two entries of one class never share checkpoints).
+
     ``since``/``until`` bound the collection window (a backfill's data interval or explicit
     params); when set, the run is a bounded re-read that must not move forward checkpoints
     backwards. ``partition`` is set when one task handles one partition (mapped collect).
@@ -65,6 +68,7 @@ class RunContext:
     """
 
     store_url: str | None = None
+    collector_name: str | None = None
     run_id: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None

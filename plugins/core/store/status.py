@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -57,14 +56,13 @@ class CollectorState(StrEnum):
 class CollectorExpectation:
     """What the config says about one collector.
 
-    ``checkpoint_name`` is the name its checkpoints are stored under (the collector class's
-    ``name``), when it differs from the config entry name. ``active_since`` (the start date)
-    bounds the first interval of a collector that never succeeded.
+    ``name`` is the config entry's key, which is also what its runs and checkpoints are stored
+    under. ``active_since`` (the start date) bounds the first interval of a collector that
+    never succeeded.
     """
 
     name: str
     expected_interval: dt.timedelta | None
-    checkpoint_name: str | None = None
     active_since: dt.datetime | None = None
 
 
@@ -119,20 +117,7 @@ def expected_interval_from_schedule(
     return longest * factor if longest else None
 
 
-def _checkpoint_name(collector_path: str, fallback: str) -> str:
-    """The ``name`` a collector class stores its checkpoints under (imported lazily, at run time)."""
-    module_name, _, attr = collector_path.partition(":")
-    try:
-        klass = getattr(importlib.import_module(module_name), attr)
-    except Exception:  # noqa: BLE001 - status must still render without the tracker
-        return fallback
-    name = getattr(klass, "name", None)
-    return name if isinstance(name, str) and name else fallback
-
-
-def expectations_from_settings(
-    settings: CollectorsFile, *, resolve_checkpoint_names: bool = True
-) -> list[CollectorExpectation]:
+def expectations_from_settings(settings: CollectorsFile) -> list[CollectorExpectation]:
     """One expectation per enabled collector of ``collectors.yaml``."""
     expectations = []
     for name, entry in settings.collectors.items():
@@ -147,7 +132,6 @@ def expectations_from_settings(
             CollectorExpectation(
                 name=name,
                 expected_interval=interval,
-                checkpoint_name=_checkpoint_name(entry.collector, name) if resolve_checkpoint_names else None,
                 active_since=dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC),
             )
         )
@@ -281,9 +265,7 @@ def collector_status(
         success_at, success_run = successes.get(name, (None, None))
         failure = failures.get(name) or _Failure()
         count = counts.get(name) or _Counts()
-        checkpoint_count, checkpoint_at = checkpoints.get(
-            (expectation.checkpoint_name if expectation else None) or name, (0, None)
-        )
+        checkpoint_count, checkpoint_at = checkpoints.get(name, (0, None))
         state, overdue = _freshness(expectation, success_at, at)
         statuses.append(
             CollectorStatus(
