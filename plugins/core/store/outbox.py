@@ -144,12 +144,16 @@ def enqueue(conn: Connection, kind: str, key: str, payload: Any, *, now: dt.date
     }
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(core_outbox).values(**values).on_conflict_do_nothing(
-            index_elements=[core_outbox.c.event_key]
+        statement: Any = (
+            postgresql.insert(core_outbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[core_outbox.c.event_key])
         )
     elif dialect == "sqlite":
-        statement = sqlite.insert(core_outbox).values(**values).on_conflict_do_nothing(
-            index_elements=[core_outbox.c.event_key]
+        statement = (
+            sqlite.insert(core_outbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[core_outbox.c.event_key])
         )
     else:
         raise NotImplementedError(f"the outbox is not implemented for {dialect}")
@@ -236,7 +240,9 @@ def _announced_retry(exc: BaseException) -> dt.datetime | None:
     return as_utc(retry_at) if isinstance(retry_at, dt.datetime) else None
 
 
-def release(conn: Connection, kind: str, keys: Sequence[str] | None = None, *, now: dt.datetime | None = None) -> int:
+def release(
+    conn: Connection, kind: str, keys: Sequence[str] | None = None, *, now: dt.datetime | None = None
+) -> int:
     """Un-park items of ``kind`` (all, or ``keys``) once their cause is fixed: due now, attempts
     reset. Returns how many were released."""
     c = core_outbox.c
@@ -262,10 +268,18 @@ def _claim(store: Store, kind: str, limit: int, now: dt.datetime, lease: dt.time
     with store.transaction() as conn:
         due = select(c.event_key).where(_due(kind, now)).order_by(c.created_at, c.event_key).limit(limit)
         if conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            # Two statements: inside ``UPDATE ... WHERE key IN (SELECT ... LIMIT n FOR UPDATE
+            # SKIP LOCKED)`` PostgreSQL may rescan the subquery per row, skip the rows the
+            # statement just updated and so claim more than ``limit``.
+            keys = conn.execute(due.with_for_update(skip_locked=True)).scalars().all()
+            target: Any = c.event_key.in_(keys)
+        else:
+            # SQLite: one statement, so the read and the write happen under the write lock
+            # (a read-then-write transaction could act on a snapshot another writer changed).
+            target = c.event_key.in_(due.scalar_subquery())
         conn.execute(
             update(core_outbox)
-            .where(c.event_key.in_(due.scalar_subquery()), _due(kind, now))
+            .where(target, _due(kind, now))
             .values(claim_token=token, next_attempt_at=now + lease)
         )
         rows = conn.execute(
