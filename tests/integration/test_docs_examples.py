@@ -1,0 +1,26 @@
+"""The console examples the docs show work as shown, on the bundled samples."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
+    env.pop("AIRFLOW_CONN_PINECONE_DEFAULT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_discord_try_it_finds_the_gcc_question(sqlite_url: str):
+    """docs/discord.md, "Try it": run the collector, then search the local sink."""
+    ran = _cli("run", "discord", "--db", sqlite_url)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    found = _cli("search", "--db", sqlite_url, "--namespace", "discord", "incomplete", "type")
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert "incomplete type" in found.stdout and "GCC 13" in found.stdout
