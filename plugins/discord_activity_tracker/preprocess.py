@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
@@ -78,7 +78,8 @@ def _thread_rows(engine: Engine, root: str) -> list[dict[str, Any]]:
         _m.c.attachments,
         _m.c.channel_id,
         _m.c.guild_id,
-        discord_authors.c.name.label("author"),
+        # The name the message was posted under (webhooks and bots change it per message).
+        func.coalesce(_m.c.author_name, discord_authors.c.name).label("author"),
         discord_authors.c.author_id,
         discord_channels.c.name.label("channel"),
         discord_guilds.c.name.label("guild"),
@@ -126,7 +127,8 @@ def _render(rows: list[dict[str, Any]]) -> str:
 
 def _document(rows: list[dict[str, Any]]) -> Document:
     root = rows[0]
-    updated = max(as_utc(r["updated_at"]) for r in rows)
+    # When Discord last changed the thread: its newest message or edit (not the store's write time).
+    updated = max(as_utc(r["edited_at"] or r["created_at"]) for r in rows)
     return Document(
         source="discord",
         doc_id=root["message_id"],

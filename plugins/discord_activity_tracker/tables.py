@@ -151,6 +151,8 @@ DISCORD_MIGRATIONS = (
         "discord_messages.author_name, discord_authors.seen_at",
         lambda conn: _add_columns(conn, (discord_messages, "author_name"), (discord_authors, "seen_at")),
     ),
+    # SQLite's update trigger of version 2 listed the columns of that time: re-made column-free.
+    Migration(4, "change_seq triggers that follow every column", track_changes(discord_messages)),
 )
 
 

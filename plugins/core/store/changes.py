@@ -74,9 +74,6 @@ def _track(conn: Connection, table: Table) -> None:
             )
         )
         return
-    others = ", ".join(
-        conn.dialect.identifier_preparer.quote(c.name) for c in table.columns if c.name != CHANGE_COLUMN
-    )
     stamp = (
         "UPDATE collector_change_counter SET value = value + 1 WHERE id = 1; "
         f"UPDATE {quoted} SET {CHANGE_COLUMN} = (SELECT value FROM collector_change_counter WHERE id = 1) "
@@ -85,8 +82,13 @@ def _track(conn: Connection, table: Table) -> None:
     conn.execute(text(f"DROP TRIGGER IF EXISTS {name}_stamp_insert"))
     conn.execute(text(f"DROP TRIGGER IF EXISTS {name}_stamp_update"))
     conn.execute(text(f"CREATE TRIGGER {name}_stamp_insert AFTER INSERT ON {quoted} BEGIN {stamp} END"))
+    # Any update that did not itself set change_seq (the insert trigger's stamp does) is a change,
+    # whatever columns later migrations add.
     conn.execute(
-        text(f"CREATE TRIGGER {name}_stamp_update AFTER UPDATE OF {others} ON {quoted} BEGIN {stamp} END")
+        text(
+            f"CREATE TRIGGER {name}_stamp_update AFTER UPDATE ON {quoted} "
+            f"WHEN NEW.{CHANGE_COLUMN} IS OLD.{CHANGE_COLUMN} BEGIN {stamp} END"
+        )
     )
 
 
