@@ -98,6 +98,10 @@ def require_tracker_result(obj: object) -> TrackerResult:
         isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in counts.items()
     ):
         raise TypeError(f"{type(obj).__name__}.counts must map str to int, got {counts!r}")
+    errors: object = getattr(obj, "errors", None)
+    # A str is a Sequence[str] to the type checker (tests/typing/holes_protocols.py): check it here.
+    if isinstance(errors, str | bytes) or not isinstance(errors, Sequence):
+        raise TypeError(f"{type(obj).__name__}.errors must be a sequence of messages, got {errors!r}")
     return obj  # type: ignore[return-value]
 
 
