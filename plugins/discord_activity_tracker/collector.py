@@ -12,12 +12,13 @@ import threading
 from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
 from core.collectors import AbstractCollector
 from core.errors import DataValidationError, classify_failure, sanitize_exception_message
+from core.identity import Profile, ensure_identity, upsert_profiles
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.store.pg_copy import copy_supported
 from core.vectors.documents import Document
@@ -77,6 +78,10 @@ class DiscordCollector(AbstractCollector):
     def validate_config(self) -> None:
         self.settings = parse_config(self.raw_config)
         discover_exports(self.settings.export_path)
+
+    def migrate(self) -> list[int]:
+        ensure_identity(self.store)  # person_profiles, written with every batch
+        return super().migrate()
 
     def list_partitions(self) -> list[str]:
         channels: list[str] = []
@@ -293,6 +298,7 @@ class DiscordCollector(AbstractCollector):
             update_where=_newer_author,
             constants=stamp,
         )
+        upsert_profiles(conn, "discord", [_profile(author) for author in batch.authors])
         new = upsert_rows(
             conn,
             discord_messages,
@@ -372,6 +378,20 @@ def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]
 def _newer_author(table, excluded):  # type: ignore[no-untyped-def]
     """A user's details seen on an older message never overwrite newer ones (whatever the batching)."""
     return table.c.seen_at.is_(None) | (excluded.seen_at >= table.c.seen_at)
+
+
+def _profile(author: dict[str, Any]) -> Profile:
+    """A ``discord_authors`` row as a person profile (seen at the time of its newest message in
+    the batch; the guild nickname, when set, is the display name)."""
+    return Profile(
+        external_id=author["author_id"],
+        seen_at=author["seen_at"] or dt.datetime.now(dt.UTC),
+        username=author["name"],
+        display_name=author["nickname"] or author["name"],
+        profile_url=f"https://discord.com/users/{author['author_id']}",
+        is_bot=author["is_bot"],
+        attrs={key: author[key] for key in ("discriminator", "nickname", "color", "avatar_url", "roles")},
+    )
 
 
 def _reject(path: Path, error: Exception, rejected: list[tuple[Path, Exception]]) -> None:

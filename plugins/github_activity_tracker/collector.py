@@ -25,6 +25,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from core.collectors import AbstractCollector, RunContext
 from core.errors import CollectorError, PermissionDeniedError, sanitize_exception_message
+from core.identity import ensure_identity
 from core.operations.github.pagination import require_same_origin
 from core.operations.github_ops import (
     GitHubClient,
@@ -124,6 +125,10 @@ class GitHubCollector(AbstractCollector):
         self._partitions: list[str] | None = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> list[int]:
+        ensure_identity(self.store)  # person_profiles, written with every page of users
+        return super().migrate()
 
     def validate_config(self) -> None:
         self.settings = parse_config(self.raw_config)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, or_, select, update
 
+from core.identity import Profile, upsert_profiles
 from core.store import as_utc, upsert_rows
 from github_activity_tracker.api_schemas import (
     Commit,
@@ -96,10 +97,26 @@ def _user_row(user: SimpleUser, now: dt.datetime) -> Row:
     }
 
 
+def _profile(user: SimpleUser, now: dt.datetime) -> Profile:
+    """A user as a person profile. The API describes the account as it is when we ask, so the
+    sighting time is the time of the response, not of the activity it came with."""
+    return Profile(
+        external_id=str(user.id),
+        seen_at=now,
+        username=user.login,
+        profile_url=user.html_url,
+        is_bot=user.type == "Bot",
+        attrs=user.model_dump(mode="json"),
+    )
+
+
 def write_users(conn: Connection, users: Iterable[SimpleUser | None], now: dt.datetime) -> int:
     """Users are shared by every repository: rows go in id order, so concurrent per-repository
-    tasks lock them in the same order (no deadlock between two upserts)."""
-    rows = {u.id: _user_row(u, now) for u in users if u is not None}
+    tasks lock them in the same order (no deadlock between two upserts). Each user is also
+    recorded in ``person_profiles`` (source ``github``, the numeric id) in the same transaction."""
+    unique = {u.id: u for u in users if u is not None}
+    upsert_profiles(conn, "github", [_profile(unique[k], now) for k in sorted(unique)])
+    rows = {k: _user_row(u, now) for k, u in unique.items()}
     return _upsert_content(conn, github_users, [rows[k] for k in sorted(rows)], ["user_id"])
 
 
