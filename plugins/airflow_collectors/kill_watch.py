@@ -91,6 +91,22 @@ def _watch_log() -> int | IO[bytes]:
     return Path(path).open("ab")  # handed to the child, closed by start()
 
 
+def _watch_env() -> dict[str, str]:
+    """The task's environment, minus the metadata-DB URL the supervisor replaced with a blocker.
+
+    Airflow's supervisor points ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` of the task process
+    at an unusable URL (tasks must not touch the metadata DB); inherited as is, importing
+    Airflow in the watch process fails on it. The watch never uses the metadata DB either.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__SQL_ALCHEMY_CONN"}
+    }
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
 class KillWatch:
     """The task side: start the watch process, then say ``done`` when the step is over."""
 
@@ -112,7 +128,7 @@ class KillWatch:
                 stderr=log_target,
                 close_fds=True,
                 start_new_session=True,  # a signal to the task's process group must not reach it
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                env=_watch_env(),
             )
             stdin: IO[bytes] | None = proc.stdin
             assert stdin is not None
@@ -208,7 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outcome = report_vanished(spec)
     except Exception as exc:  # noqa: BLE001 - last resort: say something on stderr
-        sys.stderr.write(f"kill_watch: could not report the vanished task: {type(exc).__name__}\n")
+        from core.errors import sanitize_exception_message
+
+        message = sanitize_exception_message(exc, list(spec.get("secrets") or []))
+        sys.stderr.write(f"kill_watch: could not report the vanished task: {message}\n")
         return 1
     sys.stderr.write(f"kill_watch: {spec.get('dag_id')}/{spec.get('task_id')}: {outcome}\n")
     return 0

@@ -318,10 +318,15 @@ class CollectorOperator(BaseOperator):
 
 
 def _under_supervisor() -> bool:
-    """True in a task process run by Airflow's supervisor (not ``dags test`` or a unit test)."""
+    """True in a task process run by Airflow's supervisor (not ``dags test`` or a unit test).
+
+    ``airflow dags test`` runs tasks in its own process with ``InProcessSupervisorComms``:
+    no supervisor to outlive, and a parent-death signal there would kill the whole command.
+    """
     from airflow.sdk.execution_time import task_runner
 
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and type(comms).__name__ != "InProcessSupervisorComms"
 
 
 def _as_list(callbacks: object) -> list[Any]:

@@ -5,8 +5,9 @@ store in another), all on free ports of 127.0.0.1, next to three local servers: 
 that answers 200/401/429 (``tests/fakes/http_source.py``), a receiver speaking Slack's
 incoming-webhook protocol (``tests/fakes/webhook_receiver.py``) and a StatsD UDP listener.
 Runs are created only through the REST API v2 (JWT from SimpleAuthManager): a manual run,
-a three-day backfill, failing collectors, a slow one, and the health DAG; the tests then
-assert on the store, ``collector_runs``, the alerts received and the metrics.
+a three-day backfill, failing collectors, a slow one, collects killed from outside with
+SIGKILL (the task process, its supervisor, or the whole worker), and the health DAG; the
+tests then assert on the store, ``collector_runs``, the alerts received and the metrics.
 
 Everything is started by the module fixture and triggered up front, so the scenarios run
 concurrently; each test waits (bounded) for its own outcome. On failure the service logs are
@@ -44,6 +45,12 @@ from tests.e2e.conftest import AIRFLOW
 from tests.fakes.http_source import LEAKY_SERVER_TOKEN, HttpSource
 from tests.fakes.toy_collector import toy_windows
 from tests.fakes.webhook_receiver import ReceivedAlert, WebhookReceiver
+
+VANISHED = (
+    "the task process vanished without reporting: killed from outside (SIGKILL, most often the "
+    "out-of-memory killer) or its worker was lost"
+)
+HEARTBEAT_TIMEOUT_SECONDS = 30
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
@@ -213,7 +220,7 @@ class Scenario:
         ]
 
 
-def _collectors_yaml(source: HttpSource) -> str:
+def _collectors_yaml(source: HttpSource, home: Path) -> str:
     return textwrap.dedent(f"""
         defaults:
           retries: 2
@@ -223,7 +230,7 @@ def _collectors_yaml(source: HttpSource) -> str:
           start_date: 2026-01-01
         alerts:
           immediate: [auth, permission, validation, command]
-          on_final_failure: [rate_limit, network, timeout, unknown]
+          on_final_failure: [rate_limit, network, timeout, unknown, resource]
           slack_conn_id: slack_webhook_default
           repeat_suppression_minutes: 60
         collectors:
@@ -249,6 +256,21 @@ def _collectors_yaml(source: HttpSource) -> str:
             schedule: null
             deadline_minutes: 1
             config: {{notes: 1, sleep_seconds: 150}}
+          oomkilled:
+            collector: {TOY}
+            schedule: null
+            retries: 1
+            config: {{name: oomkilled, notes: 1, sleep_seconds: 900, pid_file: "{home / "oomkilled.pid"}"}}
+          orphaned:
+            collector: {TOY}
+            schedule: null
+            retries: 0
+            config: {{name: orphaned, notes: 1, sleep_seconds: 900, pid_file: "{home / "orphaned.pid"}"}}
+          workerlost:
+            collector: {TOY}
+            schedule: null
+            retries: 0
+            config: {{name: workerlost, notes: 1, sleep_seconds: 900, pid_file: "{home / "workerlost.pid"}"}}
           dormant:
             collector: {TOY}
             schedule: "@hourly"
@@ -284,7 +306,7 @@ def scenario(
     api_port = _free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     config = home / "collectors.yaml"
-    config.write_text(_collectors_yaml(source))
+    config.write_text(_collectors_yaml(source, home))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
     env.update(
         {
@@ -312,6 +334,10 @@ def scenario(
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            # Tasks that stop heart-beating (their supervisor was killed) are failed quickly.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            "COLLECTOR_KILL_WATCH_LOG": str(home / "kill_watch.log"),
             "AIRFLOW__METRICS__STATSD_ON": "True",
             "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
@@ -346,6 +372,9 @@ def scenario(
             "collect_badauth",
             "collect_throttled",
             "collect_slow",
+            "collect_oomkilled",
+            "collect_orphaned",
+            "collect_workerlost",
             "collector_health",
         ]
         wait_for(
@@ -592,3 +621,106 @@ def test_no_secret_reaches_alerts_or_logs(scenario: Scenario):
         assert LEAKY_SERVER_TOKEN not in text, path
         assert SOURCE_SECRET not in text, path
         assert WEBHOOK_PATH not in text, path
+
+
+# --------------------------------------------------------------------------- killed from outside
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def _start(scenario: Scenario, name: str) -> str:
+    """Trigger ``collect_<name>`` once the manual notes run is over (its validate created the toy
+    tables: concurrent first migrations of one table race on PostgreSQL)."""
+    scenario.services.wait_run("collect_notes", scenario.runs["notes"])
+    run_id = f"e2e_{name}_{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
+    scenario.services.trigger(f"collect_{name}", run_id)
+    return run_id
+
+
+def _collecting(scenario: Scenario, name: str, previous_pid: int | None = None) -> dict[str, int]:
+    """The pids of the task process collecting for ``name`` and of its supervisor (its parent)."""
+    path = scenario.services.home / f"{name}.pid"
+
+    def started() -> dict[str, int] | None:
+        if not path.exists():
+            return None
+        try:
+            pids = json.loads(path.read_text())
+        except ValueError:
+            return None
+        return pids if pids["pid"] != previous_pid and _alive(pids["pid"]) else None
+
+    return wait_for(f"the {name} collect to start", started, 120, scenario.services)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_task_killed_with_sigkill_is_recorded_and_alerted_once_retries_are_exhausted(scenario: Scenario):
+    """What the out-of-memory killer does: SIGKILL the task process, its supervisor survives."""
+    services, run_id = scenario.services, _start(scenario, "oomkilled")
+    first = _collecting(scenario, "oomkilled")
+    _kill(first["pid"])
+    second = _collecting(scenario, "oomkilled", previous_pid=first["pid"])  # the retry
+    _kill(second["pid"])
+    assert services.wait_run("collect_oomkilled", run_id) == "failed"
+    (alert,) = wait_for("the resource alert", lambda: scenario.alerts("oomkilled", "resource"), 60, services)
+    time.sleep(3)  # nothing else may follow
+    assert scenario.alerts("oomkilled") == [alert]
+    assert "Collector oomkilled failed (collect): resource, retries exhausted" in alert.text
+    assert VANISHED in alert.text and "Try: 2 of 2" in alert.text
+    failed = [r for r in scenario.history("oomkilled") if r["run_id"] == run_id and r["step"] == "collect"]
+    assert [(r["step"], r["status"], r["failure_category"], r["try_number"]) for r in failed] == [
+        ("collect", "failed", "resource", 1),
+        ("collect", "failed", "resource", 2),
+    ]
+    assert failed[1]["errors"] == [f"[resource] oomkilled.collect: {VANISHED}"]
+
+
+def test_task_does_not_outlive_its_supervisor(scenario: Scenario):
+    """SIGKILL the supervisor: the task process exits at once (no orphan), one record, one alert."""
+    services, run_id = scenario.services, _start(scenario, "orphaned")
+    pids = _collecting(scenario, "orphaned")
+    assert _alive(pids["ppid"])
+    _kill(pids["ppid"])
+    wait_for("the orphaned task process to exit", lambda: not _alive(pids["pid"]), 60, services)
+    # Airflow fails the try only after the heartbeat timeout; its callback must not alert again.
+    assert services.wait_run("collect_orphaned", run_id, timeout=HEARTBEAT_TIMEOUT_SECONDS + 120) == "failed"
+    (alert,) = wait_for("the resource alert", lambda: scenario.alerts("orphaned", "resource"), 60, services)
+    time.sleep(5)
+    assert scenario.alerts("orphaned") == [alert] and VANISHED in alert.text
+    rows = [r for r in scenario.history("orphaned") if r["run_id"] == run_id and r["step"] == "collect"]
+    assert [(r["failure_category"], r["try_number"]) for r in rows] == [("resource", 1)]
+
+
+def test_lost_worker_is_recorded_through_the_heartbeat_timeout_callback(scenario: Scenario):
+    """Supervisor, task and its watch process all killed: only Airflow's callback path is left."""
+    services, run_id = scenario.services, _start(scenario, "workerlost")
+    pids = _collecting(scenario, "workerlost")
+    watchers = _children(pids["pid"])
+    assert watchers, "the collect task runs a watch process"
+    for pid in (*watchers, pids["ppid"], pids["pid"]):
+        _kill(pid)
+    assert (
+        services.wait_run("collect_workerlost", run_id, timeout=HEARTBEAT_TIMEOUT_SECONDS + 120) == "failed"
+    )
+    (alert,) = wait_for("the resource alert", lambda: scenario.alerts("workerlost", "resource"), 90, services)
+    time.sleep(5)
+    assert scenario.alerts("workerlost") == [alert]
+    assert VANISHED in alert.text and "Detected by: Airflow's heartbeat timeout" in alert.text
+    assert "resource" in alert.text and f"Run: {run_id}" in alert.text
+    rows = [r for r in scenario.history("workerlost") if r["run_id"] == run_id and r["step"] == "collect"]
+    assert [(r["step"], r["failure_category"], r["try_number"]) for r in rows] == [("collect", "resource", 1)]

@@ -6,7 +6,8 @@ token; 401 -> auth, 429 -> rate_limit at the announced reset, other errors -> ne
 server's error text included as a careless collector would), ``sleep_seconds`` (a slow
 source), ``pid_file`` (write ``{"pid", "ppid"}`` of the collecting process there first, for
 kill tests), ``fail_after_commit: true`` (commit the notes and the checkpoint, then raise a
-``DataValidationError`` carrying ``committed_counts``). Every collect records the window it
+``DataValidationError`` carrying ``committed_counts``), ``name`` (run as an independent
+collector of that name: own checkpoints and collect lock). Every collect records the window it
 was given in ``toy_windows``. ``news`` (a mapping): every successful collect reports it as
 news (``RunResult.news``), for asset tests.
 """
@@ -17,11 +18,12 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text, select
 
-from core.collectors import AbstractCollector
+from core.collectors import AbstractCollector, RunContext
 from core.errors import AuthenticationError, ConfigError, DataValidationError, NetworkError, RateLimitError
 from core.protocols import Checkpoint, RunResult
 from core.store import Migration, create_tables, save_checkpoint, upsert_rows
@@ -80,6 +82,11 @@ class ToyCollector(AbstractCollector):
         Migration(2, "toy collect windows", create_tables(toy_windows)),
         Migration(3, "toy notes change sequence", track_changes(toy_notes)),
     )
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, context: RunContext | None = None) -> None:
+        super().__init__(config, context=context)
+        if self.raw_config.get("name"):  # an independent collector: own checkpoints and collect lock
+            self.name = str(self.raw_config["name"])
 
     def validate_config(self) -> None:
         if not isinstance(self.raw_config.get("notes"), int):
