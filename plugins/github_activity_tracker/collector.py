@@ -26,7 +26,6 @@ from sqlalchemy import Connection, func, or_, select
 from core.collectors import AbstractCollector, RunContext
 from core.errors import CollectorError, PermissionDeniedError, sanitize_exception_message
 from core.identity import ensure_identity
-from core.operations.github.pagination import require_same_origin
 from core.operations.github_ops import (
     GitHubClient,
     GitHubClientConfig,
@@ -36,6 +35,7 @@ from core.operations.github_ops import (
     GitHubResponse,
     NotModified,
     Pages,
+    require_same_origin,
 )
 from core.protocols import IncrementalState
 from core.store import StoreEtagCache, as_utc, load_checkpoint, save_checkpoint

@@ -652,7 +652,7 @@ def test_cut_body_that_persists_is_a_network_error(server: FakeGitHubServer, clo
 def test_every_cut_of_a_real_payload_is_truncation_and_garbage_is_not(
     server: FakeGitHubServer, clock: FakeClock
 ) -> None:
-    from core.operations.github.responses import is_truncated_json
+    from core.operations.http.responses import is_truncated_json
 
     with make_client(server, clock) as client:
         body = client._session.get(f"{server.base_url}{REPO}/issues?state=all&per_page=3").content

@@ -1,11 +1,13 @@
 """Shared GitHub operations: the REST client and its parts (see :mod:`core.operations.github`).
 
-Trackers import from here; the implementation lives in the ``github`` subpackage.
+Trackers import from here (the supported import path); the GitHub layer lives in the
+``github`` subpackage, the generic machinery in the HTTP source kit (:mod:`core.operations.http`).
 """
 
 from core.operations.github import (
     DEFAULT_API_URL,
     DEFAULT_API_VERSION,
+    GITHUB_RATE_LIMITS,
     EtagCache,
     GitHubClient,
     GitHubClientConfig,
@@ -21,11 +23,13 @@ from core.operations.github import (
     fingerprint,
     parse_link_header,
     request_key,
+    require_same_origin,
 )
 
 __all__ = [
     "DEFAULT_API_URL",
     "DEFAULT_API_VERSION",
+    "GITHUB_RATE_LIMITS",
     "EtagCache",
     "GitHubClient",
     "GitHubClientConfig",
@@ -41,4 +45,5 @@ __all__ = [
     "fingerprint",
     "parse_link_header",
     "request_key",
+    "require_same_origin",
 ]

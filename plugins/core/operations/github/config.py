@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import urlsplit
 
 from core.errors import ConfigError
+from core.operations.http import HttpClientConfig
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_API_VERSION", "GitHubClientConfig"]
 
@@ -19,6 +19,8 @@ class GitHubClientConfig:
 
     ``base_url`` is ``https://api.github.com`` or, for GitHub Enterprise Server,
     ``https://HOST/api/v3``. Every bound is explicit so tests can make waits instant.
+    The generic settings go to the kit's :class:`HttpClientConfig` (:attr:`http`), which
+    validates them; "secondary" limits are the kit's rate-limit waits.
     """
 
     base_url: str = DEFAULT_API_URL
@@ -46,30 +48,35 @@ class GitHubClientConfig:
     max_pages: int | None = None
 
     def __post_init__(self) -> None:
-        base = self.base_url.strip().rstrip("/")
-        parts = urlsplit(base)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigError(f"GitHub base_url must be an http(s) URL with a host, got {base!r}")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ConfigError("GitHub base_url must not carry a query, fragment or credentials")
-        object.__setattr__(self, "base_url", base)
         tokens = tuple(t.strip() for t in self.tokens if t and t.strip())
         if len(set(tokens)) != len(tokens):
             raise ConfigError("GitHub tokens must be distinct")
         object.__setattr__(self, "tokens", tokens)
         if not 1 <= self.per_page <= 100:
             raise ConfigError(f"per_page must be within 1..100, got {self.per_page}")
-        for name in ("min_remaining", "secondary_max_retries", "transient_max_retries", "max_redirects"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative")
-        for name in (
-            "max_rate_limit_wait",
-            "secondary_default_wait",
-            "backoff_base",
-            "backoff_max",
-            "jitter",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            raise ConfigError("timeouts must be positive")
+        http = HttpClientConfig(
+            base_url=self.base_url,
+            api_name="GitHub",
+            logger="core.operations.github",
+            user_agent=self.user_agent,
+            headers=(("Accept", "application/vnd.github+json"), ("X-GitHub-Api-Version", self.api_version)),
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            min_remaining=self.min_remaining,
+            max_rate_limit_wait=self.max_rate_limit_wait,
+            rate_limit_max_retries=self.secondary_max_retries,
+            rate_limit_default_wait=self.secondary_default_wait,
+            transient_max_retries=self.transient_max_retries,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            jitter=self.jitter,
+            max_redirects=self.max_redirects,
+            max_pages=self.max_pages,
+        )
+        object.__setattr__(self, "base_url", http.base_url)
+        object.__setattr__(self, "_http", http)
+
+    @property
+    def http(self) -> HttpClientConfig:
+        """The kit's settings derived from these (validated once, in ``__post_init__``)."""
+        return self._http  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """The one place that turns an HTTP outcome into "use it", "wait and retry" or "fail".
 
-Everything the client decides about a response (rate limits, retriable failures, fatal
-statuses, undecodable bodies) is decided here, so the policy can be read in one screen.
+Everything a client decides about a response (rate limits, retriable failures, fatal
+statuses, undecodable bodies) is decided here, with the API's rate-limit policy, so the
+policy can be read in one screen.
 """
 
 from __future__ import annotations
@@ -23,18 +24,14 @@ from core.errors import (
     PermissionDeniedError,
     SourceTimeoutError,
 )
-from core.operations.github.ratelimit import (
-    BadHeader,
-    RateLimitSnapshot,
-    mentions_secondary_limit,
-    retry_after_seconds,
-)
+from core.operations.http.ratelimit import BadHeader, HeaderRateLimitPolicy
 
 __all__ = [
-    "GitHubConflictError",
-    "GitHubGoneError",
-    "GitHubNotFoundError",
+    "GoneError",
+    "HttpConflictError",
+    "NotFoundError",
     "Outcome",
+    "StatusErrors",
     "TruncatedBodyError",
     "Verdict",
     "api_message",
@@ -47,29 +44,38 @@ __all__ = [
 Redactor = Callable[[str], str]
 
 
-class GitHubNotFoundError(PermissionDeniedError):
-    """404: the resource does not exist or the token may not see it (GitHub does not say which).
+class NotFoundError(PermissionDeniedError):
+    """404: the resource does not exist or the credential may not see it (many APIs do not say which).
 
-    Callers for whom absence is normal (``contents/.gitmodules``) catch this class.
+    Callers for whom absence is normal catch this class.
     """
 
     status = 404
 
 
-class GitHubConflictError(DataValidationError):
-    """409: e.g. listing commits of an empty repository ("Git Repository is empty.")."""
+class HttpConflictError(DataValidationError):
+    """409: the resource is in a state that refuses the request (e.g. an empty repository)."""
 
     status = 409
 
 
-class GitHubGoneError(DataValidationError):
-    """410: the feature behind the endpoint is turned off ("Issues are disabled for this repo").
+class GoneError(DataValidationError):
+    """410: the resource or the feature behind the endpoint is gone or turned off.
 
-    Retrying cannot help (``validation`` if it escapes); callers for whom a disabled feature
-    is normal (the tracker's issue streams) catch this class, record it and go on.
+    Retrying cannot help (``validation`` if it escapes); callers for whom that is normal
+    catch this class, record it and go on.
     """
 
     status = 410
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusErrors:
+    """The error classes raised for 404, 409 and 410 (an API layer may use subclasses)."""
+
+    not_found: type[NotFoundError] = NotFoundError
+    conflict: type[HttpConflictError] = HttpConflictError
+    gone: type[GoneError] = GoneError
 
 
 class Verdict(enum.Enum):
@@ -77,8 +83,8 @@ class Verdict(enum.Enum):
     NOT_MODIFIED = "not_modified"
     REDIRECT = "redirect"
     TRANSIENT = "transient"  # retry with exponential backoff (idempotent requests only)
-    SECONDARY_LIMIT = "secondary_limit"  # wait Retry-After (or a default), bounded attempts
-    PRIMARY_LIMIT = "primary_limit"  # this token is spent until reset_at: rotate or wait
+    WAIT = "wait"  # rate limited: wait Retry-After (or a default), bounded attempts
+    EXHAUSTED = "exhausted"  # this credential is spent until reset_at: rotate or wait
     FATAL = "fatal"
 
 
@@ -86,20 +92,35 @@ class Verdict(enum.Enum):
 class Outcome:
     verdict: Verdict
     error: CollectorError | None = None  # raised for FATAL, or when retries run out
-    retry_after: float | None = None  # seconds, from Retry-After
-    reset_at: float | None = None  # epoch seconds, from X-RateLimit-Reset
-    resource: str = "core"
+    retry_after: float | None = None  # seconds, from Retry-After (or the body)
+    reset_at: float | None = None  # epoch seconds, from the quota headers
+    resource: str = "default"
 
 
-def api_message(response: requests.Response) -> str:
-    """GitHub's ``{"message": ...}`` (plus validation ``errors``) or a short body excerpt."""
+def _json_or_none(content: bytes) -> Any:
     try:
-        body = orjson.loads(response.content)
+        return orjson.loads(content)
     except orjson.JSONDecodeError:
-        return response.text[:200].strip()
+        return None
+
+
+def api_message(response: requests.Response, body: Any = None) -> str:
+    """The API's own error text or a short body excerpt.
+
+    Reads ``message``, ``error_description``, ``error`` or ``detail`` (GitHub, OAuth2,
+    Slack, Django REST framework), plus the details of a GitHub-style ``errors`` list.
+    """
+    if body is None:
+        body = _json_or_none(response.content)
+        if body is None:
+            return response.text[:200].strip()
     if not isinstance(body, dict):
         return ""
-    message = str(body.get("message") or "")
+    message = ""
+    for key in ("message", "error_description", "error", "detail"):
+        if isinstance(body.get(key), str) and body[key]:
+            message = body[key]
+            break
     errors = body.get("errors")
     if isinstance(errors, list) and errors:
         details = []
@@ -122,10 +143,15 @@ def classify_response(
     response: requests.Response,
     *,
     endpoint: str,
+    path: str,
     now: float,
     redact: Redactor,
+    policy: HeaderRateLimitPolicy,
+    api_name: str = "HTTP",
+    errors: StatusErrors = StatusErrors(),
     on_bad_header: BadHeader | None = None,
 ) -> Outcome:
+    """What to do with one answer. ``path`` (no query) picks the rate-limit bucket."""
     status = response.status_code
     if status == 304:
         return Outcome(Verdict.NOT_MODIFIED)
@@ -134,33 +160,31 @@ def classify_response(
     if status in {301, 302, 303, 307, 308} and response.headers.get("Location"):
         return Outcome(Verdict.REDIRECT)
 
-    message = redact(api_message(response))
-    text = f"GitHub answered {status} to GET {redact(endpoint)}" + (f": {message}" if message else "")
-    headers = response.headers
+    body = _json_or_none(response.content)
+    message = redact(api_message(response, body))
+    text = f"{api_name} answered {status} to GET {redact(endpoint)}" + (f": {message}" if message else "")
 
-    if status in {403, 429}:
-        snapshot = RateLimitSnapshot.from_headers(headers, now=now, on_bad=on_bad_header)
-        resource = snapshot.resource if snapshot else "core"
-        retry_after = retry_after_seconds(headers, now, on_bad=on_bad_header)
-        if retry_after is not None:
-            return Outcome(
-                Verdict.SECONDARY_LIMIT, NetworkError(text), retry_after=retry_after, resource=resource
-            )
-        if snapshot is not None and snapshot.remaining == 0:
-            return Outcome(
-                Verdict.PRIMARY_LIMIT, NetworkError(text), reset_at=snapshot.reset_at, resource=resource
-            )
-        if status == 429 or mentions_secondary_limit(message):
-            return Outcome(Verdict.SECONDARY_LIMIT, NetworkError(text), resource=resource)
-        return Outcome(Verdict.FATAL, PermissionDeniedError(text))
+    refusal = policy.refusal(
+        status, response.headers, body, message, now=now, path=path, on_bad=on_bad_header
+    )
+    if refusal is not None and refusal.kind == "wait":
+        return Outcome(
+            Verdict.WAIT, NetworkError(text), retry_after=refusal.retry_after, resource=refusal.resource
+        )
+    if refusal is not None:
+        return Outcome(
+            Verdict.EXHAUSTED, NetworkError(text), reset_at=refusal.reset_at, resource=refusal.resource
+        )
     if status == 401:
         return Outcome(Verdict.FATAL, AuthenticationError(text))
+    if status in {403, 429}:
+        return Outcome(Verdict.FATAL, PermissionDeniedError(text))
     if status == 404:
-        return Outcome(Verdict.FATAL, GitHubNotFoundError(text))
+        return Outcome(Verdict.FATAL, errors.not_found(text))
     if status == 409:
-        return Outcome(Verdict.FATAL, GitHubConflictError(text, source=redact(endpoint)))
+        return Outcome(Verdict.FATAL, errors.conflict(text, source=redact(endpoint)))
     if status == 410:
-        return Outcome(Verdict.FATAL, GitHubGoneError(text, source=redact(endpoint)))
+        return Outcome(Verdict.FATAL, errors.gone(text, source=redact(endpoint)))
     if status in {400, 413, 422}:
         return Outcome(Verdict.FATAL, DataValidationError(text, source=redact(endpoint)))
     if status in {408, 504}:
@@ -188,7 +212,9 @@ def classify_transport_error(exc: requests.RequestException, *, endpoint: str, r
     return Outcome(Verdict.FATAL, NetworkError(text))
 
 
-def decode_json(response: requests.Response, *, endpoint: str, redact: Redactor) -> Any:
+def decode_json(
+    response: requests.Response, *, endpoint: str, redact: Redactor, api_name: str = "HTTP"
+) -> Any:
     """Parsed body; an empty body is ``None``; anything undecodable names the endpoint.
 
     A body that is the beginning of a JSON document (cut off by a proxy or a dropped
@@ -209,7 +235,7 @@ def decode_json(response: requests.Response, *, endpoint: str, redact: Redactor)
                 f"{response.headers.get('Content-Length', 'absent')})"
             ) from None
         raise DataValidationError(
-            f"GitHub returned a body that is not valid JSON ({exc}; {len(content)} bytes)",
+            f"{api_name} returned a body that is not valid JSON ({exc}; {len(content)} bytes)",
             source=redact(endpoint),
         ) from None
 

@@ -1,6 +1,8 @@
-"""A pool of GitHub tokens that spends one token's quota before moving to the next.
+"""A pool of credentials that spends one credential's quota before moving to the next.
 
-Tokens are only ever shown by :func:`fingerprint` (a short hash), never in clear.
+Credentials are only ever shown by :func:`fingerprint` (a short hash), never in clear.
+Each :class:`Token` carries the ``requests`` auth that attaches it at send time (a header,
+a query parameter, an OAuth2 access token: :mod:`core.operations.http.auth`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
+import requests.auth
+
 from core.errors import RateLimitError
-from core.operations.github.ratelimit import RateLimitSnapshot
+from core.operations.http.auth import Credential, HeaderAuth, secrets_of
+from core.operations.http.ratelimit import RateLimitSnapshot
 
 __all__ = ["Token", "TokenPool", "fingerprint"]
-
-log = logging.getLogger("core.operations.github.tokens")
 
 # Seconds added after a reset time before trying again (clock skew with the server).
 RESET_MARGIN = 1.0
@@ -37,7 +40,11 @@ class Token:
 
     secret: str = dataclasses.field(repr=False)
     fingerprint: str
+    auth: requests.auth.AuthBase | None = dataclasses.field(default=None, repr=False)
     quotas: dict[str, RateLimitSnapshot] = dataclasses.field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        return [self.secret, *secrets_of(self.auth)] if self.secret else secrets_of(self.auth)
 
     def __str__(self) -> str:
         return self.fingerprint
@@ -66,19 +73,26 @@ class TokenPool:
     rotates to the token with the most quota left (unknown quota counts as full). When
     every token is spent it sleeps until the earliest reset if that is at most
     ``max_wait`` seconds away, else raises :class:`RateLimitError` with ``retry_at``.
-    An empty pool is one anonymous "token" (no ``Authorization`` header).
+    An empty pool is one anonymous "token" (no credential attached).
+
+    ``secrets`` are plain strings attached by ``credential(secret)`` (a bearer header by
+    default) or ready ``requests`` auth objects (e.g. an OAuth2 client). ``label`` names
+    the API in log lines; the pool logs to ``<logger>.tokens``.
     """
 
     def __init__(
         self,
-        secrets: Sequence[str],
+        secrets: Sequence[str | requests.auth.AuthBase],
         *,
-        min_remaining: int = 5,
+        credential: Credential = HeaderAuth,
+        min_remaining: float = 5,
         max_wait: float = 60.0,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        label: str = "HTTP",
+        logger: str = "core.operations.http",
     ) -> None:
-        self._tokens = [Token(secret=s, fingerprint=fingerprint(s)) for s in secrets] or [
+        self._tokens = [self._token(s, credential) for s in secrets] or [
             Token(secret="", fingerprint="anonymous")
         ]
         self._current = self._tokens[0]
@@ -86,6 +100,15 @@ class TokenPool:
         self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
+        self._label = label
+        self._log = logging.getLogger(f"{logger}.tokens")
+
+    @staticmethod
+    def _token(secret: str | requests.auth.AuthBase, credential: Credential) -> Token:
+        if isinstance(secret, str):
+            return Token(secret=secret, fingerprint=fingerprint(secret), auth=credential(secret))
+        label = getattr(secret, "label", "") or type(secret).__name__
+        return Token(secret="", fingerprint=fingerprint(str(label)), auth=secret)
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -99,7 +122,7 @@ class TokenPool:
 
     def secrets(self) -> list[str]:
         """Literal values to redact from any text leaving the client."""
-        return [t.secret for t in self._tokens if t.secret]
+        return [value for t in self._tokens for value in t.secrets()]
 
     # ------------------------------------------------------------------ quota bookkeeping
 
@@ -108,8 +131,10 @@ class TokenPool:
         if snapshot is None:
             return
         token.quotas[snapshot.resource] = snapshot
-        if log.isEnabledFor(logging.DEBUG):  # _describe formats dates: only when it is shown
-            log.debug("GitHub quota %s %s: %s", token.fingerprint, snapshot.resource, _describe(snapshot))
+        if self._log.isEnabledFor(logging.DEBUG):  # _describe formats dates: only when it is shown
+            self._log.debug(
+                "%s quota %s %s: %s", self._label, token.fingerprint, snapshot.resource, _describe(snapshot)
+            )
 
     def mark_exhausted(self, token: Token, resource: str, reset_at: float | None) -> None:
         """The server refused ``token`` for its primary limit."""
@@ -121,7 +146,7 @@ class TokenPool:
             reset_at=reset_at if reset_at is not None else self._clock() + UNKNOWN_RESET_WAIT,
             used=previous.used if previous else None,
         )
-        log.info("GitHub token %s exhausted its %s quota", token.fingerprint, resource)
+        self._log.info("%s token %s exhausted its %s quota", self._label, token.fingerprint, resource)
 
     def quota_report(self, resource: str = "core") -> list[dict[str, object]]:
         """JSON-safe quota per token (fingerprints only)."""
@@ -141,8 +166,13 @@ class TokenPool:
 
     def log_quota(self, resource: str = "core", level: int = logging.INFO) -> None:
         for token in self._tokens:
-            log.log(
-                level, "GitHub quota %s %s: %s", token.fingerprint, resource, _describe(token.quota(resource))
+            self._log.log(
+                level,
+                "%s quota %s %s: %s",
+                self._label,
+                token.fingerprint,
+                resource,
+                _describe(token.quota(resource)),
             )
 
     # ------------------------------------------------------------------ selection
@@ -172,8 +202,9 @@ class TokenPool:
             candidates = [t for t in self._tokens if self._spendable(t, resource, now)]
             if candidates:
                 best = max(candidates, key=lambda t: self._headroom(t, resource, now))
-                log.info(
-                    "GitHub token %s is low on %s quota (%s); switching to %s (%s)",
+                self._log.info(
+                    "%s token %s is low on %s quota (%s); switching to %s (%s)",
+                    self._label,
                     self._current.fingerprint,
                     resource,
                     _describe(self._current.quota(resource)),
@@ -188,18 +219,21 @@ class TokenPool:
             self.log_quota(resource, logging.WARNING)
             if wait > self._max_wait:
                 raise RateLimitError(
-                    f"all {len(self._tokens)} GitHub token(s) are out of {resource} quota; "
+                    f"all {len(self._tokens)} {self._label} token(s) are out of {resource} quota; "
                     f"earliest reset in {wait:.0f}s exceeds the {self._max_wait:.0f}s wait bound",
                     retry_at=dt.datetime.fromtimestamp(reset_at, dt.UTC),
                 )
-            log.warning(
-                "all GitHub tokens are out of %s quota; sleeping %.1fs until the reset", resource, wait
+            self._log.warning(
+                "all %s tokens are out of %s quota; sleeping %.1fs until the reset",
+                self._label,
+                resource,
+                wait,
             )
             self._sleep(wait)
         # Slept past the reset and still nothing spendable: the clock or the server disagree.
         reset_at = self._earliest_reset(resource, self._clock())
         raise RateLimitError(
-            f"GitHub {resource} quota still exhausted after waiting for the reset",
+            f"{self._label} {resource} quota still exhausted after waiting for the reset",
             retry_at=dt.datetime.fromtimestamp(reset_at, dt.UTC),
         )
 

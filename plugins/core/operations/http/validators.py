@@ -1,8 +1,10 @@
 """Validators (ETag / Last-Modified) remembered between runs for conditional requests.
 
-A cache entry is keyed by a *scope* (e.g. ``collector:owner/repo``) and a *request key*
+A cache entry is keyed by a *scope* (e.g. ``github:owner/repo``) and a *request key*
 (endpoint path plus normalized query). :class:`core.store.StoreEtagCache` implements the
 same protocol on the database; :class:`InMemoryEtagCache` serves tests and one-off runs.
+A tracker that stores validators in the transaction of the data they describe uses
+``core.store.save_validators`` with :attr:`HttpResponse.cache_scope`/``cache_key``.
 """
 
 from __future__ import annotations
