@@ -423,6 +423,8 @@ class WireServer:
     ``internal_errors`` (exceptions a handler raised; answered 500) are for tests.
 
     ``clock`` stamps the log; ``sleep`` serves fault delays (real time unless replaced).
+    ``handler``: a hand-written request handler instead (then :meth:`handle`, faults and the log
+    are not used; see ``tests/fakes/local_server.py``).
     """
 
     methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -437,6 +439,7 @@ class WireServer:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        handler: type[BaseHTTPRequestHandler] = _Handler,
     ) -> None:
         self.host = host
         self.clock = clock
@@ -446,7 +449,7 @@ class WireServer:
         self.connections = 0
         self.internal_errors: list[str] = []
         self._counter_lock = threading.Lock()
-        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd = _HTTPServer((host, port), handler)
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
 
@@ -524,7 +527,8 @@ class WireServer:
 
     # ---------------------------------------------------------------- test controls
 
-    def fail_next(self, *faults: Fault) -> None:
+    def inject(self, *faults: Fault) -> None:
+        """Queue ``faults`` (see :class:`Fault`)."""
         self.faults.add(*faults)
 
 

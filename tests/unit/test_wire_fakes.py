@@ -75,7 +75,7 @@ def test_without_faults_the_real_answer_is_served(echo: Echo) -> None:
 
 
 def test_fault_matches_by_method_and_path_prefix_and_counts_down(echo: Echo) -> None:
-    echo.fail_next(Fault(503, method="POST", path="/items", times=2))
+    echo.inject(Fault(503, method="POST", path="/items", times=2))
     assert requests.get(echo.url("/items"), timeout=5).status_code == 200  # wrong method
     assert requests.post(echo.url("/other"), timeout=5).status_code == 200  # wrong path
     assert requests.post(echo.url("/items/7"), timeout=5).status_code == 503  # prefix
@@ -86,18 +86,18 @@ def test_fault_matches_by_method_and_path_prefix_and_counts_down(echo: Echo) -> 
 
 
 def test_fault_matches_a_substring_of_method_and_path(echo: Echo) -> None:
-    echo.fail_next(Fault(500, contains="POST /ns/"))
+    echo.inject(Fault(500, contains="POST /ns/"))
     assert requests.get(echo.url("/ns/a/upsert"), timeout=5).status_code == 200
     assert requests.post(echo.url("/ns/a/upsert"), timeout=5).status_code == 500
 
 
 def test_faults_are_taken_in_order(echo: Echo) -> None:
-    echo.fail_next(Fault(502), Fault(503))
+    echo.inject(Fault(502), Fault(503))
     assert [requests.get(echo.url("/"), timeout=5).status_code for _ in range(3)] == [502, 503, 200]
 
 
 def test_status_fault_answers_with_its_headers_and_body(echo: Echo) -> None:
-    echo.fail_next(Fault(429, headers={"Retry-After": "7"}, body="slow down"), Fault(500))
+    echo.inject(Fault(429, headers={"Retry-After": "7"}, body="slow down"), Fault(500))
     first = requests.get(echo.url("/"), timeout=5)
     assert (first.status_code, first.headers["Retry-After"], first.text) == (429, "7", "slow down")
     second = requests.get(echo.url("/"), timeout=5)
@@ -105,7 +105,7 @@ def test_status_fault_answers_with_its_headers_and_body(echo: Echo) -> None:
 
 
 def test_status_none_changes_the_real_answer(echo: Echo) -> None:
-    echo.fail_next(Fault(headers={"X-Extra": "1"}, body=lambda body: body[:10]))
+    echo.inject(Fault(headers={"X-Extra": "1"}, body=lambda body: body[:10]))
     response = requests.get(echo.url("/real"), timeout=5)
     assert response.status_code == 200 and response.headers["X-Extra"] == "1"
     assert response.content == b'{"method":'[:10]
@@ -113,14 +113,14 @@ def test_status_none_changes_the_real_answer(echo: Echo) -> None:
 
 
 def test_disconnect_close_answers_nothing(echo: Echo) -> None:
-    echo.fail_next(Fault(disconnect="close"))
+    echo.inject(Fault(disconnect="close"))
     with pytest.raises(requests.ConnectionError):
         requests.get(echo.url("/"), timeout=5)
     assert [e.status for e in echo.log] == [0]
 
 
 def test_disconnect_reset_sends_a_tcp_reset(echo: Echo) -> None:
-    echo.fail_next(Fault(disconnect="reset"), Fault(disconnect="close"))
+    echo.inject(Fault(disconnect="reset"), Fault(disconnect="close"))
     for expected in (ConnectionResetError, None):  # an RST, then an orderly close (FIN) to compare
         with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -132,7 +132,7 @@ def test_disconnect_reset_sends_a_tcp_reset(echo: Echo) -> None:
 
 
 def test_disconnect_mid_body_sends_headers_then_half_the_body(echo: Echo) -> None:
-    echo.fail_next(Fault(disconnect="mid_body"))
+    echo.inject(Fault(disconnect="mid_body"))
     conn = http.client.HTTPConnection("127.0.0.1", echo.port, timeout=5)
     conn.request("GET", "/")
     response = conn.getresponse()
@@ -144,14 +144,14 @@ def test_disconnect_mid_body_sends_headers_then_half_the_body(echo: Echo) -> Non
 
 
 def test_delay_waits_on_the_servers_sleep_before_answering(echo: Echo, clock: FakeClock) -> None:
-    echo.fail_next(Fault(503, delay=2.5), Fault(delay=1.0))
+    echo.inject(Fault(503, delay=2.5), Fault(delay=1.0))
     assert requests.get(echo.url("/"), timeout=5).status_code == 503
     assert requests.get(echo.url("/"), timeout=5).status_code == 200
     assert clock.sleeps == [2.5, 1.0]
 
 
 def test_clearing_the_queue_drops_pending_faults(echo: Echo) -> None:
-    echo.fail_next(Fault(500, times=100))
+    echo.inject(Fault(500, times=100))
     echo.faults.clear()
     assert requests.get(echo.url("/"), timeout=5).status_code == 200
 
@@ -179,7 +179,7 @@ def test_log_records_what_the_client_sent_and_what_it_got(echo: Echo, clock: Fak
 
 
 def test_log_names_the_fault_and_filters(echo: Echo) -> None:
-    echo.fail_next(Fault(500, path="/b", kind="boom"))
+    echo.inject(Fault(500, path="/b", kind="boom"))
     requests.get(echo.url("/a"), timeout=5)
     requests.post(echo.url("/b/1"), timeout=5)
     requests.delete(echo.url("/b/2"), timeout=5)
