@@ -53,7 +53,7 @@ import psycopg2
 from tests.fakes.overlap_truth import (
     checkpoint_problems,
     former_thread_roots,
-    sink_problems,
+    sink_diff,
     sink_records,
     source_messages,
     store_problems,
@@ -370,11 +370,10 @@ def check(
     try:
         expected = source_messages(exports.folder)
         problems = store_problems(store, expected)
-        sink = sink_problems(store, vectors)
-        known = former_thread_roots(store, vectors)
         wanted, held = sink_records(store, vectors)
-        stale = set(held or {}) - set(wanted)
-        if tolerate_orphan_threads and stale and stale <= known:
+        sink = sink_diff(wanted, held)
+        known = former_thread_roots(store, set(held or {}) - set(wanted))
+        if tolerate_orphan_threads and known and known == set(held or {}) - set(wanted):
             sink = [problem for problem in sink if "stale records in the sink" not in problem]
         problems += sink
         problems += checkpoint_problems(store, exports.folder)

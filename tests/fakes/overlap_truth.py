@@ -4,7 +4,7 @@ independently of the collector (plain ``json``), for the overlap tests and the s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,10 @@ def sink_records(
 
 def sink_problems(store: Store, vectors: Mapping[str, Any] | None, *, source: str = "discord") -> list[str]:
     """The local sink holds exactly the chunks of the documents the store makes now."""
-    expected, held = sink_records(store, vectors, source=source)
+    return sink_diff(*sink_records(store, vectors, source=source))
+
+
+def sink_diff(expected: Mapping[str, str], held: Mapping[str, str] | None) -> list[str]:
     if held is None:
         return [f"no local sink records; {len(expected)} expected"]
     problems = []
@@ -134,15 +137,13 @@ def checkpoint_problems(store: Store, export_dir: Path) -> list[str]:
     return problems
 
 
-def former_thread_roots(
-    store: Store, vectors: Mapping[str, Any] | None, *, source: str = "discord"
-) -> set[str]:
-    """Stale sink records of documents whose root message now has a stored parent: a thread
-    document made while the parent was missing (a bounded run stored the reply alone), which
-    no sync removes once the parent arrives (issue 8 follow-up, see docs/operations.md)."""
-    expected, held = sink_records(store, vectors, source=source)
-    stale = set(held or {}) - set(expected)
-    roots = {record.split(":")[1] for record in stale}
+def former_thread_roots(store: Store, record_ids: Iterable[str]) -> set[str]:
+    """Those of ``record_ids`` (stale sink records) whose document's root message now has a
+    stored parent: a thread document made while the parent was missing (a bounded run stored
+    the reply alone), which no sync removes once the parent arrives (the orphan-thread bug,
+    docs/operations.md)."""
+    records = set(record_ids)
+    roots = {record.split(":")[1] for record in records}
     with store.engine.connect() as conn:
         parents = dict(
             conn.execute(
@@ -158,4 +159,4 @@ def former_thread_roots(
                 )
             ).scalars()
         )
-    return {record for record in stale if parents.get(record.split(":")[1]) in stored}
+    return {record for record in records if parents.get(record.split(":")[1]) in stored}
