@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from core.collectors.lifecycle import LifecycleMixin
-from core.errors import CommandFailedError, SourceTimeoutError, sanitize_text
+from core.errors import CollectorFailureCategory, CommandFailedError, SourceTimeoutError, sanitize_text
 from core.protocols import RunResult, TrackerResult, require_tracker_result
 
 __all__ = ["CommandCollector"]
@@ -23,6 +24,19 @@ class CommandCollector(LifecycleMixin):
     exit (or a callable returning a non-zero int) raises :class:`CommandFailedError`
     (category ``command``) carrying the sanitized tail of stderr. A callable may also return
     a :class:`TrackerResult`, which is passed through.
+
+    A process's result counts its output lines, unless ``json_result`` is set: the command
+    is then a :class:`~core.collectors.BaseCollectorCommand` (or prints what one prints: a
+    JSON object whose ``collect`` entry is a result dict) and that result is passed through,
+    counts and all. Output that is not such JSON raises :class:`CommandFailedError`. When
+    such a command fails, the failure line it wrote to stderr (``failure_category`` and the
+    sanitized ``error``) becomes the message, and its category (unless ``unknown``) the
+    category of the :class:`CommandFailedError`: a wrapped collector's ``network`` failure is
+    retried like the collector's own would be.
+
+    Not an :class:`~core.collectors.AbstractCollector`: the DAG factory does not run it
+    directly. In a DAG, an ``AbstractCollector`` returns ``CommandCollector(...).run()`` from
+    its ``collect()`` (docs/core-api.md, "A console command in a DAG").
     """
 
     def __init__(
@@ -33,12 +47,14 @@ class CommandCollector(LifecycleMixin):
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         secrets: Sequence[str] = (),
+        json_result: bool = False,
     ) -> None:
         self.target = target
         self.name = name or (target[0] if not callable(target) else getattr(target, "__name__", "callable"))
         self.timeout = timeout
         self.env = dict(env) if env is not None else None
         self._secrets = list(secrets)
+        self.json_result = json_result
         self.last_result: TrackerResult | None = None
 
     def secrets(self) -> list[str]:
@@ -82,10 +98,54 @@ class CommandCollector(LifecycleMixin):
             raise CommandFailedError(f"{self.name}: command not found") from exc
         if completed.returncode != 0:
             tail = sanitize_text((completed.stderr or "")[-_STDERR_TAIL_CHARS:], self._secrets).strip()
-            raise CommandFailedError(
-                f"{self.name} exited with code {completed.returncode}: {tail}",
+            reported = _reported_failure(completed.stderr or "") if self.json_result else None
+            if reported is None:
+                raise CommandFailedError(
+                    f"{self.name} exited with code {completed.returncode}: {tail}",
+                    returncode=completed.returncode,
+                    stderr_tail=tail,
+                )
+            category, message = reported
+            error = CommandFailedError(
+                f"{self.name} exited with code {completed.returncode} [{category.value}]: "
+                f"{sanitize_text(message, self._secrets)[:_STDERR_TAIL_CHARS]}",
                 returncode=completed.returncode,
                 stderr_tail=tail,
             )
+            if category is not CollectorFailureCategory.UNKNOWN:
+                error.category = category
+            raise error
+        if self.json_result:
+            return self._result_of(completed.stdout or "")
         lines = (completed.stdout or "").count("\n")
         return RunResult(success=True, counts={"output_lines": lines}, step="collect")
+
+    def _result_of(self, stdout: str) -> TrackerResult:
+        """The ``collect`` result a collector command printed (``BaseCollectorCommand.main``)."""
+        try:
+            outcome = json.loads(stdout)
+            collect = outcome.get("collect") if isinstance(outcome, dict) else None
+            if collect is None and isinstance(outcome, dict):
+                return RunResult(success=True, step="collect")  # the collector returned no result
+            if not isinstance(collect, dict):
+                raise TypeError("'collect' is not an object")
+            return require_tracker_result(RunResult.from_dict({"step": "collect", **collect}))
+        except (ValueError, TypeError, KeyError) as exc:
+            head = sanitize_text(stdout[:200], self._secrets).strip()
+            raise CommandFailedError(
+                f"{self.name} printed no collector result ({type(exc).__name__}: "
+                f"{sanitize_text(str(exc), self._secrets)}): {head!r}"
+            ) from None
+
+
+def _reported_failure(stderr: str) -> tuple[CollectorFailureCategory, str] | None:
+    """The ``{"failure_category", "error"}`` line a ``BaseCollectorCommand`` writes last on failure."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return None
+    try:
+        failure = json.loads(lines[-1])
+        category = CollectorFailureCategory(failure["failure_category"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return category, str(failure.get("error") or "")
