@@ -10,23 +10,16 @@ Endpoints (``GET``):
   (``X-RateLimit-Remaining: 0``, ``X-RateLimit-Reset: <epoch seconds>``) and with
   ``Retry-After: <seconds>``; the reset is ``reset_after`` seconds after the request.
 
-Every request is recorded (path, arrival time, the reset it announced).
-
-Stdlib only.
+Every request is recorded (path, arrival time, the reset it announced). Built on
+``tests/fakes/wire.py``; stdlib only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import threading
-import time
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.local_server import LocalHTTPServer
+from tests.fakes.wire import Reply, Request, WireServer
 
 __all__ = ["LEAKY_SERVER_TOKEN", "HttpSource", "SourceRequest"]
 
@@ -43,71 +36,38 @@ class SourceRequest:
     announced_reset: float | None = None
 
 
-class HttpSource(LocalHTTPServer):
+class HttpSource(WireServer):
+    methods = ("GET",)
+    thread_name = "http-source"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, reset_after: float = 6.0) -> None:
+        super().__init__(host, port)
         self.reset_after = reset_after
-        self._lock = threading.Lock()
-        self._requests: list[SourceRequest] = []
-        source = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                auth = self.headers.get("Authorization")
-                now = time.time()
-                if parts.path == "/ok":
-                    notes = int(parse_qs(parts.query).get("notes", ["3"])[0])
-                    self._json(200, {"notes": notes})
-                    source._record(parts.path, now, 200, auth)
-                elif parts.path == "/unauthorized":
-                    presented = (auth or "").split(" ", 1)[-1] or "<none>"
-                    self._json(
-                        401,
-                        {
-                            "message": f"Bad credentials: token {presented} is not valid "
-                            f"(upstream said: revoked {LEAKY_SERVER_TOKEN})",
-                            "documentation_url": "https://docs.example.test/rest",
-                        },
-                    )
-                    source._record(parts.path, now, 401, auth)
-                elif parts.path == "/rate_limited":
-                    reset = math.ceil(now + source.reset_after)
-                    self._json(
-                        429,
-                        {"message": "API rate limit exceeded"},
-                        {
-                            "X-RateLimit-Limit": "60",
-                            "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset": str(reset),
-                            "Retry-After": str(math.ceil(reset - now)),
-                        },
-                    )
-                    source._record(parts.path, now, 429, auth, float(reset))
-                else:
-                    self._json(404, {"message": "Not Found"})
-                    source._record(parts.path, now, 404, auth)
-
-            def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        super().__init__(Handler, host, port, name="http-source")
-
-    def _record(
-        self, path: str, at: float, status: int, auth: str | None, reset: float | None = None
-    ) -> None:
-        with self._lock:
-            self._requests.append(SourceRequest(path, at, status, auth, reset))
+    def handle(self, request: Request) -> Reply:
+        if request.path == "/ok":
+            return Reply.json(200, {"notes": int(request.query.get("notes", "3"))})
+        if request.path == "/unauthorized":
+            presented = (request.headers.get("Authorization") or "").split(" ", 1)[-1] or "<none>"
+            message = f"Bad credentials: token {presented} is not valid (upstream said: revoked {LEAKY_SERVER_TOKEN})"
+            return Reply.json(
+                401, {"message": message, "documentation_url": "https://docs.example.test/rest"}
+            )
+        if request.path == "/rate_limited":
+            reset = math.ceil(request.at + self.reset_after)
+            request.notes["announced_reset"] = float(reset)
+            headers = {
+                "X-RateLimit-Limit": "60",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+                "Retry-After": str(math.ceil(reset - request.at)),
+            }
+            return Reply.json(429, {"message": "API rate limit exceeded"}, headers)
+        return Reply.json(404, {"message": "Not Found"})
 
     def requests(self, path: str | None = None) -> list[SourceRequest]:
-        with self._lock:
-            return [r for r in self._requests if path is None or r.path == path]
+        return [
+            SourceRequest(e.path, e.at, e.status, e.header("Authorization"), e.notes.get("announced_reset"))
+            for e in self.log
+            if path is None or e.path == path
+        ]

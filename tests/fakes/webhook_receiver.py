@@ -9,7 +9,7 @@ Standalone::
 
     python -m tests.fakes.webhook_receiver --port 8766   (from the project root)
 
-Stdlib only.
+Built on ``tests/fakes/wire.py``; stdlib only.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.local_server import LocalHTTPServer
+from tests.fakes.wire import Exchange, Fault, Reply, Request, WireServer
 
 __all__ = ["ReceivedAlert", "WebhookReceiver"]
 
@@ -41,62 +39,49 @@ class ReceivedAlert:
             return ""
         return str(self.body.get("text") or self.body.get("content") or "")
 
+    @classmethod
+    def of(cls, exchange: Exchange) -> ReceivedAlert:
+        raw = exchange.body.decode("utf-8", "replace")
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        return cls(exchange.path, exchange.headers, body, raw, exchange.at)
 
-class WebhookReceiver(LocalHTTPServer):
+
+class WebhookReceiver(WireServer):
     """``with WebhookReceiver() as hooks: ... hooks.url("/T0/B0/secret")``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._lock = threading.Lock()
-        self._received: list[ReceivedAlert] = []
-        self._fail_next: list[tuple[int, str]] = []
-        receiver = self
+    methods = ("POST",)
+    thread_name = "webhook-receiver"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8", "replace")
-                try:
-                    body = json.loads(raw) if raw else None
-                except json.JSONDecodeError:
-                    body = None
-                alert = ReceivedAlert(self.path, dict(self.headers.items()), body, raw, time.time())
-                with receiver._lock:
-                    receiver._received.append(alert)
-                    failure = receiver._fail_next.pop(0) if receiver._fail_next else None
-                if failure is not None:
-                    self._answer(*failure)
-                elif body is None or not isinstance(body, dict):
-                    self._answer(400, "invalid_payload")
-                elif not (body.get("text") or body.get("blocks") or body.get("content")):
-                    self._answer(400, "no_text")
-                else:
-                    self._answer(200, "ok")
+    def handle(self, request: Request) -> Reply:
+        try:
+            body = json.loads(request.body) if request.body else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return self._answer(400, "invalid_payload")
+        if not (body.get("text") or body.get("blocks") or body.get("content")):
+            return self._answer(400, "no_text")
+        return self._answer(200, "ok")
 
-            def _answer(self, status: int, text: str) -> None:
-                payload = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+    def error(self, status: int, request: Request) -> Reply:
+        return self._answer(status, "error")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        super().__init__(Handler, host, port, name="webhook-receiver")
+    @staticmethod
+    def _answer(status: int, text: str) -> Reply:
+        return Reply.text(status, text, content_type="text/html")
 
     def fail_next(self, count: int = 1, status: int = 500, text: str = "no_service") -> None:
-        with self._lock:
-            self._fail_next += [(status, text)] * count
+        self.inject(Fault(status, body=text, times=count))
 
     @property
     def received(self) -> list[ReceivedAlert]:
-        with self._lock:
-            return list(self._received)
+        return [ReceivedAlert.of(e) for e in self.log]
 
     def clear(self) -> None:
-        with self._lock:
-            self._received.clear()
+        self.log.clear()
 
 
 def main() -> None:
