@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,42 @@ def test_github_users_land_in_person_profiles(store: Store, store_url: str, tmp_
         assert (row["username"], row["profile_url"]) == (user.login, user.html_url)
         assert row["is_bot"] == (user.type == "Bot")
         assert row["attrs"]["node_id"] == user.node_id
+
+
+def test_concurrent_batches_lock_profiles_in_key_order(pg_url: str) -> None:
+    """Batch A holds profile "a" and then needs "b"; batch B, started in between, brings "b"
+    before "a". Written in key order, B waits for "a" holding nothing and both commit; in input
+    order B would hold "b" while waiting for "a" and PostgreSQL would abort one as a deadlock."""
+    store = Store.from_url(pg_url)
+    ensure_identity(store)
+    errors: list[BaseException] = []
+
+    def batch_b() -> None:
+        try:
+            with store.transaction() as conn:
+                upsert_profiles(conn, "github", [Profile("b", at(2)), Profile("a", at(2))])
+        except BaseException as exc:
+            errors.append(exc)
+
+    with store.transaction() as conn:
+        upsert_profiles(conn, "github", [Profile("a", at(1))])
+        thread = threading.Thread(target=batch_b)
+        thread.start()
+        with store.engine.connect() as watcher:  # wait until B is blocked on a row lock
+            for _ in range(600):
+                waiting = watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+                watcher.rollback()
+                if waiting:
+                    break
+                threading.Event().wait(0.05)
+            assert waiting, "batch B never blocked on batch A"
+        upsert_profiles(conn, "github", [Profile("b", at(1))])
+    thread.join(timeout=60)
+    assert errors == []
+    assert {k: utc(v["last_seen_at"]) for k, v in profiles(store).items()} == {"a": at(2), "b": at(2)}
+    store.dispose()
