@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import warnings
@@ -14,7 +15,14 @@ from core.collectors import (
     CommandCollector,
     RunContext,
 )
-from core.errors import AuthenticationError, CommandFailedError, ConfigError
+from core.errors import (
+    AuthenticationError,
+    CollectorFailureCategory,
+    CommandFailedError,
+    ConfigError,
+    NetworkError,
+    classify_failure,
+)
 from core.protocols import Checkpoint, RunResult
 
 
@@ -197,3 +205,83 @@ def test_base_collector_command_runs_collector_then_sync(tmp_path, capsys):
     assert Failing().main([]) == 1
     err = capsys.readouterr().err
     assert '"failure_category":"auth"' in err and "ghp_" not in err
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_command_collector_json_result_passes_the_collect_result_through():
+    outcome = {"collect": {"success": True, "counts": {"rows": 7}, "errors": [], "step": "collect"}}
+    printer = CommandCollector(
+        _python(f"print({json.dumps(json.dumps(outcome, indent=2))})"), json_result=True
+    )
+    result = printer.run()
+    assert result.counts == {"rows": 7} and result.success
+    assert result.duration_seconds is not None
+    assert printer.last_result is result
+    no_result = CommandCollector(_python("print('{}')"), name="quiet", json_result=True)
+    assert no_result.run().counts == {}  # the wrapped collector returned no result
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        "rows: 7 token=hunter2-secret-value",  # not JSON (and the secret is redacted from the message)
+        '{"collect": {"counts": {"rows": 7}}}',  # no success
+        '{"collect": {"success": true, "counts": {"rows": "seven"}}}',  # counts not int
+        '["collect"]',  # not an outcome object
+    ],
+)
+def test_command_collector_json_result_rejects_output_that_is_no_result(stdout):
+    command = CommandCollector(
+        _python(f"print({stdout!r})"), name="printer", json_result=True, secrets=["hunter2-secret-value"]
+    )
+    with pytest.raises(CommandFailedError, match="printer printed no collector result") as caught:
+        command.run()
+    assert "hunter2-secret-value" not in str(caught.value)
+    assert classify_failure(caught.value) is CollectorFailureCategory.COMMAND
+
+
+@pytest.mark.parametrize(("reported", "expected"), [("network", "network"), ("unknown", "command")])
+def test_command_collector_json_result_keeps_the_commands_failure_category(reported, expected):
+    secret = "hunter2-secret-value"
+    failure = {"success": False, "failure_category": reported, "error": f"upstream refused {secret}"}
+    code = f"import sys; sys.stderr.write('log line\\n' + {json.dumps(failure)!r} + '\\n'); sys.exit(1)"
+    command = CommandCollector(_python(code), name="wrapped", json_result=True, secrets=[secret])
+    with pytest.raises(CommandFailedError) as caught:
+        command.run()
+    assert classify_failure(caught.value).value == expected
+    assert str(caught.value).startswith(f"wrapped exited with code 1 [{reported}]: upstream refused")
+    assert secret not in str(caught.value) and secret not in caught.value.stderr_tail
+    plain = CommandCollector(_python(code), name="wrapped", secrets=[secret])  # without json_result
+    with pytest.raises(CommandFailedError) as caught:
+        plain.run()
+    assert classify_failure(caught.value) is CollectorFailureCategory.COMMAND
+
+
+def test_base_collector_command_runs_a_command_collector_and_a_legacy_collector(capsys):
+    """What a console command may return: glue around a command, or a legacy ``run()`` collector."""
+
+    class Glue(BaseCollectorCommand):
+        def get_collector(self, **options):
+            return CommandCollector(_python("print('one'); print('two')"), name="glue")
+
+    assert Glue().main(["--skip-sync"]) == 0
+    assert json.loads(capsys.readouterr().out)["collect"]["counts"] == {"output_lines": 2}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+
+        class Legacy(CollectorBase):
+            name = "legacy"
+
+            def run(self):
+                raise NetworkError("upstream gone")
+
+    class LegacyCommand(BaseCollectorCommand):
+        def get_collector(self, **options):
+            return Legacy()
+
+    assert LegacyCommand().main([]) == 1
+    assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["failure_category"] == "network"
