@@ -12,13 +12,15 @@ import datetime as dt
 import itertools
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, select, text, update
 
 from core.collectors import RunContext
 from core.identity import (
@@ -306,4 +308,24 @@ def test_concurrent_batches_lock_profiles_in_key_order(pg_url: str) -> None:
     thread.join(timeout=60)
     assert errors == []
     assert {k: utc(v["last_seen_at"]) for k, v in profiles(store).items()} == {"a": at(2), "b": at(2)}
+    store.dispose()
+
+
+def test_console_migrate_creates_the_identity_tables(store_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        f'collectors:\n  discord:\n    collector: discord_activity_tracker.collector:DiscordCollector\n    config: {{export_dir: "{SAMPLES}"}}\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "migrate", "--db", store_url, "--config-file", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "identity: applied [1]" in result.stdout
+    store = Store.from_url(store_url)
+    assert {"person_profiles", "profile_emails"} <= set(inspect(store.engine).get_table_names())
     store.dispose()

@@ -115,6 +115,7 @@ def migrate(argv: Sequence[str]) -> int:
     from pathlib import Path
 
     from core.config import project_root
+    from core.identity import ensure_identity
     from core.vectors.ledger import VECTOR_MIGRATIONS
 
     path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
@@ -122,6 +123,7 @@ def migrate(argv: Sequence[str]) -> int:
     store = Store.from_url(resolve_store_url(args.db))
     store.ensure_core()
     print(f"core: ok; vectors: applied {store.migrate('vectors', VECTOR_MIGRATIONS) or 'nothing new'}")
+    print(f"identity: applied {ensure_identity(store) or 'nothing new'}")
     for name, entry in settings.collectors.items():
         klass = _collector_class(entry.collector)
         applied = store.migrate(klass.name, klass.migrations)
