@@ -283,3 +283,49 @@ def test_the_store_password_is_a_secret_of_the_command(pg_url):
     assert command.secrets() == ["Sup3r-s3cret-pw"]
     assert command.env is not None and command.env["COLLECTOR_DB_URL"] == url
     assert not any("Sup3r-s3cret-pw" in arg for arg in command.target)  # never on a command line
+
+
+def test_github_issues_and_commits_become_activity_records_in_the_digest(sqlite_url, tmp_path):
+    from github_activity_tracker.collector import GitHubCollector
+    from github_activity_tracker.tables import github_commits, github_issues
+    from tests.fakes.github_server import FakeClock, FakeGitHubServer, build_dataset
+
+    token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0" * 2
+    clock = FakeClock()
+    server = FakeGitHubServer(build_dataset("small"), tokens={token: 5000}, clock=clock.time)
+    server.start()
+    try:
+        collector = GitHubCollector(
+            {
+                "repositories": ["acme/widgets"],
+                "web_host": "github.com",
+                "clone_cache_dir": str(tmp_path / "git-cache"),
+                "min_remaining": 0,
+            },
+            context=RunContext(
+                store_url=sqlite_url,
+                connections={"github_default": {"host": server.base_url, "password": token}},
+            ),
+            clock=clock.time,
+            sleep=clock.sleep,
+            rng=lambda: 0.0,
+        )
+        collector.validate()
+        collector.run()
+        collector.store.dispose()
+    finally:
+        server.stop()
+    issues, commits = _count(sqlite_url, github_issues), _count(sqlite_url, github_commits)
+    assert issues and commits
+
+    done = _console(sqlite_url, "--skip-sync", "--source", "github")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["collect"]["counts"] == {
+        "github": issues + commits,
+        "activities": issues + commits,
+    }
+    rows = list(_digest_rows(sqlite_url).values())
+    kinds = {row["activity_type"] for row in rows}
+    assert "commit" in kinds and kinds & {"issue_opened", "pull_request_opened"}
+    assert all(row["source_system"] == "github" for row in rows)
+    assert all(row["external_id"].startswith("acme/widgets") for row in rows)
