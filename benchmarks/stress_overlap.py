@@ -2,7 +2,7 @@
 
     PYTHONPATH=plugins:. python benchmarks/stress_overlap.py [--iterations 1000] [--minutes 10]
         [--seed N] [--dialect postgresql|sqlite] [--concurrency 3] [--kill-probability 0.5]
-        [--messages 6000] [--channels 4] [--batch-size 200] [--keep]
+        [--messages 2000] [--channels 4] [--batch-size 200] [--keep]
 
 Run on demand (not part of the test command). Each iteration:
 
@@ -290,28 +290,33 @@ class Harness:
         """Start each run at its moment, SIGKILL the chosen ones at theirs, wait for all."""
         origin = time.monotonic()
         pending = sorted(runs, key=lambda r: r.start_at)
-        while True:
-            now = time.monotonic() - origin
-            for run in pending:
-                if run.proc is None and now >= run.start_at:
-                    self.start(run)
+        try:
+            while True:
+                now = time.monotonic() - origin
+                for run in pending:
+                    if run.proc is None and now >= run.start_at:
+                        self.start(run)
+                for run in runs:
+                    if run.proc is None or run.returncode is not None:
+                        continue
+                    code = run.proc.poll()
+                    if code is not None:
+                        self._finish(run, code)
+                    elif run.kill_at is not None and time.monotonic() - run.started >= run.kill_at:
+                        _kill_group(run.proc)
+                        run.killed = True
+                        self._finish(run, run.proc.wait(timeout=30))
+                    elif time.monotonic() - run.started >= timeout:
+                        _kill_group(run.proc)
+                        run.killed = run.timed_out = True
+                        self._finish(run, run.proc.wait(timeout=30))
+                if all(r.returncode is not None for r in runs):
+                    return
+                time.sleep(0.02)
+        finally:  # interrupted (Ctrl-C): leave no run behind
             for run in runs:
-                if run.proc is None or run.returncode is not None:
-                    continue
-                code = run.proc.poll()
-                if code is not None:
-                    self._finish(run, code)
-                elif run.kill_at is not None and time.monotonic() - run.started >= run.kill_at:
+                if run.proc is not None and run.proc.poll() is None:
                     _kill_group(run.proc)
-                    run.killed = True
-                    self._finish(run, run.proc.wait(timeout=30))
-                elif time.monotonic() - run.started >= timeout:
-                    _kill_group(run.proc)
-                    run.killed = run.timed_out = True
-                    self._finish(run, run.proc.wait(timeout=30))
-            if all(r.returncode is not None for r in runs):
-                return
-            time.sleep(0.02)
 
     def _finish(self, run: Run, code: int) -> None:
         run.returncode = code
@@ -429,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=3, help="at most this many runs at once (>= 2)")
     parser.add_argument("--kill-probability", type=float, default=0.5)
     parser.add_argument("--kill-window", type=float, default=4.0, help="kills land 0.3..this s after start")
-    parser.add_argument("--messages", type=int, default=4000, help="messages in the first exports")
+    parser.add_argument("--messages", type=int, default=2000, help="messages in the first exports")
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--max-channels", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=200)
