@@ -74,7 +74,7 @@ def test_sync_reaches_pinecone_once_retries_failures_and_skips_unchanged(
         assert fake.api_key not in failed.stdout + failed.stderr
 
         # 2. The server recovers: the failed documents are retried and cleared.
-        fake._faults.clear()
+        fake.faults.clear()
         ok = airflow_home.dags_test("collect_discord", config_file=config, state_dir=tmp_path, extra_env=env)
         assert ok.returncode == 0, ok.stdout[-4000:]
         received = fake.records("community-activity", "discord")

@@ -8,7 +8,7 @@ Control plane (API version 2026-07): ``GET /indexes``, ``GET|DELETE /indexes/{na
 
 It enforces the limits the real service enforces on integrated-embedding upserts
 (96 records, 2 MB body, 40 KB metadata per record) and checks the ``Api-Key`` header.
-Faults are queued with :meth:`FakePinecone.fail_next`.
+Faults are queued with :meth:`FakePinecone.fail_next`. Built on ``tests/fakes/wire.py``.
 
 Standalone, for end-to-end tests in another process::
 
@@ -31,9 +31,13 @@ import sys
 import threading
 from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
+
+try:
+    from tests.fakes.wire import Exchange, Fault, Reply, Request, WireServer
+except ModuleNotFoundError:  # run as a script: python tests/fakes/pinecone_server.py
+    from wire import Exchange, Fault, Reply, Request, WireServer  # type: ignore[no-redef]
 
 __all__ = ["MAX_BATCH_RECORDS", "MAX_METADATA_BYTES", "MAX_REQUEST_BYTES", "FakePinecone", "Received"]
 
@@ -63,15 +67,16 @@ class Received:
     namespace: str | None = None
     record_count: int = 0
 
-
-@dataclasses.dataclass
-class _Fault:
-    status: int
-    headers: dict[str, str]
-    body: bytes | None
-    match: str | None
-    disconnect: bool
-    remaining: int
+    @classmethod
+    def of(cls, e: Exchange) -> Received:
+        received = cls(e.method, e.path, {k.lower(): v for k, v in e.headers.items()}, len(e.body), e.status)
+        if e.fault is None and e.path.startswith("/_data/"):
+            parts = e.path.split("/")
+            received.index = unquote(parts[2])
+            if "/records/namespaces/" in e.path:
+                received.namespace = unquote(parts[5])
+                received.record_count = sum(1 for line in e.body.split(b"\n") if line.strip())
+        return received
 
 
 @dataclasses.dataclass
@@ -89,67 +94,38 @@ class _Index:
     namespaces: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
-class _Reply(Exception):
-    def __init__(self, status: int, payload: Any = None, *, headers: Mapping[str, str] | None = None) -> None:
-        self.status = status
-        self.payload = payload
-        self.headers = dict(headers or {})
-        super().__init__(status)
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply.json(status, {"error": {"code": code, "message": message}, "status": status})
 
 
-def _error(status: int, code: str, message: str) -> _Reply:
-    return _Reply(status, {"error": {"code": code, "message": message}, "status": status})
-
-
-class FakePinecone:
+class FakePinecone(WireServer):
     """In-memory Pinecone over HTTP on 127.0.0.1. Use as a context manager.
 
     ``ready_after`` is how many describes a newly created index answers with
     ``Initializing`` before it reports ``Ready``.
     """
 
+    methods = ("GET", "POST", "DELETE", "PATCH")
+    thread_name = "fake-pinecone"
+
     def __init__(self, *, api_key: str | None = None, port: int = 0, ready_after: int = 1) -> None:
+        super().__init__("127.0.0.1", port)
         self.api_key = api_key or f"fake-{secrets.token_hex(12)}"
         self.ready_after = ready_after
-        self.requests: list[Received] = []
         self._indexes: dict[str, _Index] = {}
-        self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
 
     @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def url(self) -> str:  # type: ignore[override] - the API root, what a client's host is
+        return self.root
 
     def data_host(self, index: str) -> str:
         return f"{self.url}/_data/{index}"
 
-    def start(self) -> FakePinecone:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-pinecone", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakePinecone:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def requests(self) -> list[Received]:
+        """Every request as the server saw it."""
+        return [Received.of(e) for e in self.log]
 
     # ------------------------------------------------------------------ test helpers
 
@@ -190,8 +166,7 @@ class FakePinecone:
 
     def requests_to(self, fragment: str) -> list[Received]:
         """Requests whose ``"METHOD path"`` contains ``fragment`` (e.g. ``"/upsert"``)."""
-        with self._lock:
-            return [r for r in self.requests if fragment in f"{r.method} {r.path}"]
+        return [Received.of(e) for e in self.log.select(contains=fragment)]
 
     def fail_next(
         self,
@@ -209,25 +184,28 @@ class FakePinecone:
         (use it for malformed bodies, also with status 200); ``disconnect`` closes the
         connection without answering.
         """
-        raw = body.encode() if isinstance(body, str) else body
-        with self._lock:
-            self._faults.append(_Fault(status, dict(headers or {}), raw, match, disconnect, count))
+        self.inject(
+            Fault(
+                status,
+                headers=dict(headers or {}),
+                body=body,
+                disconnect="close" if disconnect else None,
+                contains=match,
+                times=count,
+                kind="injected",
+            )
+        )
 
     # ------------------------------------------------------------------ request handling
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.match is None or fault.match in f"{method} {path}":
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+    def respond(self, request: Request) -> Reply:
+        if request.path.startswith("/_fake/"):  # the test controls never fail
+            return self.handle(request)
+        return super().respond(request)
 
-    def _record(self, received: Received) -> None:
-        with self._lock:
-            self.requests.append(received)
+    def error(self, status: int, request: Request) -> Reply:
+        message = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        return Reply.json(status, {"error": {"code": "INJECTED", "message": message}, "status": status})
 
     def _new_index(
         self,
@@ -280,9 +258,10 @@ class FakePinecone:
             raise _error(404, "NOT_FOUND", f"Resource {name} not found")
         return idx
 
-    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> _Reply:
-        split = urlsplit(raw_path)
-        path, query = split.path, parse_qs(split.query)
+    def handle(self, request: Request) -> Reply:
+        method, path, body = request.method, request.path, request.body
+        query = parse_qs(request.raw_query)
+        headers = {k.lower(): v for k, v in request.headers.items()}
         if path.startswith("/_fake/"):
             return self._handle_admin(method, path, query, headers, body)
         if headers.get("api-key") != self.api_key:
@@ -294,24 +273,24 @@ class FakePinecone:
                 return self._handle_data(method, index_name, "/" + data_path, query, body)
             return self._handle_control(method, path, body)
 
-    def _handle_control(self, method: str, path: str, body: bytes) -> _Reply:
+    def _handle_control(self, method: str, path: str, body: bytes) -> Reply:
         if method == "GET" and path == "/indexes":
-            return _Reply(200, {"indexes": [self._index_json(i) for i in self._indexes.values()]})
+            return Reply.json(200, {"indexes": [self._index_json(i) for i in self._indexes.values()]})
         if method == "POST" and path == "/indexes/create-for-model":
             return self._create_for_model(_json_object(body))
         if path.startswith("/indexes/") and path.count("/") == 2:
             name = unquote(path.rsplit("/", 1)[1])
             idx = self._lookup(name)
             if method == "GET":
-                reply = _Reply(200, self._index_json(idx))
+                reply = Reply.json(200, self._index_json(idx))
                 idx.describes_until_ready -= 1
                 return reply
             if method == "DELETE":
                 del self._indexes[name]
-                return _Reply(202, None)
+                return Reply.json(202, None)
         raise _error(404, "NOT_FOUND", f"No route for {method} {path}")
 
-    def _create_for_model(self, req: dict[str, Any]) -> _Reply:
+    def _create_for_model(self, req: dict[str, Any]) -> Reply:
         name, embed = req.get("name"), req.get("embed")
         if not isinstance(name, str) or not isinstance(embed, dict):
             raise _error(400, "INVALID_ARGUMENT", "name and embed are required")
@@ -335,11 +314,11 @@ class FakePinecone:
             req.get("tags"),
         )
         self._indexes[name] = idx
-        return _Reply(201, self._index_json(idx))
+        return Reply.json(201, self._index_json(idx))
 
     def _handle_data(
         self, method: str, index_name: str, path: str, query: dict[str, list[str]], body: bytes
-    ) -> _Reply:
+    ) -> Reply:
         idx = self._lookup(unquote(index_name))
         if method == "POST" and path.startswith("/records/namespaces/") and path.endswith("/upsert"):
             namespace = unquote(path[len("/records/namespaces/") : -len("/upsert")])
@@ -350,14 +329,14 @@ class FakePinecone:
             ns = _namespace(query.get("namespace", [""])[0])
             stored = idx.namespaces.get(ns, {})
             vectors = {i: _as_vector(stored[i], idx) for i in query.get("ids", []) if i in stored}
-            return _Reply(200, {"vectors": vectors, "namespace": ns, "usage": {"readUnits": 1}})
+            return Reply.json(200, {"vectors": vectors, "namespace": ns, "usage": {"readUnits": 1}})
         if method == "GET" and path == "/vectors/list":
             return self._list(idx, query)
         if method == "POST" and path == "/describe_index_stats":
             return self._stats(idx)
         raise _error(404, "NOT_FOUND", f"No route for {method} {path}")
 
-    def _upsert_records(self, idx: _Index, namespace: str, body: bytes) -> _Reply:
+    def _upsert_records(self, idx: _Index, namespace: str, body: bytes) -> Reply:
         if len(body) > MAX_REQUEST_BYTES:
             raise _error(
                 413, "REQUEST_TOO_LARGE", f"Request size {len(body)} exceeds {MAX_REQUEST_BYTES} bytes"
@@ -394,14 +373,14 @@ class FakePinecone:
         store = idx.namespaces.setdefault(namespace, {})
         for record in parsed:
             store[record["_id"]] = record
-        return _Reply(201, None, headers={"x-fake-record-count": str(len(parsed))})
+        return Reply.json(201, None, headers={"x-fake-record-count": str(len(parsed))})
 
-    def _delete(self, idx: _Index, req: dict[str, Any]) -> _Reply:
+    def _delete(self, idx: _Index, req: dict[str, Any]) -> Reply:
         ns = _namespace(req.get("namespace", ""))
         store = idx.namespaces.get(ns, {})
         if req.get("deleteAll"):
             store.clear()
-            return _Reply(200, {})
+            return Reply.json(200, {})
         ids = req.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise _error(400, "INVALID_ARGUMENT", "ids must be a list of strings")
@@ -409,9 +388,9 @@ class FakePinecone:
             raise _error(400, "INVALID_ARGUMENT", f"Cannot delete more than {DELETE_MAX_IDS} ids at once")
         for rid in ids:
             store.pop(rid, None)
-        return _Reply(200, {})
+        return Reply.json(200, {})
 
-    def _list(self, idx: _Index, query: dict[str, list[str]]) -> _Reply:
+    def _list(self, idx: _Index, query: dict[str, list[str]]) -> Reply:
         ns = _namespace(query.get("namespace", [""])[0])
         prefix = query.get("prefix", [""])[0]
         limit = int(query.get("limit", ["100"])[0])
@@ -425,12 +404,12 @@ class FakePinecone:
         }
         if start + limit < len(ids):
             payload["pagination"] = {"next": str(start + limit)}
-        return _Reply(200, payload)
+        return Reply.json(200, payload)
 
-    def _stats(self, idx: _Index) -> _Reply:
+    def _stats(self, idx: _Index) -> Reply:
         model = MODELS[idx.model]
         namespaces = {ns: {"vectorCount": len(recs)} for ns, recs in idx.namespaces.items() if recs}
-        return _Reply(
+        return Reply.json(
             200,
             {
                 "namespaces": namespaces,
@@ -444,14 +423,14 @@ class FakePinecone:
 
     def _handle_admin(
         self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str], body: bytes
-    ) -> _Reply:
+    ) -> Reply:
         if headers.get("api-key") != self.api_key:
             return _error(401, "UNAUTHENTICATED", "Invalid API Key")
         if method == "GET" and path == "/_fake/records":
             index, namespace = query.get("index", [""])[0], query.get("namespace", [""])[0]
             with self._lock:
                 self._lookup(index)
-            return _Reply(200, self.records(index, namespace))
+            return Reply.json(200, self.records(index, namespace))
         if method == "POST" and path == "/_fake/fail":
             req = _json_object(body)
             self.fail_next(
@@ -461,7 +440,7 @@ class FakePinecone:
                 count=int(req.get("count", 1)),
                 match=req.get("match"),
             )
-            return _Reply(200, {})
+            return Reply.json(200, {})
         raise _error(404, "NOT_FOUND", f"No route for {method} {path}")
 
 
@@ -491,82 +470,6 @@ def _as_vector(record: dict[str, Any], idx: _Index) -> dict[str, Any]:
     else:
         vector["values"] = [(digest[i % 32] - 128) / 128 for i in range(dimension)]
     return vector
-
-
-def _make_handler(fake: FakePinecone) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Buffer each response so headers and body leave in one segment (no delayed-ACK stalls).
-        wbufsize = 1 << 16
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            return
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            path = urlsplit(self.path).path
-            fault = None if path.startswith("/_fake/") else fake._take_fault(method, path)
-            if fault is not None and fault.disconnect:
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if fault is not None:
-                payload = fault.body
-                if payload is None:
-                    message = (
-                        HTTPStatus(fault.status).phrase
-                        if fault.status in HTTPStatus._value2member_map_
-                        else ""
-                    )
-                    payload = json.dumps(
-                        {"error": {"code": "INJECTED", "message": message}, "status": fault.status}
-                    ).encode()
-                reply_headers = {"Content-Type": "application/json", **fault.headers}
-                fake._record(Received(method, path, headers, len(body), fault.status))
-                self._send(fault.status, payload, reply_headers)
-                return
-            try:
-                reply = fake.handle(method, self.path, headers, body)
-            except _Reply as raised:
-                reply = raised
-            payload = b"" if reply.payload is None else json.dumps(reply.payload).encode()
-            fake._record(_describe(method, path, headers, body, reply))
-            self._send(reply.status, payload, {"Content-Type": "application/json", **reply.headers})
-
-        def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def do_DELETE(self) -> None:
-            self._serve("DELETE")
-
-        def do_PATCH(self) -> None:
-            self._serve("PATCH")
-
-    return Handler
-
-
-def _describe(method: str, path: str, headers: dict[str, str], body: bytes, reply: _Reply) -> Received:
-    received = Received(method, path, headers, len(body), reply.status)
-    if path.startswith("/_data/"):
-        parts = path.split("/")
-        received.index = unquote(parts[2])
-        if "/records/namespaces/" in path:
-            received.namespace = unquote(parts[5])
-            received.record_count = sum(1 for line in body.split(b"\n") if line.strip())
-    return received
 
 
 def main(argv: list[str] | None = None) -> int:
