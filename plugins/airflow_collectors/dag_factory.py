@@ -9,9 +9,9 @@ from pathlib import Path
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
+from airflow_collectors.alerts.notifier import CollectorAlertNotifier
 from airflow_collectors.assets import assets_for
-from airflow_collectors.deadlines import collector_deadline, deadline_minutes_for, deadlines_supported
-from airflow_collectors.notifier import CollectorAlertNotifier
+from airflow_collectors.deadlines import collector_deadline, deadlines_supported
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
 from core.errors import ConfigError
@@ -19,13 +19,6 @@ from core.errors import ConfigError
 __all__ = ["CONFIG_ENV", "build_dag", "build_dags", "collectors_file_path"]
 
 CONFIG_ENV = "COLLECTORS_CONFIG"
-_PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-}
 
 
 def collectors_file_path() -> Path:
@@ -86,16 +79,15 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
     if entry.asset_schedule is not None:
         schedule = assets_for(entry.asset_schedule.uris, source=source, where=f"collectors.{name}.schedule")
     elif entry.cron_schedule is not None:
-        cron = _PRESETS.get(entry.cron_schedule, entry.cron_schedule)
         try:
-            schedule = CronDataIntervalTimetable(cron, timezone=defaults.timezone)
+            schedule = CronDataIntervalTimetable(str(entry.cron_expression), timezone=defaults.timezone)
             schedule.validate()
         except Exception as exc:  # noqa: BLE001 - reported with the entry's name
             raise ConfigError(
                 f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({exc})"
             ) from None
-    start = entry.start_date or defaults.start_date
-    deadline_minutes = deadline_minutes_for(entry, defaults)
+    start = entry.start_date
+    deadline_minutes = entry.deadline_minutes
     dag = DAG(
         dag_id=f"collect_{name}",
         description=entry.description or f"Collect {name} activity",
@@ -126,14 +118,15 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
             config=entry.config,
             partitioned=entry.partitioned,
             pool=entry.pool,
+            sync_pool=_sync_pool(entry),
             store_conn_id=defaults.store_conn_id,
             connection_ids=entry.connections,
-            retries=entry.retries if entry.retries is not None else defaults.retries,
+            retries=entry.retries,
             retry_delay=dt.timedelta(seconds=defaults.retry_delay_seconds),
             max_retry_delay=dt.timedelta(seconds=defaults.max_retry_delay_seconds),
             execution_timeout=(
-                dt.timedelta(minutes=defaults.execution_timeout_minutes)
-                if defaults.execution_timeout_minutes
+                dt.timedelta(minutes=entry.execution_timeout_minutes)
+                if entry.execution_timeout_minutes
                 else None
             ),
             on_failure_callback=CollectorAlertNotifier(
@@ -146,6 +139,12 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
             emits=assets_for(entry.emits, source=source, where=f"collectors.{name}.emits"),
         )
     return dag
+
+
+def _sync_pool(entry: CollectorEntry) -> str | None:
+    """The ``sync_pinecone`` task queues in the ``pinecone`` pool when it talks to Pinecone."""
+    vectors = entry.vector_settings
+    return "pinecone" if vectors.enabled and vectors.sink == "pinecone" else None
 
 
 def build_dags(path: Path | None = None) -> dict[str, DAG]:

@@ -24,24 +24,14 @@ from typing import Any
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from airflow_collectors.notifier import CollectorAlertNotifier
-from core.config import AlertRouting, CollectorEntry, Defaults
+from airflow_collectors.alerts.notifier import CollectorAlertNotifier
+from core.config import AlertRouting
 
 __all__ = [
     "collector_deadline",
     "collector_deadline_missed",
-    "deadline_minutes_for",
     "deadlines_supported",
 ]
-
-
-def deadline_minutes_for(entry: CollectorEntry, defaults: Defaults) -> int | None:
-    """The collector's own ``deadline_minutes`` when its entry sets the key (``null`` turns the
-    deadline off for that collector), else ``defaults.deadline_minutes`` (``null`` there turns
-    it off for every collector that does not set its own)."""
-    if "deadline_minutes" in entry.model_fields_set:
-        return entry.deadline_minutes
-    return defaults.deadline_minutes
 
 
 def deadlines_supported(argv: Sequence[str] | None = None) -> bool:

@@ -31,6 +31,7 @@ def collector_tasks(
     config: Mapping[str, Any],
     partitioned: bool = False,
     pool: str | None = None,
+    sync_pool: str | None = None,
     store_conn_id: str = "collector_db",
     connection_ids: Sequence[str] = (),
     retries: int = 3,
@@ -69,6 +70,7 @@ def collector_tasks(
     if on_retry_callback is not None:
         common["on_retry_callback"] = on_retry_callback
     api_pool: dict[str, Any] = {"pool": pool} if pool else {}
+    vector_pool: dict[str, Any] = {"pool": sync_pool} if sync_pool else {}
     scope = (
         TaskGroup(group_id=group_id, tooltip=f"{name}: validate, collect, sync_pinecone")
         if group_id
@@ -95,7 +97,8 @@ def collector_tasks(
             task_id="sync_pinecone",
             step="sync_pinecone",
             upstream_task_id=None if partitioned else collect.task_id,
-            **{**common, **({"pool": "pinecone"} if pool else {})},
+            **common,
+            **vector_pool,
         )
         _ = validate >> collect >> sync
         if emits:

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from core.errors import ConfigError
+from core.vectors.settings import VectorSettings, parse_vector_settings
 
 __all__ = [
     "AlertRouting",
@@ -84,17 +86,37 @@ class AlertRouting(BaseModel):
     repeat_suppression_minutes: int = Field(default=60, ge=0)
 
 
+#: Cron presets (Airflow's names): the one table the DAG factory and the freshness check share.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+_RETRIES = 3
+_DEADLINE_MINUTES = 120
+_EXECUTION_TIMEOUT_MINUTES = 180
+_START_DATE = dt.date(2026, 1, 1)
+
+#: Settings an entry inherits from ``defaults:`` unless it sets them itself (``null`` included:
+#: an entry's ``deadline_minutes: null`` turns its deadline off whatever the default says).
+INHERITED_SETTINGS = ("retries", "deadline_minutes", "execution_timeout_minutes", "start_date")
+
+
 class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     owner: str = "community-data"
-    retries: int = Field(default=3, ge=0)
+    retries: int = Field(default=_RETRIES, ge=0)
     retry_delay_seconds: float = Field(default=60, gt=0)
     max_retry_delay_seconds: float = Field(default=3600, gt=0)
     store_conn_id: str = "collector_db"
-    deadline_minutes: int | None = Field(default=120, gt=0)
-    execution_timeout_minutes: int | None = Field(default=180, gt=0)
-    start_date: dt.date = dt.date(2026, 1, 1)
+    deadline_minutes: int | None = Field(default=_DEADLINE_MINUTES, gt=0)
+    execution_timeout_minutes: int | None = Field(default=_EXECUTION_TIMEOUT_MINUTES, gt=0)
+    start_date: dt.date = _START_DATE
     timezone: str = "UTC"
 
 
@@ -149,11 +171,33 @@ class CollectorEntry(BaseModel):
     pool: str | None = None
     tags: list[str] = Field(default_factory=list)
     connections: list[str] = Field(default_factory=list, description="connection ids the collector reads")
-    start_date: dt.date | None = None
-    retries: int | None = Field(default=None, ge=0)
-    deadline_minutes: int | None = Field(default=None, gt=0)
+    # Inherited from ``defaults:`` when absent (see ``CollectorsFile``); ``null`` means "off".
+    start_date: dt.date = _START_DATE
+    retries: int = Field(default=_RETRIES, ge=0)
+    deadline_minutes: int | None = Field(default=_DEADLINE_MINUTES, gt=0)
+    execution_timeout_minutes: int | None = Field(default=_EXECUTION_TIMEOUT_MINUTES, gt=0)
     expected_interval_hours: float | None = Field(default=None, gt=0)
     config: dict[str, Any] = Field(default_factory=dict)
+    _vectors: VectorSettings = PrivateAttr(default_factory=VectorSettings)
+
+    @model_validator(mode="after")
+    def _parse_vectors(self) -> CollectorEntry:
+        """``config.vectors`` is parsed here, once: a bad field fails the file with the entry named."""
+        try:
+            self._vectors = parse_vector_settings(self.config.get("vectors"))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def vector_settings(self) -> VectorSettings:
+        return self._vectors
+
+    @property
+    def cron_expression(self) -> str | None:
+        """The cron expression, presets resolved; ``None`` when manual-only or asset-scheduled."""
+        schedule = self.cron_schedule
+        return CRON_PRESETS.get(schedule, schedule) if schedule is not None else None
 
     @field_validator("collector")
     @classmethod
@@ -179,6 +223,25 @@ class CollectorsFile(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     alerts: AlertRouting = Field(default_factory=AlertRouting)
     collectors: dict[str, CollectorEntry]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_defaults(cls, data: Any) -> Any:
+        """Each entry starts from ``defaults:`` for the settings it does not set itself, before
+        validation, so every entry is complete and validated as a whole."""
+        if not isinstance(data, Mapping):
+            return data
+        defaults, collectors = data.get("defaults"), data.get("collectors")
+        if not isinstance(defaults, Mapping) or not isinstance(collectors, Mapping):
+            return data
+        inherited = {key: defaults[key] for key in INHERITED_SETTINGS if key in defaults}
+        return {
+            **data,
+            "collectors": {
+                name: {**inherited, **entry} if isinstance(entry, Mapping) else entry
+                for name, entry in collectors.items()
+            },
+        }
 
     @field_validator("collectors")
     @classmethod

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from sqlalchemy import ColumnElement, Engine, Subquery, func, select
 
-from core.config import CollectorsFile
+from core.config import CRON_PRESETS, CollectorsFile
 from core.store.schema import collector_checkpoints, collector_runs
 from core.store.timestamps import as_utc
 
@@ -33,14 +33,6 @@ __all__ = [
     "status_to_dict",
 ]
 
-PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 _SAMPLES = 60
 
 
@@ -103,7 +95,7 @@ def expected_interval_from_schedule(
     """
     if schedule is None:
         return None
-    expression = PRESETS.get(schedule, schedule)
+    expression = CRON_PRESETS.get(schedule, schedule)
     if not croniter.is_valid(expression):
         return None
     start = dt.datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone))
@@ -127,7 +119,7 @@ def expectations_from_settings(settings: CollectorsFile) -> list[CollectorExpect
             interval: dt.timedelta | None = dt.timedelta(hours=entry.expected_interval_hours)
         else:
             interval = expected_interval_from_schedule(entry.cron_schedule, settings.defaults.timezone)
-        start = entry.start_date or settings.defaults.start_date
+        start = entry.start_date
         expectations.append(
             CollectorExpectation(
                 name=name,
