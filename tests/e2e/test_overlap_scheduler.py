@@ -185,7 +185,7 @@ def test_scheduled_run_and_rest_backfill_overlapping_leave_store_and_sink_exact(
             "reprocess_behavior": "none",
         },
     )
-    (scheduled,) = wait_for("the scheduled run", lambda: _runs(services, "scheduled"), 60, services)
+    scheduled = wait_for("the scheduled run", lambda: _runs(services, "scheduled"), 60, services)[0]
     wait_for(
         "the backfill to complete",
         lambda: services.ok("GET", f"/api/v2/backfills/{backfill['id']}").get("completed_at"),
