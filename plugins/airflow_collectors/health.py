@@ -24,9 +24,10 @@ HEALTH_DAG_ID = "collector_health"
 
 def run_health_check(config_path: Path | None = None, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Compute every collector's status, log the table, alert for stale ones; return a summary."""
+    from airflow_collectors.alerts.dispatch import dispatch_alert
+    from airflow_collectors.alerts.formatter import STALE_CATEGORY, CollectorAlert
     from airflow_collectors.connections import store_url
     from airflow_collectors.dag_factory import collectors_file_path
-    from airflow_collectors.notifier import STALE_CATEGORY, CollectorAlert, dispatch_alert
     from core.config import load_collectors_file
     from core.store import Store
     from core.store.status import (

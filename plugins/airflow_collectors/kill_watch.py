@@ -12,7 +12,7 @@ behaves in one of two ways (Airflow 3.3, read from its source):
   ``[scheduler] task_instance_heartbeat_timeout`` the scheduler fails it and sends a
   ``TaskCallbackRequest``; the dag-processor runs the task's ``on_failure_callback`` /
   ``on_retry_callback`` with a context that holds no ``exception``.
-  :class:`~airflow_collectors.notifier.CollectorAlertNotifier` recognises that context.
+  :class:`~airflow_collectors.alerts.notifier.CollectorAlertNotifier` recognises that context.
 
 For the first case each collector task starts a **watch process** (this module run with
 ``python -m``): a fresh, small interpreter that holds what it would need, reads its stdin
@@ -173,7 +173,7 @@ def _export_connections(connections: Mapping[str, Mapping[str, Any] | None]) -> 
 
 def report_vanished(spec: Mapping[str, Any]) -> str:
     """Record the vanished try and alert (once per try); returns what happened."""
-    from airflow_collectors.notifier import record_and_alert_vanished
+    from airflow_collectors.alerts.vanished import record_and_alert_vanished
 
     _export_connections(spec.get("connections") or {})
     return record_and_alert_vanished(
