@@ -11,7 +11,8 @@ Run on demand (not part of the test command). Each iteration:
    ``timestampEdited``; some shorter, some longer, so documents shrink and grow) and a few new
    messages are appended;
 2. starts 2-``--concurrency`` console runs at once, each one of: a scheduled-style collect
-   (``python -m core.cli run discord --skip-sync``), a bounded collect like a backfill run
+   (``python -m core.cli run discord --skip-sync``), the same for one channel (``--partition``,
+   as a mapped task of a partitioned DAG runs), a bounded collect like a backfill run
    (``--since/--until`` a random window, with or without the vector sync), or a collect plus
    vector sync (``run discord``); some are SIGKILLed at a random moment;
 3. quiesces with one clean unbounded collect + sync, which must succeed;
@@ -338,10 +339,13 @@ def plan_runs(rng: random.Random, harness: Harness, exports: Exports, args: argp
     runs = []
     first, last = exports.time_span()
     for _ in range(rng.randint(2, max(2, args.concurrency))):
-        kinds = [k for k in ("scheduled", "backfill", "sync") if k in args.kinds]
-        kind = rng.choices(kinds, weights=[{"scheduled": 4, "backfill": 4, "sync": 3}[k] for k in kinds])[0]
+        weights = {"scheduled": 4, "partition": 2, "backfill": 4, "sync": 3}
+        kinds = [k for k in weights if k in args.kinds]
+        kind = rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
         if kind == "scheduled":
             argv = harness.argv("--skip-sync")
+        elif kind == "partition":
+            argv = harness.argv("--skip-sync", "--partition", rng.choice(exports.channels).channel["id"])
         elif kind == "sync":
             argv = harness.argv()
         else:
@@ -441,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds",
         type=lambda text: set(text.split(",")),
-        default={"scheduled", "backfill", "sync"},
-        help="comma-separated subset of scheduled,backfill,sync (default: all three)",
+        default={"scheduled", "partition", "backfill", "sync"},
+        help="comma-separated subset of scheduled,partition,backfill,sync (default: all)",
     )
     parser.add_argument(
         "--tolerate-orphan-threads",
@@ -527,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nsummary: seed {seed}, dialect {args.dialect}, {totals['iterations']} iterations in "
         f"{time.monotonic() - started:.0f} s, {totals['runs']} runs ({totals['scheduled']} scheduled, "
+        f"{totals['partition']} of one channel, "
         f"{totals['backfill'] + totals['backfill+sync']} bounded, {totals['sync']} collect+sync, "
         f"{totals['iterations']} quiescing), {totals['kills']} SIGKILLs, "
         f"{len(failures)} unexpected run failures, losses={1 if loss else 0}"
