@@ -13,6 +13,7 @@ for how each stream is read and ``docs/github.md`` for the operator's view.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -38,7 +39,8 @@ from core.operations.github_ops import (
     require_same_origin,
 )
 from core.protocols import IncrementalState
-from core.store import StoreEtagCache, as_utc, load_checkpoint, save_checkpoint
+from core.store import StoreEtagCache, as_utc
+from core.streams import Checkpointer, Window, read_stream
 from core.vectors.documents import Document
 from github_activity_tracker.api_schemas import (
     Commit,
@@ -47,7 +49,6 @@ from github_activity_tracker.api_schemas import (
     Review,
     parse_list,
     parse_object,
-    parse_pull_list,
 )
 from github_activity_tracker.commit_files import CommitFileFetcher, GitCommitCache
 from github_activity_tracker.config import (
@@ -59,7 +60,7 @@ from github_activity_tracker.config import (
     resolve_connection,
 )
 from github_activity_tracker.discovery import RepositoryDiscovery
-from github_activity_tracker.http_validators import remember_in, tracked
+from github_activity_tracker.http_validators import tracked
 from github_activity_tracker.markdown_export import export_issues
 from github_activity_tracker.preprocess import documents
 from github_activity_tracker.protocol_impl import GitHubCollectResult, GitHubRepoState
@@ -75,6 +76,7 @@ from github_activity_tracker.streams import (
     COMMITS,
     ISSUE_COMMENTS,
     ISSUES,
+    PULL_LIST,
     REVIEW_COMMENTS,
     REVIEWS_PATH,
     Stream,
@@ -302,11 +304,17 @@ class _RepoRun:
         self.clone_url: str | None = None
         self.touched: set[int] = set()
         self.disabled: list[str] = []  # streams GitHub answered 410 for (feature turned off)
-        with self.store.engine.connect() as conn:
-            stored = load_checkpoint(conn, collector.name, self.partition)
-        # Checkpoint writes are compare-and-set on the token stored when this run began.
-        self.expected_token = stored.checkpoint_token if stored else None
-        self.state = GitHubRepoState.from_state(self.partition, None if self.full_refresh else stored)
+        # Every page commits through the framework: rows + checkpoint (compare-and-set on the
+        # token stored when this run began; never in a bounded run) + validators, one transaction.
+        self.checkpoint: Checkpointer[GitHubRepoState] = Checkpointer.load(
+            self.store,
+            collector.name,
+            self.partition,
+            lambda stored: GitHubRepoState.from_state(self.partition, stored),
+            full_refresh=self.full_refresh,
+            bounded=self.bounded,
+            counts=self.counts,
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -314,31 +322,19 @@ class _RepoRun:
     def now() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
+    @property
+    def state(self) -> GitHubRepoState:
+        return self.checkpoint.state
+
     def commit(
         self,
         work: Callable[[Connection], object],
         new_state: GitHubRepoState | None = None,
         remember: Sequence[GitHubResponse | None] = (),
     ) -> None:
-        """One transaction: the rows, the checkpoint that describes them, the validators.
-        A bounded run writes rows only: checkpoints and validators belong to unbounded runs."""
-        if self.bounded:
-            new_state, remember = None, ()
-        started = time.monotonic()
-        with self.store.transaction() as conn:
-            work(conn)
-            if new_state is not None and new_state != self.state:
-                save_checkpoint(
-                    conn, self.collector.name, new_state, self.partition, expected=self.expected_token
-                )
-                self.expected_token = new_state.checkpoint_token
-            for response in remember:
-                if response is not None:
-                    remember_in(conn, response)
-        self.counts["store_ms"] += round((time.monotonic() - started) * 1000)
-        self.counts["transactions"] += 1
-        if new_state is not None:
-            self.state = new_state
+        """One transaction: the rows, the checkpoint that describes them, the validators
+        (:meth:`core.streams.Checkpointer.commit`; a bounded run writes rows only)."""
+        self.checkpoint.commit(work, new_state, remember)
 
     def probe(self, path: str, params: dict[str, Any], *, trust: bool) -> Pages | NotModified:
         """The first page of a list; conditional when ``trust`` (a 304 then means "unchanged")."""
@@ -536,40 +532,19 @@ class _RepoRun:
             page = self.client.get(path, stream.keyset_params(since, self.per_page))
 
     def run_pull_list(self) -> None:
-        """Pull requests of a repository whose issues are disabled, from ``/pulls``.
-
-        The list is newest-updated first and has no ``since``: pages are read down to the
-        cursor minus the overlap (or the window of a bounded run); the cursor moves with
-        the last page, so a crash re-reads from the top, by upsert.
-        """
-        name = "pull_list"
-        if self.bounded:
-            since, until = self.context.since, self.context.until
-        else:
-            cursor = self.state.cursor(name)
-            since, until = (cursor - self.overlap if cursor else None), None
-        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": self.per_page}
-        newest: dt.datetime | None = None
-        for page in self.client.pages(f"/repos/{self.repo}/pulls", params):
-            pulls = parse_pull_list(page.data, endpoint=page.endpoint)
-            wanted = [
-                p
-                for p in pulls
-                if (since is None or p.updated_at >= since) and (until is None or p.updated_at <= until)
-            ]
-            stamps = [p.updated_at for p in pulls] + ([newest] if newest else [])
-            newest = max(stamps, default=None)
-            done = page.next_url is None or len(pulls) < self.per_page
-            done = done or (since is not None and any(p.updated_at < since for p in pulls))
-            now = self.now()
-            self.commit(
-                lambda conn, rows=wanted, at=now: self.write(ISSUES, conn, rows, at),
-                self.state.with_cursor(name, newest) if done else None,
-            )
-            self.counts["pull_list"] += len(wanted)
-            self.counts["pull_list_pages"] += 1
-            if done:
-                return
+        """Pull requests of a repository whose issues are disabled, from ``/pulls``: a declared
+        newest-first stream (:data:`~github_activity_tracker.streams.PULL_LIST`) read by the
+        framework down to the cursor minus the overlap (or a bounded run's window)."""
+        read_stream(
+            self.client,
+            dataclasses.replace(PULL_LIST, params={**PULL_LIST.params, "per_page": self.per_page}),
+            self.checkpoint,
+            parts={"repo": self.repo},
+            overlap=self.overlap,
+            window=Window(self.context.since, self.context.until) if self.bounded else None,
+            write=lambda conn, rows: self.write(ISSUES, conn, rows, self.now()),
+            counts=self.counts,
+        )
 
     # ------------------------------------------------------------------ commits
 

@@ -1,8 +1,9 @@
 """ETag/Last-Modified validators written INSIDE the transaction that stores the data they describe.
 
 :class:`core.store.StoreEtagCache` (what the client reads validators from) commits each
-``put`` on its own; the tracker instead writes them with ``core.store.save_validators`` in
-the page's transaction, so a crash can never leave a remembered ETag without its data.
+``put`` on its own; the tracker instead writes them in the page's transaction
+(``core.streams.Checkpointer.commit(remember=...)``), so a crash can never leave a
+remembered ETag without its data.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection
-
 from core.operations.github_ops import GitHubResponse, request_key
-from core.store import save_validators
+from core.streams import save_response_validators
 
 __all__ = ["remember_in", "tracked"]
 
@@ -26,11 +25,5 @@ def tracked(
     return dataclasses.replace(response, cache_scope=scope, cache_key=request_key(path, params))
 
 
-def remember_in(conn: Connection, response: GitHubResponse) -> bool:
-    """Store the response's validators in ``conn``'s transaction; ``False`` when it has none."""
-    if response.cache_scope is None or response.cache_key is None:
-        return False
-    if response.etag is None and response.last_modified is None:
-        return False
-    save_validators(conn, response.cache_scope, response.cache_key, response.etag, response.last_modified)
-    return True
+remember_in = save_response_validators
+"""Store the response's validators in ``conn``'s transaction; ``False`` when it has none."""

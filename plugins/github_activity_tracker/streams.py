@@ -31,7 +31,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from github_activity_tracker.api_schemas import Commit, Issue, IssueComment, ReviewComment
+from core import streams as declared
+from github_activity_tracker.api_schemas import Commit, Issue, IssueComment, ReviewComment, parse_pull_list
 from github_activity_tracker.rows import write_issue_comments, write_issues, write_review_comments
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "COMMIT_FILES",
     "ISSUES",
     "ISSUE_COMMENTS",
+    "PULL_LIST",
     "PULL_REQUESTS",
     "REVIEW_COMMENTS",
     "STREAMS",
@@ -183,3 +185,19 @@ STREAMS: dict[str, Stream] = {
     s.name: s for s in (COMMITS, COMMIT_FILES, ISSUES, PULL_REQUESTS, ISSUE_COMMENTS, REVIEW_COMMENTS)
 }
 UPDATED_STREAMS: tuple[Stream, ...] = (ISSUES, ISSUE_COMMENTS, REVIEW_COMMENTS)
+
+
+PULL_LIST: declared.Stream[Issue] = declared.Stream(
+    name="pull_list",
+    path="/repos/{repo}/pulls",
+    model=Issue,
+    primary_key=("repo_id", "number"),
+    cursor_field="updated_at",
+    order="newest_first",
+    params={"state": "all", "sort": "updated", "direction": "desc"},
+    page_size_param="per_page",
+    parse=lambda data, endpoint: parse_pull_list(data, endpoint=endpoint),
+)
+"""Pull requests from ``/pulls`` (newest-updated first, no ``since``) when a repository's issues
+are disabled: a framework-declared stream (:mod:`core.streams`), read by ``read_stream``
+with the collector's writer (rows need the repository id)."""

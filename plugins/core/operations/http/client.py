@@ -64,6 +64,8 @@ class HttpResponse:
     rate: RateLimitSnapshot | None
     cache_scope: str | None = None
     cache_key: str | None = None
+    # Set on pages yielded by a listing: the request the paginator makes next (None: the last page).
+    next_page: PageRequest | None = None
 
     @property
     def etag(self) -> str | None:
@@ -351,7 +353,7 @@ class HttpClient:
                     endpoint=page.endpoint,
                     what="the next page" if not isinstance(paginator, LinkHeader) else 'Link rel="next"',
                 )
-            yield page
+            yield dataclasses.replace(page, next_page=following)
             if following is None or next_url is None:
                 return
             key = request_key(next_url, following.params)
