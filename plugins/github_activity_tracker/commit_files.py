@@ -287,8 +287,8 @@ class CommitFileFetcher:
             git_failed = True
 
         requests = 1
-        for page in Pages(self.client, first):
-            if page is first:
+        for number, page in enumerate(Pages(self.client, first)):
+            if number == 0:  # the first page, already read
                 continue
             requests += 1
             more = parse_object(Commit, page.data, endpoint=page.endpoint)
