@@ -8,35 +8,46 @@ links in the ``/repositories/{id}/...`` form like github.com), content-based ``E
 exhaustion (403 with ``X-RateLimit-Remaining: 0``), and a queue of injected faults
 (5xx, secondary limits with ``Retry-After``, 401, malformed or truncated bodies, connection
 resets, a next link pointing to another origin). It counts every request it served.
+Built on ``tests/fakes/wire.py`` (server, fault queue, request log, clock, dataset base).
 
 Standalone::
 
     python tests/fakes/github_server.py --port 8765 --dataset small --token t1:5000
 
-Stdlib only, so it runs anywhere a Python runs.
+Stdlib only, so it runs anywhere a Python runs (as a script too: it then imports ``wire``
+from its own folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import collections
-import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
 import hashlib
 import json
 import re
-import socket
-import struct
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+
+try:
+    from tests.fakes import wire
+except ModuleNotFoundError:  # run as a script: python tests/fakes/github_server.py
+    import wire  # type: ignore[no-redef]
+
+BASE_TIME = wire.BASE_TIME
+FakeClock = wire.FakeClock
+Reply, Request, WireFault, WireServer = wire.Reply, wire.Request, wire.Fault, wire.WireServer
+etag, link_header, not_modified, number_page = (
+    wire.etag,
+    wire.link_header,
+    wire.not_modified,
+    wire.number_page,
+)
 
 __all__ = [
     "BASE_TIME",
@@ -48,15 +59,19 @@ __all__ = [
     "build_dataset",
 ]
 
-BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 HTML = "https://github.com"
 DOCS = "https://docs.github.com/rest"
+JSON = "application/json; charset=utf-8"
 COMMIT_FILES_PER_PAGE = 300  # what GitHub returns per page of a commit's files
 COMMIT_FILES_LIMIT = 3000  # files beyond this are never served by the REST API
 
 SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
     "If you reach out to GitHub Support for help, please include the request ID 0000:FAKE."
+)
+EXHAUSTED_MESSAGE = (
+    "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
+    "for help, please include the request ID 0000:FAKE."
 )
 
 
@@ -74,25 +89,6 @@ def node_id(kind: str, ident: int) -> str:
 
 def fake_sha(*parts: object) -> str:
     return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()  # noqa: S324 - an id, not security
-
-
-class FakeClock:
-    """Epoch-seconds clock whose ``sleep`` advances time instantly (share it between a client's
-    ``clock``/``sleep`` and the server's rate-limit resets)."""
-
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += max(seconds, 0.0)
 
 
 # =================================================================== dataset
@@ -272,28 +268,18 @@ class Repo:
         return f"{self.owner}/{self.name}"
 
 
-class Dataset:
+class Dataset(wire.Dataset):
     """Everything the server serves. Mutations advance a logical clock one minute each,
     and bump ``updated_at`` the way GitHub does (a new comment updates its issue)."""
 
     def __init__(self, start: dt.datetime = BASE_TIME) -> None:
+        super().__init__(start)
         self.users: dict[str, User] = {}
         self.repos: dict[str, Repo] = {}
         self.orgs: dict[str, list[str]] = {}
         self.former_names: dict[str, int] = {}  # lower-case old full name -> repo id (renames)
-        self.clock = start
-        self.lock = threading.RLock()
-        self._ids = 1000
 
     # ---------------------------------------------------------------- basics
-
-    def next_id(self) -> int:
-        self._ids += 1
-        return self._ids
-
-    def tick(self, minutes: int = 1) -> dt.datetime:
-        self.clock += dt.timedelta(minutes=minutes)
-        return self.clock
 
     def user(self, login: str, *, type: str = "User") -> User:
         if login not in self.users:
@@ -1161,29 +1147,36 @@ class Payloads:
         }
 
 
-# =================================================================== server plumbing
+# =================================================================== server
 
 
-@dataclasses.dataclass
-class Fault:
-    """One injected failure, consumed by the next request whose path starts with ``path``.
+def Fault(
+    kind: str,
+    status: int = 500,
+    path: str | None = None,
+    retry_after: int | None = None,
+    message: str | None = None,
+    times: int = 1,
+    location: str | None = None,
+) -> WireFault:
+    """One injected failure for the next ``times`` requests whose path starts with ``path``.
 
     kinds: ``status`` (answer ``status`` with GitHub's error body), ``secondary`` (403/429
     secondary rate limit, ``Retry-After: retry_after`` when given), ``malformed`` (a 200 whose
     body is not JSON), ``truncated`` (a 200 whose body stops half way, then the connection
     closes), ``cut`` (a 200 whose JSON body stops half way with a ``Content-Length`` that
-    matches what is sent, as a misbehaving proxy does), ``reset`` (close the connection without answering), ``cross_origin_next``
-    (the real answer, but ``Link: rel="next"`` points to another origin), ``redirect``
-    (``status`` 301/302/307 to ``location``; a path is taken relative to the API root).
+    matches what is sent, as a misbehaving proxy does), ``reset`` (close the connection with a
+    TCP reset, no answer), ``cross_origin_next`` (the real answer, but ``Link: rel="next"``
+    points to another origin), ``redirect`` (``status`` 301/302/307 to ``location``; a path is
+    taken relative to the API root).
     """
-
-    kind: str
-    status: int = 500
-    path: str | None = None
-    retry_after: int | None = None
-    message: str | None = None
-    times: int = 1
-    location: str | None = None
+    wire: dict[str, Any] = {
+        "malformed": {"body": lambda b: b[: max(1, len(b) // 2)] + b"\x00<html>oops"},  # never a mere cut
+        "cut": {"body": lambda b: b[: max(1, len(b) // 2)]},
+        "truncated": {"disconnect": "mid_body"},
+    }.get(kind, {})
+    params = {"status": status, "retry_after": retry_after, "message": message, "location": location}
+    return WireFault(path=path, times=times, kind=kind, params=params, **wire)
 
 
 @dataclasses.dataclass
@@ -1234,21 +1227,24 @@ def _choice(query: Mapping[str, str], name: str, allowed: tuple[str, ...], defau
     return value
 
 
-def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
-    try:
-        return int(query[name])
-    except (KeyError, ValueError):
-        return default
-
-
-class FakeGitHubServer:
+class FakeGitHubServer(WireServer):
     """Threaded HTTP/1.1 server on 127.0.0.1; ``base_url`` is what a client uses as API root.
 
     ``tokens`` maps accepted tokens to their hourly limit (``None``: accept any token with
     5000/hour). Requests without ``Authorization`` share the ``anonymous_limit`` quota.
     ``clock`` (epoch seconds) drives rate-limit resets; share it with the client's sleeper to
-    test waits without sleeping.
+    test waits without sleeping. Faults: :meth:`inject` with :func:`Fault`; every answer is in
+    :attr:`served` (and ``log``, the toolkit's request log).
     """
+
+    methods = ("GET",)
+    server_name = "GitHub.com"
+    default_headers = {
+        "X-GitHub-Api-Version-Selected": "2022-11-28",
+        "X-GitHub-Media-Type": "github.v3; format=json",
+        "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP",
+    }
+    thread_name = "fake-github"
 
     def __init__(
         self,
@@ -1263,10 +1259,9 @@ class FakeGitHubServer:
         reset_period: int = 3600,
         path_prefix: str = "",
     ) -> None:
+        super().__init__(host, port, clock=clock)
         self.path_prefix = path_prefix.rstrip("/")  # "/api/v3" to look like GitHub Enterprise Server
-        self.host = host
         self.dataset = dataset or build_dataset("small")
-        self.clock = clock
         self.reset_period = reset_period
         self.link_style = link_style
         self.accept_any_token = tokens is None
@@ -1274,56 +1269,19 @@ class FakeGitHubServer:
         for token, limit in (tokens or {}).items():
             self.quotas[token] = self._fresh_quota(limit)
         self.quotas[""] = self._fresh_quota(anonymous_limit)
-        self.faults: collections.deque[Fault] = collections.deque()
         # Misbehaving rate-limit headers: the reset in milliseconds, or literal replacements.
         self.reset_in_milliseconds = False
         self.rate_header_overrides: dict[str, str] = {}
-        self.served: list[Served] = []
-        self.internal_errors: list[str] = []
-        self.connections = 0  # TCP connections accepted (keep-alive reuse shows as few)
         self.lock = self.dataset.lock
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.fake = self
-        self._thread: threading.Thread | None = None
-
-    # ---------------------------------------------------------------- lifecycle
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}{self.path_prefix}"
-
-    def start(self) -> FakeGitHubServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-github", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeGitHubServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return self.root + self.path_prefix
 
     # ---------------------------------------------------------------- test controls
 
     def _fresh_quota(self, limit: int) -> TokenQuota:
         return TokenQuota(limit=limit, remaining=limit, reset=int(self.clock()) + self.reset_period)
-
-    def inject(self, *faults: Fault) -> None:
-        with self.lock:
-            self.faults.extend(faults)
 
     def set_quota(
         self,
@@ -1344,6 +1302,21 @@ class FakeGitHubServer:
                 quota.reset = int(self.clock() + reset_in)
             return quota
 
+    @property
+    def served(self) -> list[Served]:
+        return [
+            Served(
+                e.path,
+                e.query,
+                e.notes.get("token", ""),
+                e.status,
+                e.notes.get("consumed", False),
+                e.notes.get("conditional", False),
+                e.fault,
+            )
+            for e in self.log
+        ]
+
     def count(
         self,
         *,
@@ -1352,31 +1325,19 @@ class FakeGitHubServer:
         consumed: bool | None = None,
         status: int | None = None,
     ) -> int:
-        with self.lock:
-            return sum(
-                1
-                for s in self.served
-                if (path is None or s.path.startswith(path))
-                and (token is None or s.token == token)
-                and (consumed is None or s.consumed_quota == consumed)
-                and (status is None or s.status == status)
-            )
+        return sum(
+            1
+            for s in self.served
+            if (path is None or s.path.startswith(path))
+            and (token is None or s.token == token)
+            and (consumed is None or s.consumed_quota == consumed)
+            and (status is None or s.status == status)
+        )
 
     def clear_log(self) -> None:
-        with self.lock:
-            self.served.clear()
+        self.log.clear()
 
-    # ---------------------------------------------------------------- request handling
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self.lock:
-            for fault in list(self.faults):
-                if fault.path is None or path.startswith(fault.path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+    # ---------------------------------------------------------------- the request
 
     def quota_for(self, token: str) -> TokenQuota | None:
         quota = self.quotas.get(token)
@@ -1386,6 +1347,127 @@ class FakeGitHubServer:
             quota.remaining, quota.used = quota.limit, 0
             quota.reset = int(self.clock()) + self.reset_period
         return quota
+
+    def _rate_headers(self, quota: TokenQuota) -> dict[str, str]:
+        reset = quota.reset * 1000 if self.reset_in_milliseconds else quota.reset
+        return {
+            "X-RateLimit-Limit": str(quota.limit),
+            "X-RateLimit-Remaining": str(quota.remaining),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Used": str(quota.used),
+            "X-RateLimit-Resource": "core",
+            **self.rate_header_overrides,
+        }
+
+    @staticmethod
+    def _consume(quota: TokenQuota, path: str) -> bool:
+        if path == "/rate_limit":
+            return False
+        quota.remaining = max(quota.remaining - 1, 0)
+        quota.used += 1
+        return True
+
+    def error(self, status: int, request: Request, message: str | None = None, **extra: Any) -> Reply:
+        payload = {
+            "message": message or _reason(status),
+            **extra,
+            "documentation_url": DOCS,
+            "status": str(status),
+        }
+        return Reply.json(status, payload, content_type=JSON)
+
+    def respond(self, request: Request) -> Reply:
+        raw = request.path + (f"?{request.raw_query}" if request.raw_query else "")
+        reply = self._respond(request)
+        reply.headers["X-GitHub-Request-Id"] = hashlib.md5(raw.encode()).hexdigest()[:16].upper()  # noqa: S324
+        return reply
+
+    def _respond(self, req: Request) -> Reply:
+        path = req.path.rstrip("/") or "/"
+        if self.path_prefix:
+            if not path.startswith(self.path_prefix + "/"):
+                req.logged = False
+                return self.error(404, req, "Not Found")
+            path = path[len(self.path_prefix) :]
+        req.path, query = path, req.query
+        auth = req.headers.get("Authorization", "")
+        m = re.fullmatch(r"(?i)(?:token|bearer)\s+(\S+)", auth.strip())
+        conditional = bool(req.headers.get("If-None-Match") or req.headers.get("If-Modified-Since"))
+        req.notes.update(token=m.group(1) if m else "", consumed=False, conditional=conditional)
+
+        with self.lock:
+            quota = None if auth and not m else self.quota_for(req.notes["token"])
+            if quota is None:
+                return self.error(401, req, "Bad credentials")
+            rate = self._rate_headers(quota)
+            fault = req.fault = self.faults.take(req.method, path)
+            kind, params = (fault.kind, fault.params) if fault else (None, {})
+            if kind == "reset":
+                return Reply(0, disconnect="reset")
+            if kind == "secondary":
+                retry = {} if params["retry_after"] is None else {"Retry-After": str(params["retry_after"])}
+                status = params["status"] if params["status"] in (403, 429) else 403
+                return self._with(
+                    self.error(status, req, params["message"] or SECONDARY_MESSAGE), rate, retry
+                )
+            if path != "/rate_limit" and quota.remaining <= 0:
+                return self._with(self.error(403, req, EXHAUSTED_MESSAGE), rate)
+            if kind == "redirect":
+                location = params["location"] or "/"
+                location = self.base_url + location if location.startswith("/") else location
+                reply = self.error(params["status"], req, "Moved Permanently", url=location)
+                return self._with(reply, rate, {"Location": location})
+            if kind == "status":
+                req.notes["consumed"] = self._consume(quota, path)
+                return self._with(
+                    self.error(params["status"], req, params["message"]), self._rate_headers(quota)
+                )
+
+            try:
+                payload, links, last_modified = self.route(path, query)
+            except _HTTPProblem as problem:
+                req.notes["consumed"] = self._consume(quota, path)
+                moved = {"Location": problem.extra["url"]} if problem.status in (301, 302, 307, 308) else {}
+                reply = self.error(problem.status, req, problem.message, **problem.extra)
+                return self._with(reply, self._rate_headers(quota), moved)
+            if path == "/rate_limit":
+                payload = self._rate_limit_payload(quota)
+
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            tag = etag(body)
+            headers: dict[str, str] = {"ETag": tag, "Cache-Control": "private, max-age=60, s-maxage=60"}
+            if last_modified is not None:
+                headers["Last-Modified"] = http_date(last_modified)
+            if kind == "cross_origin_next":
+                split = urlsplit(links.get("next") or f"{self.base_url}{path}?page=2")
+                links["next"] = f"http://evil.invalid:{self.port}{split.path}?{split.query}"
+            if links:
+                headers["Link"] = link_header(links)
+            if not_modified(req.headers, tag, last_modified):  # a 304 is free: the quota is not touched
+                return Reply(304, None, {**headers, **rate})
+            req.notes["consumed"] = self._consume(quota, path)
+            reply = Reply(200, body, {"Content-Type": JSON, **headers, **self._rate_headers(quota)})
+        return fault.apply(reply) if fault else reply
+
+    @staticmethod
+    def _with(reply: Reply, *headers: Mapping[str, str]) -> Reply:
+        for extra in headers:
+            reply.headers.update(extra)
+        return reply
+
+    def _rate_limit_payload(self, quota: TokenQuota) -> dict[str, Any]:
+        core = {"limit": quota.limit, "used": quota.used, "remaining": quota.remaining, "reset": quota.reset}
+        other = {"limit": 30, "used": 0, "remaining": 30, "reset": int(self.clock()) + 60}
+        return {
+            "resources": {
+                "core": {**core, "resource": "core"},
+                "search": {**other, "resource": "search"},
+                "graphql": {**core, "resource": "graphql"},
+            },
+            "rate": core,
+        }
+
+    # ---------------------------------------------------------------- routes
 
     def route(self, path: str, query: dict[str, str]) -> tuple[Any, dict[str, str], dt.datetime | None]:
         """``(payload, links, last_modified)`` for a GET, or raise :class:`_HTTPProblem`."""
@@ -1429,36 +1511,7 @@ class FakeGitHubServer:
             return f"{self.base_url}/repos/{repo.full_name}{rest}"
         return f"{self.base_url}{rest}"
 
-    def _page(
-        self,
-        items: list[Any],
-        query: Mapping[str, str],
-        link_base: str,
-        *,
-        default: int = 30,
-        maximum: int = 100,
-        cap: int | None = None,
-    ) -> tuple[list[Any], dict[str, str]]:
-        per_page = max(1, min(_int_param(query, "per_page", default), maximum))
-        page = max(1, _int_param(query, "page", 1))
-        total = len(items) if cap is None else min(len(items), cap)
-        last = max(1, -(-total // per_page))
-        start = (page - 1) * per_page
-        chunk = items[start : min(start + per_page, total)]
-
-        def link(n: int) -> str:
-            params = {k: v for k, v in query.items() if k != "page"}
-            params["page"] = str(n)
-            return f"{link_base}?{urlencode(params)}"
-
-        links: dict[str, str] = {}
-        if page > 1:
-            links["prev"] = link(page - 1)
-            links["first"] = link(1)
-        if page < last:
-            links["next"] = link(page + 1)
-            links["last"] = link(last)
-        return chunk, links
+    _page = staticmethod(number_page)
 
     # ---- repository endpoints
 
@@ -1640,270 +1693,6 @@ class FakeGitHubServer:
         return [p.repo(r) for r in chunk], links, None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeGitHubServer
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.fake.lock:
-            self.fake.connections += 1
-        super().process_request(request, client_address)
-
-
-def _etag(body: bytes) -> str:
-    return 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    bare = etag.removeprefix("W/")
-    return any(candidate.strip().removeprefix("W/") in {bare, "*"} for candidate in header.split(","))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + the client's
-    # delayed ACK add ~40 ms to every keep-alive response.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def version_string(self) -> str:
-        return "GitHub.com"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def do_GET(self) -> None:
-        fake = self.server.fake
-        try:
-            self._handle(fake)
-        except Exception as exc:
-            fake.internal_errors.append(f"{self.path}: {type(exc).__name__}: {exc}")
-            body = json.dumps({"message": "Server Error"}).encode()
-            self._send(500, body, {})
-
-    # ---------------------------------------------------------------- helpers
-
-    def _rate_headers(self, quota: TokenQuota) -> dict[str, str]:
-        fake = self.server.fake
-        reset = quota.reset * 1000 if fake.reset_in_milliseconds else quota.reset
-        return {
-            "X-RateLimit-Limit": str(quota.limit),
-            "X-RateLimit-Remaining": str(quota.remaining),
-            "X-RateLimit-Reset": str(reset),
-            "X-RateLimit-Used": str(quota.used),
-            "X-RateLimit-Resource": "core",
-            **fake.rate_header_overrides,
-        }
-
-    def _send(self, status: int, body: bytes, headers: Mapping[str, str], *, truncate: bool = False) -> None:
-        self.send_response(status)  # also sends Server and Date
-        if status != 304:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
-        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
-        self.send_header("X-GitHub-Request-Id", hashlib.md5(self.path.encode()).hexdigest()[:16].upper())  # noqa: S324
-        self.send_header("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if status == 304:
-            return
-        if truncate:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_WR)
-            return
-        self.wfile.write(body)
-
-    def _error(self, status: int, message: str, headers: Mapping[str, str], **extra: Any) -> None:
-        payload: dict[str, Any] = {
-            "message": message,
-            **extra,
-            "documentation_url": DOCS,
-            "status": str(status),
-        }
-        self._send(status, json.dumps(payload).encode(), headers)
-
-    def _reset(self) -> None:
-        # SO_LINGER 0 makes close() send a TCP RST: the client sees "connection reset by peer".
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        self.connection.close()
-
-    def _record(
-        self,
-        fake: FakeGitHubServer,
-        path: str,
-        query: str,
-        token: str,
-        status: int,
-        consumed: bool,
-        conditional: bool,
-        fault: Fault | None,
-    ) -> None:
-        with fake.lock:
-            fake.served.append(
-                Served(
-                    path=path,
-                    query=query,
-                    token=token,
-                    status=status,
-                    consumed_quota=consumed,
-                    conditional=conditional,
-                    fault=fault.kind if fault else None,
-                )
-            )
-
-    # ---------------------------------------------------------------- the request
-
-    def _handle(self, fake: FakeGitHubServer) -> None:
-        parts = urlsplit(self.path)
-        path, raw_query = parts.path.rstrip("/") or "/", parts.query
-        if fake.path_prefix:
-            if not path.startswith(fake.path_prefix + "/"):
-                self._error(404, "Not Found", {})
-                return
-            path = path[len(fake.path_prefix) :]
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        auth = self.headers.get("Authorization", "")
-        m = re.fullmatch(r"(?i)(?:token|bearer)\s+(\S+)", auth.strip())
-        token = m.group(1) if m else ""
-        conditional = bool(self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"))
-
-        with fake.lock:
-            quota = None if auth and not m else fake.quota_for(token)
-            if quota is None:
-                self._record(fake, path, raw_query, token, 401, False, conditional, None)
-                self._error(401, "Bad credentials", {})
-                return
-            rate = self._rate_headers(quota)
-            fault = fake.take_fault(path)
-
-            if fault is not None and fault.kind == "reset":
-                self._record(fake, path, raw_query, token, 0, False, conditional, fault)
-                self._reset()
-                return
-            if fault is not None and fault.kind == "secondary":
-                headers = dict(rate)
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(fault.retry_after)
-                self._record(fake, path, raw_query, token, fault.status, False, conditional, fault)
-                self._error(
-                    fault.status if fault.status in (403, 429) else 403,
-                    fault.message or SECONDARY_MESSAGE,
-                    headers,
-                )
-                return
-            if path != "/rate_limit" and quota.remaining <= 0:
-                self._record(fake, path, raw_query, token, 403, False, conditional, fault)
-                self._error(
-                    403,
-                    "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
-                    "for help, please include the request ID 0000:FAKE.",
-                    rate,
-                )
-                return
-            if fault is not None and fault.kind == "redirect":
-                location = fault.location or "/"
-                if location.startswith("/"):
-                    location = fake.base_url + location
-                self._record(fake, path, raw_query, token, fault.status, False, conditional, fault)
-                self._error(fault.status, "Moved Permanently", {**rate, "Location": location}, url=location)
-                return
-            if fault is not None and fault.kind == "status":
-                self._consume(quota, path)
-                self._record(fake, path, raw_query, token, fault.status, True, conditional, fault)
-                self._error(fault.status, fault.message or _reason(fault.status), self._rate_headers(quota))
-                return
-
-            try:
-                payload, links, last_modified = fake.route(path, query)
-            except _HTTPProblem as problem:
-                self._consume(quota, path)
-                self._record(fake, path, raw_query, token, problem.status, True, conditional, fault)
-                headers = self._rate_headers(quota)
-                if problem.status in (301, 302, 307, 308):
-                    headers["Location"] = problem.extra["url"]
-                self._error(problem.status, problem.message, headers, **problem.extra)
-                return
-            if path == "/rate_limit":
-                core = {
-                    "limit": quota.limit,
-                    "used": quota.used,
-                    "remaining": quota.remaining,
-                    "reset": quota.reset,
-                }
-                other = {"limit": 30, "used": 0, "remaining": 30, "reset": int(fake.clock()) + 60}
-                payload = {
-                    "resources": {
-                        "core": {**core, "resource": "core"},
-                        "search": {**other, "resource": "search"},
-                        "graphql": {**core, "resource": "graphql"},
-                    },
-                    "rate": core,
-                }
-
-            body = json.dumps(payload, separators=(",", ":")).encode()
-            etag = _etag(body)
-            headers: dict[str, str] = {"ETag": etag, "Cache-Control": "private, max-age=60, s-maxage=60"}
-            if last_modified is not None:
-                headers["Last-Modified"] = http_date(last_modified)
-            if fault is not None and fault.kind == "cross_origin_next":
-                base = links.get("next") or f"{fake.base_url}{path}?page=2"
-                split = urlsplit(base)
-                links["next"] = f"http://evil.invalid:{fake.port}{split.path}?{split.query}"
-            if fake.path_prefix:
-                pass  # link URLs are built from base_url, which carries the prefix
-            if links:
-                headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
-
-            if self._not_modified(etag, last_modified):
-                headers.update(rate)  # a 304 is free: the quota is not touched
-                self._record(fake, path, raw_query, token, 304, False, conditional, fault)
-                self._send(304, b"", headers)
-                return
-
-            consumed = self._consume(quota, path)
-            headers.update(self._rate_headers(quota))
-            self._record(fake, path, raw_query, token, 200, consumed, conditional, fault)
-            if fault is not None and fault.kind == "malformed":
-                # a raw control character is invalid anywhere in JSON: never a mere cut
-                body = body[: max(1, len(body) // 2)] + b"\x00<html>oops"
-            if fault is not None and fault.kind == "cut":
-                body = body[: max(1, len(body) // 2)]
-        self._send(200, body, headers, truncate=fault is not None and fault.kind == "truncated")
-
-    def _not_modified(self, etag: str, last_modified: dt.datetime | None) -> bool:
-        if_none_match = self.headers.get("If-None-Match")
-        if if_none_match:
-            return _etag_matches(if_none_match, etag)
-        ims = self.headers.get("If-Modified-Since")
-        if ims and last_modified is not None:
-            try:
-                since = email.utils.parsedate_to_datetime(ims)
-            except (TypeError, ValueError):
-                return False
-            return last_modified.replace(microsecond=0) <= since
-        return False
-
-    @staticmethod
-    def _consume(quota: TokenQuota, path: str) -> bool:
-        if path == "/rate_limit":
-            return False
-        quota.remaining = max(quota.remaining - 1, 0)
-        quota.used += 1
-        return True
-
-
 def _reason(status: int) -> str:
     return {
         401: "Bad credentials",
@@ -1947,12 +1736,7 @@ def main(argv: list[str] | None = None) -> None:
             repo.clone_url = (root / f"{repo.full_name}.git").as_uri()
     server = FakeGitHubServer(dataset, tokens=tokens, host=args.host, port=args.port)
     print(f"fake GitHub API serving dataset {args.dataset!r} on {server.base_url}", flush=True)
-    try:
-        server._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.serve_forever()
 
 
 if __name__ == "__main__":
