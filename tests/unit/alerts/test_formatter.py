@@ -68,6 +68,14 @@ def test_sanitized_redacts_literal_and_pattern_secrets_everywhere():
     assert "[REDACTED]" in clean.error
 
 
+def test_sanitized_redacts_a_literal_secret_without_a_token_shape():
+    plain = "plainWord7secret"
+    dirty = make_alert(error=f"server said {plain}", details=(f"echo: {plain}",), run_id=f"manual__{plain}")
+    clean = dirty.sanitized([plain])
+    assert plain in dirty.text()
+    assert plain not in clean.text() + json.dumps(clean.payload()) + json.dumps(clean.slack_blocks())
+
+
 def test_sanitized_caps_the_error():
     assert len(make_alert(error="x" * 10_000).sanitized().error) == 1500
 
