@@ -65,6 +65,10 @@ def test_the_horizon_separates_committed_rows_from_rows_still_in_flight(store_ur
     in_flight = store.engine.connect()
     transaction = in_flight.begin()
     upsert_rows(in_flight, notes, [{"note_id": "late", "body": "begun before, committed after"}], ["note_id"])
+    if store.dialect == "postgresql":
+        # A younger transaction commits first, so the in-flight one is below the snapshot's xmax.
+        with store.transaction() as conn:
+            upsert_rows(conn, notes, [{"note_id": "younger", "body": "began later, done first"}], ["note_id"])
     horizons: list[int] = []
     reader = threading.Thread(target=lambda: horizons.append(_horizon(store)))
     reader.start()

@@ -6,9 +6,10 @@ feed documents carry ``change_seq`` instead, set by the database itself on every
 update (a column default and a trigger, so no write path can forget it):
 
 - PostgreSQL: the writing transaction's id (``pg_current_xact_id()``). The sync's horizon is
-  the oldest transaction still running when it starts (``pg_snapshot_xmin``): every row
-  stamped below the horizon was committed before the sync read, every row committed later is
-  stamped at or above it.
+  the oldest transaction of this database still running when it starts (or the next id to be
+  given out, when none is): every row stamped below the horizon was committed before the sync
+  read, every row committed later is stamped at or above it. Transactions of other databases
+  on the cluster cannot write these tables, so they do not hold the horizon back.
 - SQLite: a counter incremented by a trigger inside the writing transaction. SQLite has one
   writer at a time, holding the write lock until commit, so counter order is commit order.
   The horizon is the committed counter plus one.
@@ -96,10 +97,35 @@ def change_horizon(conn: Connection) -> int:
     """The lowest ``change_seq`` a change committed from now on can carry: every row stamped
     below it is committed and visible. Read it before reading the rows it covers."""
     if conn.dialect.name == "postgresql":
-        return int(
-            conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
-        )
+        return _postgres_horizon(conn)
     value = conn.execute(
         collector_change_counter.select().with_only_columns(collector_change_counter.c.value)
     ).scalar_one()
     return int(value) + 1
+
+
+_NEXT_XID = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+# backend_xid is visible to every role (unlike the query text); 32 bits, widened below.
+_RUNNING_XIDS = text(
+    "SELECT backend_xid::text::bigint FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL "
+    "UNION ALL SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database = current_database()"
+)
+
+
+def _postgres_horizon(conn: Connection) -> int:
+    """min(the snapshot's xmax, every transaction of this database still running).
+
+    xmax is read first: every id handed out later is at or above it; a transaction that got
+    its id earlier and still runs when ``pg_stat_activity`` is read next lowers the minimum to
+    its id; one that finished in between is committed and visible to what the sync reads next.
+    """
+    next_xid = int(conn.execute(_NEXT_XID).scalar_one())
+    epoch, low = next_xid >> 32, next_xid & 0xFFFFFFFF
+    horizon = next_xid
+    for (xid32,) in conn.execute(_RUNNING_XIDS):
+        full = (epoch << 32) | int(xid32)
+        if int(xid32) > low:  # handed out before the 32-bit counter last wrapped
+            full -= 1 << 32
+        horizon = min(horizon, full)
+    return horizon
