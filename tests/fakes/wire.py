@@ -383,7 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
                     dict(request.notes),
                 )
             )
-        self._send(reply)
+        with contextlib.suppress(OSError):  # the client went away
+            self._send(reply)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

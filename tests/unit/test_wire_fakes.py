@@ -9,6 +9,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -283,3 +284,13 @@ def test_number_page_links() -> None:
     chunk, _ = number_page(items, {"per_page": "500"}, "http://h/x", maximum=20, cap=15)
     assert chunk == list(range(15))
     assert link_header({"next": "u1", "last": "u2"}) == '<u1>; rel="next", <u2>; rel="last"'
+
+
+# ---------------------------------------------------------------------- the documented example
+
+
+def test_docs_example_runs() -> None:
+    """docs/testing-fakes.md's complete fake is real code: its asserts hold."""
+    text = (Path(__file__).parents[2] / "docs" / "testing-fakes.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "docs/testing-fakes.md", "exec"), {"__name__": "docs_example"})  # noqa: S102
