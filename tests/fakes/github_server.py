@@ -69,6 +69,21 @@ SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
     "If you reach out to GitHub Support for help, please include the request ID 0000:FAKE."
 )
+USER_LINKS = (
+    ("followers", "followers"),
+    ("following", "following{/other_user}"),
+    ("gists", "gists{/gist_id}"),
+    ("starred", "starred{/owner}{/repo}"),
+    ("subscriptions", "subscriptions"),
+    ("organizations", "orgs"),
+    ("repos", "repos"),
+    ("events", "events{/privacy}"),
+    ("received_events", "received_events"),
+)
+PULL_DETAIL_ONLY = {  # fields of GET /pulls/{n} that the list endpoint leaves out
+    *("merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments", "review_comments"),
+    *("maintainer_can_modify", "commits", "additions", "deletions", "changed_files"),
+}
 EXHAUSTED_MESSAGE = (
     "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
     "for help, please include the request ID 0000:FAKE."
@@ -728,15 +743,7 @@ class Payloads:
             "gravatar_id": "",
             "url": url,
             "html_url": f"{HTML}/{u.login}",
-            "followers_url": f"{url}/followers",
-            "following_url": f"{url}/following{{/other_user}}",
-            "gists_url": f"{url}/gists{{/gist_id}}",
-            "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
-            "subscriptions_url": f"{url}/subscriptions",
-            "organizations_url": f"{url}/orgs",
-            "repos_url": f"{url}/repos",
-            "events_url": f"{url}/events{{/privacy}}",
-            "received_events_url": f"{url}/received_events",
+            **{f"{key}_url": f"{url}/{rest}" for key, rest in USER_LINKS},
             "type": u.type,
             "user_view_type": "public",
             "site_admin": False,
@@ -834,18 +841,8 @@ class Payloads:
 
     @staticmethod
     def reactions(url: str) -> dict[str, Any]:
-        return {
-            "url": f"{url}/reactions",
-            "total_count": 0,
-            "+1": 0,
-            "-1": 0,
-            "laugh": 0,
-            "hooray": 0,
-            "confused": 0,
-            "heart": 0,
-            "rocket": 0,
-            "eyes": 0,
-        }
+        kinds = ("total_count", "+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
+        return {"url": f"{url}/reactions", **dict.fromkeys(kinds, 0)}
 
     def issue(self, r: Repo, i: Issue) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}/issues/{i.number}"
@@ -971,23 +968,7 @@ class Payloads:
 
     def pull_summary(self, r: Repo, i: Issue) -> dict[str, Any]:
         """``GET /pulls`` items: the PR object without the counters of the single GET."""
-        data = self.pull(r, i)
-        for key in (
-            "merged",
-            "mergeable",
-            "rebaseable",
-            "mergeable_state",
-            "merged_by",
-            "comments",
-            "review_comments",
-            "maintainer_can_modify",
-            "commits",
-            "additions",
-            "deletions",
-            "changed_files",
-        ):
-            data.pop(key, None)
-        return data
+        return {k: v for k, v in self.pull(r, i).items() if k not in PULL_DETAIL_ONLY}
 
     def issue_comment(self, r: Repo, c: IssueComment) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}/issues/comments/{c.id}"
