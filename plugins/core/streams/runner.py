@@ -23,14 +23,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Connection, Table
 
 from core.errors import DataValidationError
-from core.operations.http import HttpClient, Paginator, dig
+from core.operations.http import HttpClient, HttpResponse, NotModified, Paginator, dig
 from core.store import upsert_rows
 from core.streams.checkpoint import Checkpointer, CursorState
 
@@ -149,12 +149,19 @@ def read_stream(
     window: Window | None = None,
     write: Callable[[Connection, Sequence[M]], object] | None = None,
     counts: collections.Counter[str] | None = None,
+    conditional: str | None = None,
 ) -> collections.Counter[str]:
     """Read ``stream`` into the store; see the module doc. Returns (and adds to) ``counts``:
     ``<stream>`` items written, ``<stream>_pages`` pages read.
 
     ``window`` makes the run bounded (pass it exactly when the checkpointer is bounded);
     ``write`` overrides the stream's writer for this call (e.g. a closure over a row id).
+
+    ``conditional`` (a validator scope; unbounded runs only, and not on a full refresh: the
+    caller's choice) sends the first page as a conditional request: a 304 ends the read
+    (``<stream>_not_modified``). The first page's validators are stored with its rows only
+    when it was the whole listing (no next page, and shorter than ``page_size_param`` when
+    declared), so a 304 to the same request (cursor unmoved) can only mean "nothing new".
     """
     tally = counts if counts is not None else collections.Counter()
     store_items = write or stream.store
@@ -172,7 +179,17 @@ def read_stream(
     page_size = params.get(stream.page_size_param) if stream.page_size_param else None
     path = stream.path.format(**(parts or {}))
     newest: dt.datetime | None = None
-    for page in client.pages(path, params, paginator=stream.paginator):
+    listing: Iterable[HttpResponse]
+    first: HttpResponse | None = None
+    if conditional is not None and window is None:
+        probed = client.pages_if_changed(path, params, scope=conditional, paginator=stream.paginator)
+        if isinstance(probed, NotModified):
+            tally[f"{stream.name}_not_modified"] += 1
+            return tally
+        listing, first = probed, probed.first
+    else:
+        listing = client.pages(path, params, paginator=stream.paginator)
+    for page in listing:
         items = stream.items(page.data, page.endpoint)
         wanted = [i for i in items if bounds.holds(stream.cursor_of(i))]
         stamps = [stream.cursor_of(i) for i in (wanted if stream.order == "oldest_first" else items)]
@@ -185,7 +202,11 @@ def read_stream(
             state = checkpoint.state.with_cursor(stream.name, newest) if last else None
         else:
             state = checkpoint.state.with_cursor(stream.name, newest)
-        checkpoint.commit(lambda conn, rows=wanted: store_items(conn, rows), state)
+        # Validators of a first page that was the whole listing (see ``conditional``).
+        whole = first is not None and page.next_page is None
+        whole = whole and (page_size is None or len(items) < int(page_size))
+        checkpoint.commit(lambda conn, rows=wanted: store_items(conn, rows), state, [page] if whole else [])
+        first = None
         tally[stream.name] += len(wanted)
         tally[f"{stream.name}_pages"] += 1
         if last:
