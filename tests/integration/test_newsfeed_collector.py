@@ -136,8 +136,14 @@ def test_rerun_reads_the_overlap_then_answers_304_until_something_changes(
     assert fourth.counts["stories"] == 1 and "stories_not_modified" not in fourth.counts
     assert rows(store_url)[0][story]["title"] == "Modules in practice (updated)"
 
-    full = run(server, store_url, clock, full_refresh=True, config={"overlap_minutes": 0})
-    assert full.counts["stories"] == 3 and full.counts["http_not_modified"] == 0  # never a 304
+
+
+def test_a_full_refresh_never_sends_validators(server: NewsfeedServer, store_url: str, clock: FakeClock) -> None:
+    run(server, store_url, clock, config={"page_size": 10})  # one short page per stream, no cursor yet
+    assert sorted(validators(store_url)) == ["newsfeed:comments", "newsfeed:stories"]
+    full = run(server, store_url, clock, full_refresh=True, config={"page_size": 10})  # the same requests
+    assert full.counts["stories"] == 3 and full.counts["comments"] == 3 and full.counts["http_not_modified"] == 0
+    assert not any(e.header("If-None-Match") for e in server.log)
 
 
 def test_a_429_with_retry_after_is_waited_out(server: NewsfeedServer, store_url: str, clock: FakeClock) -> None:
