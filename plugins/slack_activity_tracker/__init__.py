@@ -1,0 +1,1 @@
+"""Slack workspaces -> teams, channels, users, messages, thread replies (docs/slack.md)."""
