@@ -1,5 +1,1 @@
-"""The newsfeed tracker: stories and comments of a Hacker News-style JSON API.
-
-The worked example of docs/tutorial-new-source.md: a whole source in a few declarations on
-the framework (HTTP source kit, declared streams, identity, vector documents).
-"""
+"""The newsfeed tracker (a Hacker News-style API): the worked example of docs/tutorial-new-source.md."""

@@ -1,9 +1,7 @@
-"""``NewsfeedCollector``: the two declared streams, read by the framework, and their documents.
+"""``NewsfeedCollector``: two declared streams read by the framework, and their documents.
 
-Everything else comes from ``core``: the HTTP client (API key, 429 + ``Retry-After``,
-transient retries, pagination on the API's own origin, ETag/304), the per-page transaction
-of rows + checkpoint (compare-and-set) + validators, bounded runs that write rows only, the
-collect lock, person profiles and the vector sync.
+What is not here is the framework's: HTTP (key, limits, retries, paging, ETag), per-page
+transactions (rows + checkpoint CAS + validators), bounded runs, the collect lock, vector sync.
 """
 
 from __future__ import annotations

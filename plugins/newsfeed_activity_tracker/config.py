@@ -30,8 +30,9 @@ class NewsfeedConfig(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(f"newsfeed config: {field}: {first['msg']}") from None
+            raise ConfigError(
+                f"newsfeed config: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
 
 
 def resolve_connection(fields: Mapping[str, Any] | None, settings: NewsfeedConfig) -> tuple[str, list[str]]:

@@ -25,13 +25,12 @@ class NewsfeedActivity(Activity):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], base_url: str = "") -> Self:
-        is_story = "story_id" in row and "comment_id" not in row
-        item_id = row["story_id"] if is_story else row["comment_id"]
+        item_id = row.get("comment_id") or row["story_id"]
         return cls(
             source_system="newsfeed",
             external_id=str(item_id),
             occurred_at=as_utc(row["created_at"]),
-            activity_type="story" if is_story else "comment",
+            activity_type="comment" if "comment_id" in row else "story",
             actor_external_id=row.get("author"),
             source_url=f"{base_url}/item?id={item_id}" if base_url else None,
             summary=str(row.get("title") or row.get("text") or "")[:200],

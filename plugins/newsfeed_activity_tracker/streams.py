@@ -1,8 +1,6 @@
-"""The two streams, declared: endpoint, model, key, cursor, paging; and how a page is written.
-
-Stories page by an opaque cursor in the body, comments by a ``Link`` header; both are sorted
-oldest-updated first and filtered by ``updated_since``, so every page advances the checkpoint.
-"""
+"""The two streams, declared (endpoint, model, key, cursor, paging), and how a page is written.
+Stories page by a cursor in the body, comments by a ``Link`` header; both come oldest-updated
+first, filtered by ``updated_since``, so every page advances the checkpoint."""
 
 from __future__ import annotations
 
@@ -24,13 +22,8 @@ SOURCE = "newsfeed"
 
 
 def _item_row(item: Item) -> dict[str, object]:
-    return {
-        "author": item.by,
-        "text": item.text,
-        "deleted": item.deleted,
-        "created_at": item.time,
-        "updated_at": item.updated_at,
-    }
+    return {"author": item.by, "text": item.text, "deleted": item.deleted, "created_at": item.time,
+            "updated_at": item.updated_at}  # fmt: skip
 
 
 def _profiles(conn: Connection, items: Sequence[Item]) -> None:
