@@ -74,7 +74,5 @@ COMMENTS = Stream(
     since_param="updated_since",
     write=write_comments,
 )
-STREAMS: tuple[Stream[Any], ...] = (
-    STORIES,
-    COMMENTS,
-)  # stories first: a comment's story is usually stored before it
+# Read in this order: a comment's story is usually stored before the comment.
+STREAMS: tuple[Stream[Any], ...] = (STORIES, COMMENTS)
