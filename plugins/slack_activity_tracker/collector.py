@@ -39,7 +39,7 @@ from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.streams import Checkpointer
 from core.vectors.documents import Document
 from slack_activity_tracker.api_schemas import Channel, Message, Team, User, parse_items, parse_object
-from slack_activity_tracker.client import ChannelUnavailable, SlackApi
+from slack_activity_tracker.client import ChannelUnavailable, SlackApi, SlackCallError
 from slack_activity_tracker.config import (
     SlackConfig,
     SlackConnection,
@@ -484,14 +484,15 @@ class _ChannelRun:
 
     def write_unknown_users(self, conn: Connection, messages: Sequence[Message]) -> None:
         """Authors not stored yet (joined since users.list ran): users.info each (Tier 4)."""
-        unknown = sorted({m.user for m in messages if m.user} - self.known_users)
+        unknown = sorted({m.user for m in messages if m.user and m.user != "USLACKBOT"} - self.known_users)
         if not unknown or self.context.dry_run:
             return
         users: list[User] = []
         for user_id in unknown:
             try:
                 data = self.api.call("users.info", user=user_id)
-            except PermissionDeniedError:
+            except (PermissionDeniedError, SlackCallError) as exc:  # user_not_found, no users:read
+                log.info("%s: no profile for author %s (%s)", self.partition, user_id, exc)
                 continue
             users.append(parse_object(User, data.get("user"), source="users.info"))
         write_users(conn, self.team_id, users, self.collector.now(), store_emails=self.settings.store_emails,

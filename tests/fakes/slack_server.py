@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.wire import Fault, Reply, Request, WireServer  # noqa: E402
+from tests.fakes.wire import Fault, Reply, Request, WireServer
 
 __all__ = ["HTML_500", "SlackDataset", "SlackServer", "html_500", "malformed", "slack_error"]
 
@@ -252,7 +252,7 @@ class SlackDataset:
         self.visibility_days = days
 
 
-def small_dataset(now: Callable[[], float] = time.time, token: str = "xoxb-T1-fake-token") -> SlackDataset:
+def small_dataset(now: Callable[[], float] = time.time, token: str = "xoxb-T1-fake-token") -> SlackDataset:  # noqa: S107 - a fake
     """Two channels of one workspace, a thread, a bot and a deleted user (the standalone default)."""
     data = SlackDataset(now)
     base = now() - 5 * 86_400
@@ -455,7 +455,7 @@ class SlackServer(WireServer):
         kept = []
         for message in messages:
             ts = float(message["ts"])
-            if inclusive and oldest <= ts <= latest or not inclusive and oldest < ts < latest:
+            if (inclusive and oldest <= ts <= latest) or (not inclusive and oldest < ts < latest):
                 kept.append(message)
         return kept
 
