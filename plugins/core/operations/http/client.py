@@ -238,6 +238,15 @@ class HttpClient:
             raise DataValidationError("unexpected 304 to an unconditional request", source=response.endpoint)
         return response
 
+    def get_raw(self, path: str, params: Mapping[str, Any] | None = None) -> HttpResponse:
+        """One GET whose body is kept as bytes (``data``), not parsed as JSON: a file download
+        (an mbox export, an archive). Same retries, waits and errors as :meth:`get`; a body cut
+        short on the wire is retried as a transient failure."""
+        response = self._fetch(self.url_for(path), params, raw=True)
+        if isinstance(response, NotModified):  # pragma: no cover - no validators were sent
+            raise DataValidationError("unexpected 304 to an unconditional request", source=response.endpoint)
+        return response
+
     def get_if_changed(
         self, path: str, params: Mapping[str, Any] | None = None, *, scope: str
     ) -> HttpResponse | NotModified:
@@ -375,7 +384,7 @@ class HttpClient:
             page = fetched
 
     def _fetch(
-        self, url: str, params: Mapping[str, Any] | None, *, scope: str | None = None
+        self, url: str, params: Mapping[str, Any] | None, *, scope: str | None = None, raw: bool = False
     ) -> HttpResponse | NotModified:
         key = None
         validators = None
@@ -384,7 +393,7 @@ class HttpClient:
             key = request_key(self._endpoint(parts._replace(query="").geturl()), params, parts.query)
             if self.etag_cache is not None:
                 validators = self.etag_cache.get(scope, key)
-        response, token, data = self._send(url, params, validators)
+        response, token, data = self._send(url, params, validators, raw=raw)
         endpoint = self._redact(self._endpoint(response.url))
         if response.status_code == 304:
             return NotModified(
@@ -404,7 +413,12 @@ class HttpClient:
         )
 
     def _send(
-        self, url: str, params: Mapping[str, Any] | None, validators: tuple[str | None, str | None] | None
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        validators: tuple[str | None, str | None] | None,
+        *,
+        raw: bool = False,
     ) -> tuple[requests.Response, Token, Any]:
         """Every retry, wait and rotation decision for one logical GET.
 
@@ -426,7 +440,7 @@ class HttpClient:
         resource = self.policy.resource_for(endpoint.split("?", 1)[0])
         retrying = self._retrying()
         while True:
-            response, token, outcome, data = retrying(self._attempt, url, params, headers, resource)
+            response, token, outcome, data = retrying(self._attempt, url, params, headers, resource, raw)
             if outcome.verdict in (Verdict.OK, Verdict.NOT_MODIFIED):
                 return response, token, data
             if outcome.verdict is Verdict.REDIRECT:
@@ -465,7 +479,12 @@ class HttpClient:
             raise outcome.error
 
     def _attempt(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str], resource: str
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        resource: str,
+        raw: bool = False,
     ) -> tuple[requests.Response, Token, Outcome, Any]:
         """One request: raises :class:`_Transient` for what a retry may fix."""
         token = self.tokens.acquire(resource)
@@ -505,7 +524,9 @@ class HttpClient:
             assert outcome.error is not None
             raise _Transient(outcome.error)
         data = None
-        if outcome.verdict is Verdict.OK:
+        if outcome.verdict is Verdict.OK and raw:
+            data = response.content
+        elif outcome.verdict is Verdict.OK:
             try:
                 data = decode_json(
                     response,
