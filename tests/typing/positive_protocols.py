@@ -25,6 +25,7 @@ from discord_activity_tracker.protocol_impl import (
     DiscordMessageActivity,
 )
 from github_activity_tracker.protocol_impl import GitHubActivity, GitHubCollectResult, GitHubRepoState
+from newsfeed_activity_tracker.protocol_impl import NewsfeedActivity, NewsfeedCollectResult
 
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -103,11 +104,13 @@ results: Sequence[TrackerResult] = (
     RunResult(success=True, counts={"rows": 1}),
     DiscordCollectResult(success=True, files=("a.json",)),
     GitHubCollectResult(success=True, repositories=("acme/widgets",)),
+    NewsfeedCollectResult(success=True, counts={"stories": 3}),
 )
 activities: Sequence[ActivityRecord] = (
     Activity("x", "1", WHEN, "message"),
     DiscordMessageActivity("discord", "1", WHEN, "message"),
     GitHubActivity("acme/widgets#1", WHEN, "issue_opened", None, None, "hi"),
+    NewsfeedActivity.from_row({"story_id": 1, "created_at": WHEN, "author": "ada", "title": "hi"}),
 )
 states: Sequence[IncrementalState] = (
     Checkpoint("1"),
