@@ -87,7 +87,8 @@ def write_messages(
     if not messages:
         return 0
     rows = [message_row(team_id, channel_id, m) for m in messages]
-    upsert_rows(conn, _m, rows, ["team_id", "channel_id", "ts"], only_if_changed=["content_hash"],
+    # deleted_at too: a message marked deleted that Slack returns again is live again.
+    upsert_rows(conn, _m, rows, ["team_id", "channel_id", "ts"], only_if_changed=["content_hash", "deleted_at"],
                 constants={"updated_at": now})
     files: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []

@@ -284,6 +284,28 @@ class SlackServer(WireServer):
         self.limits = limits
         self.tier_limits = dict(TIERS)
         self._calls: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._arrivals: collections.Counter[str] = collections.Counter()
+        self._scheduled: dict[tuple[str, int], tuple[Fault | None, threading.Event | None]] = {}
+
+    def schedule(self, method: str, call: int, fault: Fault | None = None) -> threading.Event:
+        """From the ``call``-th request of ``method`` on (1-based): queue ``fault`` just before it
+        is answered; the returned event is set when that request arrives (to kill a client then)."""
+        arrived = threading.Event()
+        self._scheduled[(method, call)] = (fault, arrived)
+        return arrived
+
+    def respond(self, request: Request) -> Reply:
+        method = request.path.removeprefix("/api/")
+        with self.dataset.lock:
+            self._arrivals[method] += 1
+            planned = self._scheduled.pop((method, self._arrivals[method]), None)
+        if planned is not None:
+            fault, arrived = planned
+            if fault is not None:
+                self.faults.add(fault)
+            if arrived is not None:
+                arrived.set()
+        return super().respond(request)
 
     def set_marketplace_mode(self, marketplace: bool) -> None:
         self.marketplace = marketplace

@@ -353,3 +353,19 @@ def test_non_marketplace_pacing_waits_a_minute_between_history_requests(store_ur
         assert all("limit=15" in request for request in sent)
         assert w.server.log.count(status=429) == 0  # paced: never refused
         assert sum(w.clock.sleeps) >= 120
+
+
+def test_a_message_marked_deleted_that_slack_returns_again_is_live_again(w: SlackWorld) -> None:
+    ts = w.data.post("T1", "C1", "U1", "flaky", at=NOW - DAY)
+    hidden = w.data.channel("T1", "C1").messages.pop(ts)
+    w.collect()
+    w.data.channel("T1", "C1").messages[ts] = hidden
+    w.collect()  # stored first (live)
+    w.data.channel("T1", "C1").messages.pop(ts)
+    w.clock.advance(60)
+    w.collect()
+    assert w.messages()[ts]["deleted_at"] is not None
+    w.data.channel("T1", "C1").messages[ts] = hidden
+    w.clock.advance(60)
+    w.collect()
+    assert w.messages()[ts]["deleted_at"] is None
