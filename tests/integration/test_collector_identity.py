@@ -4,10 +4,7 @@ so two entries of one class never share (or overwrite) each other's state."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from core.store import Store, collector_checkpoints
 from core.store.locks import collect_lock_requests, hold_locks
 from discord_activity_tracker.collector import DiscordCollector
 from tests.conftest import PROJECT_ROOT
+from tests.fakes.console import console
 
 SAMPLES = PROJECT_ROOT / "include" / "sample_data" / "discord"
 
@@ -68,14 +66,8 @@ def test_a_console_run_stores_under_the_entry_name(tmp_path: Path, sqlite_url: s
             config: {{export_dir: "{SAMPLES}"}}
         """)
     )
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "run", "acme_chat", "--config-file", str(config), "--db", sqlite_url, "--skip-sync"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["collect"]["counts"]["messages_new"] == 50
+    done = console("run", "acme_chat", "--config-file", str(config), "--db", sqlite_url, "--skip-sync")
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err[-2000:]
+    assert json.loads(out)["collect"]["counts"]["messages_new"] == 50
     assert _checkpoint_owners(Store.from_url(sqlite_url)) == {"acme_chat"}

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from sqlalchemy import func, inspect, select
 from core.store import Store, load_checkpoint
 from discord_activity_tracker.export_reader import ExportReader
 from discord_activity_tracker.tables import discord_messages
-from tests.conftest import PROJECT_ROOT
+from tests.fakes.console import console
 
 pytestmark = pytest.mark.slow
 
@@ -29,26 +27,7 @@ MESSAGES = 60_000
 
 
 def _run_cli(config: Path, db: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "core.cli",
-            "run",
-            "discord",
-            "--config-file",
-            str(config),
-            "--db",
-            db,
-            "--skip-sync",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=preexec_fn,
-    )
+    return console("run", "discord", "--config-file", str(config), "--db", db, "--skip-sync", preexec_fn=preexec_fn)
 
 
 def _stored(store: Store) -> int:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.fakes.console import console, console_env
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    env.pop("AIRFLOW_CONN_PINECONE_DEFAULT", None)
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    process = console(*args, env=console_env(drop=("AIRFLOW_CONN_PINECONE_DEFAULT",)))
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def test_discord_try_it_finds_the_gcc_question(sqlite_url: str):

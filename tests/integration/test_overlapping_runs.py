@@ -9,7 +9,6 @@ a commit-ordered change sequence (docs/operations.md, "Overlapping runs and back
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from core.vectors.ledger import vector_local_records
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_export_files, discord_messages
 from tests.conftest import PROJECT_ROOT
+from tests.fakes.console import console, console_env
 from tests.fakes.overlap_truth import assert_sink_exact, assert_store_exact, source_messages
 from tests.fakes.pinecone_server import FakePinecone
 from tests.fakes.toy_collector import ToyCollector, toy_notes
@@ -64,14 +64,7 @@ def _stored(store: Store) -> int:
 
 
 def _cli(config: Path, db: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "run", "discord", "--config-file", str(config), "--db", db, *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return console("run", "discord", "--config-file", str(config), "--db", db, *extra)
 
 
 def _config_file(tmp_path: Path, exports: Path, batch_size: int = 500) -> Path:
@@ -240,8 +233,7 @@ def test_a_killed_holder_releases_its_lock(store_url: str, tmp_path: Path):
             print("held", flush=True)
             time.sleep(600)
     """)
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    holder = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", script], env=console_env(), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         store = Store.from_url(store_url)
@@ -422,8 +414,9 @@ def test_a_kill_between_the_sink_write_and_the_ledger_write_leaves_no_stale_chun
         context = RunContext(store_url={store_url!r}, vector_sink_factory=KilledAfterWriting)
         _Essay({config!r}, context=context).sync_pinecone()
     """)
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    killed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", script], env=console_env(), capture_output=True, text=True, timeout=120
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     big = _essay_records(store)
     assert len(big) > len(small), "the killed sync wrote the long document's chunks"
@@ -462,8 +455,7 @@ def test_a_console_run_configured_for_pinecone_syncs_to_pinecone(tmp_path: Path,
               vectors: {{sink: pinecone, index: community-activity, namespace: discord}}
         """)
     )
-    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
-    env.pop("AIRFLOW_CONN_PINECONE_DEFAULT", None)
+    env = console_env(drop=("AIRFLOW_CONN_PINECONE_DEFAULT",))
     argv = [sys.executable, "-m", "core.cli", "run", "discord", "--config-file", str(config), "--db", sqlite_url]
     missing = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1

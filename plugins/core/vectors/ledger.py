@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     MetaData,
@@ -137,13 +138,15 @@ class LedgerScope:
     destination: str
     namespace: str
 
-    def where_state(self):  # type: ignore[no-untyped-def]
-        t = vector_ledger_state
-        return (t.c.source == self.source, t.c.destination == self.destination, t.c.namespace == self.namespace)
+    def where(self, table: Table) -> tuple[ColumnElement[bool], ...]:
+        """The rows of ``table`` (a ledger table) that belong to this scope."""
+        return tuple(table.c[column] == value for column, value in self.key().items())
 
-    def where_documents(self):  # type: ignore[no-untyped-def]
-        t = vector_ledger_documents
-        return (t.c.source == self.source, t.c.destination == self.destination, t.c.namespace == self.namespace)
+    def where_state(self) -> tuple[ColumnElement[bool], ...]:
+        return self.where(vector_ledger_state)
+
+    def where_documents(self) -> tuple[ColumnElement[bool], ...]:
+        return self.where(vector_ledger_documents)
 
     def key(self) -> dict[str, str]:
         return {"source": self.source, "destination": self.destination, "namespace": self.namespace}
