@@ -287,6 +287,7 @@ class _ListRun:
         offset = 0
         head: str | None = None
         known_run = 0
+        counts_from = 0  # after a jump: the margin page is the dead walk's own, its items do not count
         count = 0
         while True:
             page, items = self._page(offset)
@@ -306,9 +307,10 @@ class _ListRun:
                 and _in_window(i.sent_at, window)
             ]
             details = self._details(wanted)
-            for item in items:
+            for position, item in enumerate(items, start=offset):
                 seen = stored.get(item.message_id_hash)
-                known_run = known_run + 1 if seen is not None and seen["complete"] else 0
+                if position >= counts_from:
+                    known_run = known_run + 1 if seen is not None and seen["complete"] else 0
             self.counts["index_pages"] += 1
             self.counts["index_items"] += len(items)
             last = page.next is None or not items
@@ -335,7 +337,7 @@ class _ListRun:
             if jump:
                 assert resume_at is not None
                 log.info("%s: resuming an interrupted walk at offset %d", self.fqdn, resume_at)
-                offset, resume, resume_at, known_run = resume_at, None, None, 0
+                offset, counts_from, resume, resume_at, known_run = resume_at, resume_at + size, None, None, 0
                 continue
             if stop:
                 return count

@@ -49,7 +49,7 @@ def detail_row(fqdn: str, item: EmailDetail, now: dt.datetime) -> dict[str, Any]
             "subject": item.subject or "",
             "sent_at": item.sent_at,
             "sender_address": item.sender_address,
-            "sender_name": item.sender_name,
+            "sender_name": item.sender_name or None,
             "sender_mailman_id": item.sender.mailman_id if item.sender else None,
             "content": item.content or "",
             "attachments": [
@@ -79,7 +79,7 @@ def index_row(fqdn: str, item: EmailShort, now: dt.datetime, error: str) -> dict
             "subject": item.subject or "",
             "sent_at": item.sent_at,
             "sender_address": item.sender_address,
-            "sender_name": item.sender_name,
+            "sender_name": item.sender_name or None,
             "sender_mailman_id": item.sender.mailman_id if item.sender else None,
             "content": None,
             "attachments": [],

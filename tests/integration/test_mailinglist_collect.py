@@ -231,9 +231,12 @@ def test_thread_documents_strip_quotes_signatures_footers(fake: HyperKittyFake, 
 
 
 def test_reattach_moves_messages_and_the_thread_document(fake: HyperKittyFake, store_url: str) -> None:
-    fake.data.archive(synthetic_message(1), BOOST)
-    fake.data.archive(synthetic_message(2, reply_to=1), BOOST)
-    fake.data.archive(synthetic_message(3), BOOST)  # a new thread that belongs under 1
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    fake.data.archive(synthetic_message(1, date=recent), BOOST)
+    fake.data.archive(synthetic_message(2, reply_to=1, date=recent), BOOST)
+    fake.data.archive(synthetic_message(3, date=recent), BOOST)  # a new thread that belongs under 1
+    for n in range(4, 10):  # newer messages: the head walk stops before reaching 1-3 again
+        fake.data.archive(synthetic_message(n, date=recent - dt.timedelta(days=30)), BOOST)
     collector = _collector(fake, store_url)
     collector.run()
     collector.sync_pinecone()
@@ -242,7 +245,8 @@ def test_reattach_moves_messages_and_the_thread_document(fake: HyperKittyFake, s
     fake.data.reattach(BOOST, three, into=one)
     collector = _collector(fake, store_url)
     result = collector.run()
-    assert result.counts["messages_moved"] == 1
+    assert result.counts["messages_moved"] == 1 and result.counts["threads_reread"] == 1
+    assert result.counts.get("reconcile_pages", 0) == 0  # caught by the thread refresh
     assert _messages(store_url)["msg-3@bench.example.org"]["thread_id"] == one
     collector.sync_pinecone()
     records = _records(store_url)
@@ -298,3 +302,37 @@ def test_requests_are_spaced_by_requests_per_second(fake: HyperKittyFake, store_
     assert requests >= 4
     # Every request after the first waited for its half second (the fake clock does not move otherwise).
     assert clock.sleeps.count(0.5) == requests - 1, clock.sleeps
+
+
+def test_interrupted_walk_resumes_without_gaps_or_duplicates(fake: HyperKittyFake, store_url: str) -> None:
+    """A run dies on page 3 of its head walk (pages 1-2 committed, older new messages not read
+    yet); more messages arrive; the rerun reads the new head, meets the pages the dead run
+    stored, and jumps to where that walk stopped instead of ending there: every message once."""
+    for n in range(3):
+        fake.data.archive(synthetic_message(n), BOOST)
+    _collector(fake, store_url, config={"lists": [BOOST]}).run()
+    for n in range(3, 15):
+        fake.data.archive(synthetic_message(n), BOOST)
+    original = fake.handle
+    dead = {"done": False}
+
+    def dying(request: Any) -> Any:
+        if (
+            request.path == f"/archives/api/list/{BOOST}/emails/"
+            and "offset=6" in request.raw_query
+            and not dead["done"]
+        ):
+            dead["done"] = True
+                from tests.fakes.wire import Reply
+
+                return Reply.json(401, {"detail": "the run dies here"})
+        return original(request)
+
+    fake.handle = dying  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="401"):
+        _collector(fake, store_url, config={"lists": [BOOST]}).run()
+    assert len(_messages(store_url)) == 9  # 3 from the first run, two pages of three
+    for n in range(15, 19):
+        fake.data.archive(synthetic_message(n), BOOST)
+    _collector(fake, store_url, config={"lists": [BOOST]}).run()
+    assert set(_messages(store_url)) == {f"msg-{n}@bench.example.org" for n in range(19)}
