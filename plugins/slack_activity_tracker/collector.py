@@ -34,7 +34,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from core.collectors import AbstractCollector, RunContext
 from core.errors import ConfigError, PermissionDeniedError, sanitize_exception_message
 from core.identity import ensure_identity, upsert_profiles
-from core.protocols import IncrementalState
+from core.protocols import Checkpoint, IncrementalState
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.streams import Checkpointer
 from core.vectors.documents import Document
@@ -48,6 +48,7 @@ from slack_activity_tracker.config import (
     parse_partition,
     resolve_connection,
 )
+from slack_activity_tracker.export_import import WorkspaceExport
 from slack_activity_tracker.preprocess import documents, removed_documents
 from slack_activity_tracker.protocol_impl import SlackChannelState, SlackCollectResult
 from slack_activity_tracker.rows import (
@@ -142,6 +143,32 @@ class SlackCollector(AbstractCollector):
         self._prepared: set[str] = set()
         self._known_users: dict[str, set[str]] = {}
         self._channels_not_member: list[str] = []
+        self._exports: dict[str, WorkspaceExport] = {}
+
+    def export(self, team_id: str) -> WorkspaceExport | None:
+        """The team's workspace export (``export_path``), opened once per run."""
+        path = self.settings.team(team_id).export_file
+        if path is None:
+            return None
+        if team_id not in self._exports:
+            self._exports[team_id] = WorkspaceExport(path)
+        return self._exports[team_id]
+
+    def export_is_new(self, partition: str) -> bool:
+        """The export differs from the one last imported for ``partition`` (its checkpoint holds the sha256)."""
+        export = self.export(partition.split("/", 1)[0])
+        if export is None or self.context.bounded:
+            return False
+        if self.context.full_refresh:
+            return True
+        with self.store.engine.connect() as conn:
+            state = load_checkpoint(conn, self.name, f"{partition}/export")
+        return state is None or state.checkpoint_token != export.sha256
+
+    def remember_export(self, conn: Connection, partition: str) -> None:
+        export = self.export(partition.split("/", 1)[0])
+        assert export is not None
+        save_checkpoint(conn, self.name, Checkpoint(export.sha256, f"export {export.path.name}"), f"{partition}/export")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -280,6 +307,7 @@ class SlackCollector(AbstractCollector):
         finally:
             for api in self._apis.values():
                 totals.update(api.counts())
+            self.close()
         return SlackCollectResult(
             success=True,
             counts=dict(totals),
@@ -310,6 +338,14 @@ class SlackCollector(AbstractCollector):
             domain = team_model.domain
             with self.store.transaction() as conn:
                 upsert_rows(conn, slack_teams, [team_row(team_model, now)], ["team_id"])
+        export = self.export(team_id)
+        if export is not None and self.export_is_new(team_id):
+            users = export.users()
+            with self.store.transaction() as conn:
+                write_users(conn, team_id, users, now, store_emails=self.settings.store_emails, domain=domain)
+                self.remember_export(conn, team_id)
+            self._known_users[team_id].update(u.id for u in users)
+            totals["export_users"] += len(users)
         if not due or self.context.dry_run:
             return
         for data in api.pages("users.list", limit=200):
@@ -336,7 +372,13 @@ class SlackCollector(AbstractCollector):
             return conn.execute(select(slack_teams.c.domain).where(slack_teams.c.team_id == team_id)).scalar()
 
     def on_error(self, exc: BaseException) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._apis.clear()
+        for export in self._exports.values():
+            export.close()
+        self._exports.clear()
 
     # ------------------------------------------------------------------ vector step
 
@@ -405,6 +447,7 @@ class _ChannelRun:
     # ------------------------------------------------------------------ the run
 
     def run(self) -> None:
+        self.import_export()
         self.ensure_member()
         oldest, latest, run_latest, deep = self.window()
         if deep:
@@ -438,6 +481,29 @@ class _ChannelRun:
             if last or page_min is None:
                 break
             upper, upper_inclusive = page_min, False
+
+    def import_export(self) -> None:
+        """This channel's history from the team's workspace export, once per export file (rows
+        through the API path's writers; each day file one transaction). Bounded runs skip it."""
+        if not self.collector.export_is_new(self.partition):
+            return
+        export = self.collector.export(self.team_id)
+        assert export is not None
+        folder = None
+        for channel, name in export.channels():
+            if channel.id == self.channel_id:
+                folder = name
+                row = channel_row(self.team_id, channel, self.collector.now())
+                del row["is_member"]  # the export does not know the bot's membership
+                with self.store.transaction() as conn:
+                    upsert_rows(conn, slack_channels, [row], ["team_id", "channel_id"])
+        for _name, messages in export.days(folder) if folder else ():
+            with self.store.transaction() as conn:
+                write_messages(conn, self.team_id, self.channel_id, messages, self.collector.now())
+            self.counts["export_files"] += 1
+            self.counts["export_messages"] += len(messages)
+        with self.store.transaction() as conn:
+            self.collector.remember_export(conn, self.partition)
 
     def ensure_member(self) -> None:
         with self.store.engine.connect() as conn:

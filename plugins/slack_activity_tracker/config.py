@@ -61,6 +61,12 @@ class TeamConfig(BaseModel):
     types: list[ChannelType] = Field(default_factory=lambda: ["public_channel"], min_length=1)
     join: Literal["none", "public"] = "none"
     channels: ChannelFilter = Field(default_factory=ChannelFilter)
+    # Slack's workspace export (the zip, or its unpacked folder): history imported without API quota.
+    export_path: Path | None = None
+
+    @property
+    def export_file(self) -> Path | None:
+        return resolve_path(self.export_path) if self.export_path is not None else None
 
 
 class SlackConfig(BaseModel):
@@ -88,7 +94,6 @@ class SlackConfig(BaseModel):
     users_refresh_hours: float = Field(default=24, ge=0)
     store_emails: bool = False
     replies_full_reread_max: int = Field(default=500, gt=0)
-    export_path_in: Path | None = Field(default=None, alias="export_path")
     vectors: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("vectors")
@@ -122,10 +127,6 @@ class SlackConfig(BaseModel):
         return max(60.0, self.min_request_interval_seconds) if self.pacing == "non_marketplace" else (
             self.min_request_interval_seconds
         )
-
-    @property
-    def export_path(self) -> Path | None:
-        return resolve_path(self.export_path_in) if self.export_path_in is not None else None
 
     def team(self, team_id: str) -> TeamConfig:
         for team in self.teams:
