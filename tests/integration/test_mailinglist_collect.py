@@ -21,7 +21,7 @@ from mailinglist_activity_tracker.collector import MailingListCollector
 from mailinglist_activity_tracker.mail import message_id_hash
 from mailinglist_activity_tracker.tables import ml_messages, ml_threads
 from tests.fakes.hyperkitty_server import MAIL_DIR, Fault, HyperKittyData, HyperKittyFake, synthetic_message
-from tests.fakes.wire import FakeClock
+from tests.fakes.wire import FakeClock, Reply
 
 BOOST = "boost@lists.example.org"
 USERS = "boost-users@lists.example.org"
@@ -323,9 +323,7 @@ def test_interrupted_walk_resumes_without_gaps_or_duplicates(fake: HyperKittyFak
             and not dead["done"]
         ):
             dead["done"] = True
-                from tests.fakes.wire import Reply
-
-                return Reply.json(401, {"detail": "the run dies here"})
+            return Reply.json(401, {"detail": "the run dies here"})
         return original(request)
 
     fake.handle = dying  # type: ignore[method-assign]
