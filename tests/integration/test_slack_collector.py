@@ -369,3 +369,43 @@ def test_a_message_marked_deleted_that_slack_returns_again_is_live_again(w: Slac
     w.clock.advance(60)
     w.collect()
     assert w.messages()[ts]["deleted_at"] is None
+
+
+def test_bounded_run_reads_its_window_and_writes_rows_only(w: SlackWorld) -> None:
+    import datetime as dt
+
+    inside = w.data.post("T1", "C1", "U1", "inside", at=NOW - 20 * DAY)
+    w.data.post("T1", "C1", "U1", "outside", at=NOW - 2 * DAY)
+    since = dt.datetime.fromtimestamp(NOW - 21 * DAY, dt.UTC)
+    until = dt.datetime.fromtimestamp(NOW - 19 * DAY, dt.UTC)
+
+    w.collect(since=since, until=until)
+
+    assert set(w.messages()) == {inside}
+    store = Store.from_url(w.store_url)
+    with store.engine.connect() as conn:
+        assert load_checkpoint(conn, "slack", "T1/C1") is None
+    store.dispose()
+
+
+def test_free_plan_visibility_never_marks_hidden_history_deleted(w: SlackWorld) -> None:
+    old = w.data.post("T1", "C1", "U1", "old", at=NOW - 100 * DAY)
+    config = w.config(visibility_days=90, deep_sweep_every_days=0, thread_horizon_days=365)
+    w.collect(w.config())  # stored while it was visible
+    w.data.set_visibility_days(90)
+    w.clock.advance(60)
+    w.collect(config)
+    assert w.messages()[old]["deleted_at"] is None
+
+
+def test_config_and_connection_errors_name_the_field(w: SlackWorld) -> None:
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config\.teams\.0\.team_id"):
+        w.collect({"teams": [{"team_id": "lower-case", "connection_id": "slack_api_t1"}]})
+    with pytest.raises(ConfigError, match=r"config\.lookback_days"):
+        w.collect(w.config(lookback_days=-1))
+    with pytest.raises(ConfigError, match="connection slack_api_nowhere"):
+        w.collect(w.config(teams=[{"team_id": "T1", "connection_id": "slack_api_nowhere"}]))
+    with pytest.raises(ConfigError, match="partition"):
+        w.collect(partition="C1")
