@@ -409,3 +409,20 @@ def test_config_and_connection_errors_name_the_field(w: SlackWorld) -> None:
         w.collect(w.config(teams=[{"team_id": "T1", "connection_id": "slack_api_nowhere"}]))
     with pytest.raises(ConfigError, match="partition"):
         w.collect(partition="C1")
+
+
+def test_without_team_read_the_team_comes_from_auth_test(w: SlackWorld) -> None:
+    w.data.teams["T1"].scopes.discard("team:read")
+    w.collect()
+    assert [(t["name"], t["domain"]) for t in _rows(w, slack_teams)] == [("Acme", "acme")]
+
+
+def test_an_author_who_joined_after_users_list_is_fetched_with_users_info(w: SlackWorld) -> None:
+    w.collect()
+    w.data.add_user("T1", "U7", "newcomer", display_name="Newt")
+    w.data.post("T1", "C1", "U7", "hi all", at=NOW + 10)
+    w.clock.advance(60)
+    w.collect()
+    assert w.server.calls("users.info") == 1 and w.server.calls("users.list") == 1
+    profiles = {p["external_id"]: p["display_name"] for p in _rows(w, person_profiles)}
+    assert profiles["T1/U7"] == "Newt"

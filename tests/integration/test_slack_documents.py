@@ -88,3 +88,17 @@ def test_edit_and_delete_follow_into_the_sink(w: SlackWorld) -> None:
     assert "wrong answer" not in texts and "thanks" in texts and "better question" in texts
     assert "lonely message" not in texts  # the day document had no live message left: removed
     assert not [r for r in records.values() if isinstance(r["metadata"], dict) and r["metadata"].get("kind") == "day"]
+
+
+def test_files_are_rendered_and_tombstones_left_out(w: SlackWorld) -> None:
+    _ts, _file = w.data.file_share("T1", "C1", "U1", "my code", name="main.cpp", filetype="cpp",
+                                  preview="int main() {}", at=NOW - DAY)
+    root = w.data.post("T1", "C1", "U1", "secret question", at=NOW - DAY + 10)
+    w.data.reply("T1", "C1", root, "U2", "public answer", at=NOW - DAY + 20)
+    w.data.delete("T1", "C1", root)  # a root with replies: a tombstone
+    w.collect()
+    docs = {d.doc_id: d for d in w.collector().preprocess(None, [])}
+    day = next(d for key, d in docs.items() if key.startswith("T1/C1/20"))
+    assert "[file: main.cpp (cpp)]\nint main() {}" in day.text
+    thread = docs[f"T1/C1/{root}"]
+    assert "public answer" in thread.text and "deleted" not in thread.text and "secret" not in thread.text
