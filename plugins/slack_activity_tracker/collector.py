@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select, update
 
 from core.collectors import AbstractCollector, RunContext
-from core.errors import ConfigError, PermissionDeniedError, sanitize_exception_message
+from core.errors import ConfigError, DataValidationError, PermissionDeniedError, sanitize_exception_message
 from core.identity import ensure_identity, upsert_profiles
 from core.protocols import Checkpoint, IncrementalState
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
@@ -74,6 +74,7 @@ __all__ = ["SlackCollector", "format_ts", "write_messages", "write_users"]
 
 log = logging.getLogger(__name__)
 DAY = 86_400.0
+EXPORT_BATCH = 5000
 _m = slack_messages
 
 
@@ -497,11 +498,26 @@ class _ChannelRun:
                 del row["is_member"]  # the export does not know the bot's membership
                 with self.store.transaction() as conn:
                     upsert_rows(conn, slack_channels, [row], ["team_id", "channel_id"])
-        for _name, messages in export.days(folder) if folder else ():
-            with self.store.transaction() as conn:
-                write_messages(conn, self.team_id, self.channel_id, messages, self.collector.now())
-            self.counts["export_files"] += 1
-            self.counts["export_messages"] += len(messages)
+        batch: list[Message] = []
+
+        def flush() -> None:
+            if batch:
+                with self.store.transaction() as conn:
+                    write_messages(conn, self.team_id, self.channel_id, batch, self.collector.now())
+                self.counts["export_messages"] += len(batch)
+                batch.clear()
+
+        try:
+            # Day files are small: several go into one transaction (about EXPORT_BATCH messages).
+            for _name, messages in export.days(folder) if folder else ():
+                batch += messages
+                self.counts["export_files"] += 1
+                if len(batch) >= EXPORT_BATCH:
+                    flush()
+        except DataValidationError:
+            flush()  # the valid files before the bad one are stored; nothing of the bad one
+            raise
+        flush()
         with self.store.transaction() as conn:
             self.collector.remember_export(conn, self.partition)
 
