@@ -369,12 +369,9 @@ def plan_runs(rng: random.Random, harness: Harness, exports: Exports, args: argp
 # --------------------------------------------------------------------------- exactness
 
 
-def check(
-    store_url: str, exports: Exports, vectors: dict[str, Any], *, tolerate_orphan_threads: bool
-) -> tuple[list[str], dict[str, int]]:
-    """Problems found (empty: exact) and sizes. With ``tolerate_orphan_threads``, stale sink
-    records that are all former thread roots (the known bug described in docs/operations.md)
-    are counted in the sizes instead of being reported as a loss; anything else still is."""
+def check(store_url: str, exports: Exports, vectors: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """Problems found (empty: exact) and sizes. Stale sink records are reported with how many
+    of them are former thread roots (a reply stored before its parent), to say what went wrong."""
     store = Store.from_url(store_url)
     try:
         expected = source_messages(exports.folder)
@@ -382,8 +379,8 @@ def check(
         wanted, held = sink_records(store, vectors)
         sink = sink_diff(wanted, held)
         known = former_thread_roots(store, set(held or {}) - set(wanted))
-        if tolerate_orphan_threads and known and known == set(held or {}) - set(wanted):
-            sink = [problem for problem in sink if "stale records in the sink" not in problem]
+        if known:
+            sink.append(f"{len(known)} of the stale records belong to former thread roots")
         problems += sink
         problems += checkpoint_problems(store, exports.folder)
     finally:
@@ -448,12 +445,6 @@ def main(argv: list[str] | None = None) -> int:
         default={"scheduled", "partition", "backfill", "sync"},
         help="comma-separated subset of scheduled,partition,backfill,sync (default: all)",
     )
-    parser.add_argument(
-        "--tolerate-orphan-threads",
-        action="store_true",
-        help="do not stop on the known orphan-thread bug (stale records of former thread roots); "
-        "count them instead, so the rest of the mechanism is exercised with backfills",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the workspace even when exact")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
@@ -480,7 +471,6 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     loss: str | None = None
     sizes: dict[str, int] = {}
-    orphans = 0
     deadline = time.monotonic() + args.minutes * 60
     started = time.monotonic()
     with fresh_store(args.dialect, workdir, args.pg) as store_url:
@@ -509,10 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             if quiet.returncode != 0:
                 loss = f"the quiescing run failed ({quiet.label()}): {quiet.stderr[-3000:]}"
             else:
-                problems, sizes = check(
-                    store_url, exports, vectors, tolerate_orphan_threads=args.tolerate_orphan_threads
-                )
-                orphans = max(orphans, sizes["orphan_thread_records"])
+                problems, sizes = check(store_url, exports, vectors)
                 if problems:
                     loss = "; ".join(problems)
             labels = " ".join(r.label() for r in runs)
@@ -536,11 +523,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{totals['iterations']} quiescing), {totals['kills']} SIGKILLs, "
         f"{len(failures)} unexpected run failures, losses={1 if loss else 0}"
         + f", {sizes.get('messages', 0)} messages and {sizes.get('records', 0)} sink records at the end"
-        + (
-            f", up to {orphans} stale records of former thread roots tolerated (known bug)"
-            if args.tolerate_orphan_threads
-            else ""
-        )
     )
     for failure in failures:
         print(f"  unexpected failure: {failure}")

@@ -26,7 +26,7 @@ from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
 from discord_activity_tracker.export_errors import rejected_files_error
 from discord_activity_tracker.export_reader import ExportReader, ExportSummary, discover_exports
-from discord_activity_tracker.preprocess import thread_documents
+from discord_activity_tracker.preprocess import merged_thread_roots, thread_documents
 from discord_activity_tracker.protocol_impl import DiscordChannelState, DiscordCollectResult
 from discord_activity_tracker.rows import channel_row, guild_row
 from discord_activity_tracker.spool import SpooledBatch, SpooledExport, Window, spool_export
@@ -366,6 +366,9 @@ class DiscordCollector(AbstractCollector):
 
     def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         return thread_documents(self.store.engine, changed_since, list(doc_ids))
+
+    def removed_document_ids(self, changed_since: int | None) -> Iterable[str]:
+        return merged_thread_roots(self.store.engine, changed_since)
 
 
 def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from discord_activity_tracker.tables import (
     discord_messages,
 )
 
-__all__ = ["thread_documents"]
+__all__ = ["merged_thread_roots", "thread_documents"]
 
 _MAX_DEPTH = 100
 _BATCH = 500
@@ -146,6 +146,17 @@ def _document(rows: list[dict[str, Any]]) -> Document:
             "url": f"https://discord.com/channels/{root['guild_id']}/{root['channel_id']}/{root['message_id']}",
         },
     )
+
+
+def merged_thread_roots(engine: Engine, changed_since: int | None) -> list[str]:
+    """Messages whose parent was stored at or after ``changed_since``: until then they were
+    thread roots with documents of their own (a backfill window can store a reply before its
+    parent); now they belong to their parent's thread, and their own documents must go."""
+    if changed_since is None:
+        return []  # every document is rebuilt; the ledger's retry list removes the rest
+    changed = select(_m.c.message_id).where(_m.c.change_seq >= changed_since)
+    with engine.connect() as conn:
+        return list(conn.execute(select(_m.c.message_id).where(_m.c.reply_to_message_id.in_(changed))).scalars())
 
 
 def thread_documents(

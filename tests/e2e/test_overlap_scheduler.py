@@ -36,7 +36,6 @@ from tests.e2e.conftest import AIRFLOW
 from tests.e2e.test_scheduler import Services, _create_database, _drop_database, _free_port, wait_for
 from tests.fakes.overlap_truth import (
     checkpoint_problems,
-    former_thread_roots,
     sink_diff,
     sink_records,
     source_messages,
@@ -219,13 +218,6 @@ def test_scheduled_run_and_rest_backfill_overlapping_leave_store_and_sink_exact(
         assert not problems, "; ".join(problems)
         expected_records, held = sink_records(store, VECTORS)
         problems = sink_diff(expected_records, held)
-        stale = set(held or {}) - set(expected_records)
-        only_stale = bool(stale) and all("stale records" in p for p in problems)
-        if only_stale and former_thread_roots(store, stale) == stale:
-            # Known bug (docs/operations.md): a backfill stored a reply without its parent, a
-            # sync made the reply its own thread document, and once the parent arrived no sync
-            # removed that document's records. Anything else fails below.
-            pytest.xfail(f"known orphan-thread bug: {problems[0]}")
         assert not problems, "; ".join(problems)
     finally:
         store.dispose()

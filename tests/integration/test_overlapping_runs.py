@@ -511,3 +511,41 @@ def test_a_full_refresh_deletes_the_records_of_documents_that_no_longer_exist(st
     with store.engine.connect() as conn:
         held = set(conn.execute(select(vector_local_records.c.record_id)).scalars())
     assert held == {"toy:all-0:0", "toy:all-1:0"}
+
+
+def test_a_reply_stored_before_its_parent_loses_its_own_document_when_the_parent_arrives(
+    store_url: str, tmp_path: Path
+):
+    """A backfill window that starts between a message and its reply stores the reply alone; a
+    sync makes it a thread of its own. When a later run stores the parent, the reply joins the
+    parent's thread and its own document (and records) must go."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    export = write_channel_export(exports / "c.json", channel=CHANNEL, message_count=200, seed=7)
+    messages = json.loads(export.read_bytes())["messages"]
+    by_id = {m["id"]: m for m in messages}
+    reply = next(m for m in messages if (m.get("reference") or {}).get("messageId") in by_id)
+    since = _instant_at(reply["timestamp"])
+    _discord(exports, store_url, since=since).run()
+    _discord(exports, store_url).sync_pinecone()
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        alone = conn.execute(
+            select(func.count()).select_from(vector_local_records).where(
+                vector_local_records.c.record_id.like(f"discord:{reply['id']}:%")
+            )
+        ).scalar_one()
+    assert alone > 0, "the reply was synced as a thread of its own"
+
+    scheduled = _discord(exports, store_url)
+    scheduled.run()
+    synced = scheduled.sync_pinecone()
+    assert synced is not None and synced.counts["documents_removed"] >= 1
+    assert_store_exact(store, exports)
+    assert_sink_exact(store, VECTORS)
+
+
+def _instant_at(timestamp: str) -> Any:
+    from core.collectors.context import parse_instant
+
+    return parse_instant("since", timestamp)
