@@ -1,0 +1,367 @@
+"""Collectors under Airflow's CeleryExecutor: two Celery workers, Redis broker, PostgreSQL.
+
+One Airflow per module, every service a separate process on 127.0.0.1: scheduler,
+dag-processor, api-server, triggerer and two Celery workers (``worker-a``, ``worker-b``: each
+reports its own ``task_instance.hostname`` through ``tests/fakes/worker_hostname.py``). Redis
+(127.0.0.1:6379, its own DB number, a queue name unique to the run) is the broker; PostgreSQL
+holds the metadata, the Celery result backend and, in a third database, the collector store.
+
+* ``spread``: the toy collector over six partitions, its mapped ``collect`` tasks run on both
+  workers; the store then holds exactly the notes of every partition.
+* ``lost``: while its collect sleeps, the worker running it is SIGKILLed as a lost machine
+  would be (every process of the worker, the task's watch process included). After
+  ``[scheduler] task_instance_heartbeat_timeout`` Airflow fails the try and retries it on the
+  surviving worker; the rows end exact, ``collector_runs`` holds the vanished try as
+  ``resource`` and the success of the retry, and no alert is sent (``resource`` alerts only
+  when retries are exhausted). docs/deployment.md describes what the operator sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.store import Store, collector_runs
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
+from tests.e2e.conftest import AIRFLOW
+from tests.e2e.test_scheduler import (
+    Services,
+    _alive,
+    _children,
+    _create_database,
+    _drop_database,
+    _free_port,
+    wait_for,
+)
+from tests.fakes.toy_collector import toy_notes
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
+
+TOY = "tests.fakes.toy_collector:ToyCollector"
+REDIS_URL = os.environ.get("COLLECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")  # DB 11: these tests only
+WORKERS = ("worker-a", "worker-b")
+PARTITIONS = [f"repo{n}" for n in range(1, 7)]
+NOTES = 4
+HEARTBEAT_TIMEOUT_SECONDS = 30
+WEBHOOK_PATH = "T0CEL/B0CEL/celerysecret"
+
+
+def _redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@dataclasses.dataclass
+class Cluster:
+    services: Services
+    receiver: WebhookReceiver
+    store_url: str
+    queue: str
+    runs: dict[str, str]
+
+    def store(self) -> Store:
+        return Store.from_url(self.store_url)
+
+    def history(self, collector: str, run_id: str) -> list[dict[str, Any]]:
+        store = self.store()
+        try:
+            with store.engine.connect() as conn:
+                query = select(collector_runs).where(
+                    collector_runs.c.collector == collector, collector_runs.c.run_id == run_id
+                )
+                return [dict(r) for r in conn.execute(query.order_by(collector_runs.c.id)).mappings()]
+        finally:
+            store.dispose()
+
+    def notes(self, prefix: str) -> list[str]:
+        store = self.store()
+        try:
+            with store.engine.connect() as conn:
+                query = select(toy_notes.c.note_id).where(toy_notes.c.note_id.like(f"{prefix}-%"))
+                return sorted(conn.execute(query).scalars())
+        finally:
+            store.dispose()
+
+    def start_worker(self, name: str) -> None:
+        """``airflow celery worker`` as its own session (so a test can kill all of it)."""
+        services = self.services
+        env = {
+            **services.env,
+            "E2E_WORKER_HOSTNAME": name,
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        }
+        log_path = services.home / f"{name}.log"
+        services.logs[name] = log_path
+        with log_path.open("wb") as out:
+            services.procs[name] = subprocess.Popen(
+                [
+                    AIRFLOW,
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"{name}@e2e",
+                    "--queues",
+                    self.queue,
+                    "--concurrency",
+                    "2",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+def _collectors_yaml(home: Path) -> str:
+    return textwrap.dedent(f"""
+        defaults:
+          retries: 0
+          retry_delay_seconds: 2
+          max_retry_delay_seconds: 10
+          deadline_minutes: 30
+          start_date: 2026-01-01
+        alerts:
+          immediate: [auth, permission, validation, command]
+          on_final_failure: [rate_limit, network, timeout, unknown, resource, conflict]
+          slack_conn_id: slack_webhook_default
+          repeat_suppression_minutes: 60
+        collectors:
+          spread:
+            collector: {TOY}
+            schedule: null
+            partitioned: true
+            config: {{name: spread, notes: {NOTES}, partitions: {json.dumps(PARTITIONS)}, sleep_seconds: 6}}
+          lost:
+            collector: {TOY}
+            schedule: null
+            retries: 1
+            config: {{name: lost, notes: {NOTES}, sleep_seconds: 40, pid_file: "{home / "lost.pid"}"}}
+    """)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _postgres_server: None
+) -> Iterator[Cluster]:
+    if not _redis_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required for the CeleryExecutor tests and is not answering at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    failed_before = request.session.testsfailed
+    home = tmp_path_factory.mktemp("airflow_celery")
+    meta_db, store_db = _create_database("af_celery_meta"), _create_database("af_celery_store")
+    receiver = WebhookReceiver().start()
+    api_port = _free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    config = home / "collectors.yaml"
+    config.write_text(_collectors_yaml(home))
+    queue = f"e2e_celery_{uuid.uuid4().hex[:10]}"  # no other test run's worker can take our tasks
+    meta_url = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
+            "COLLECTORS_CONFIG": str(config),
+            "COLLECTOR_STATE_DIR": str(home / "state"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "16",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.fakes.worker_hostname.hostname",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta_url}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": api_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
+            "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT": json.dumps(
+                {"conn_type": "slackwebhook", "host": receiver.url("/services"), "password": WEBHOOK_PATH}
+            ),
+        }
+    )
+    services = Services(home=home, env=env, api_url=api_url)
+    cluster = Cluster(services, receiver, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}", queue, {})
+    try:
+        migrated = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+        services.start("api-server", "api-server")
+        services.start("scheduler", "scheduler")
+        services.start("dag-processor", "dag-processor")
+        services.start("triggerer", "triggerer")
+        for name in WORKERS:
+            cluster.start_worker(name)
+
+        def token() -> str | None:
+            import requests
+
+            try:
+                response = requests.get(f"{api_url}/auth/token", timeout=5)
+            except requests.ConnectionError:
+                return None
+            return response.json()["access_token"] if response.status_code in (200, 201) else None
+
+        services.token = wait_for("the API server", token, 90, services)
+        wait_for(
+            "the collector DAGs to be parsed",
+            lambda: all(
+                services.api("GET", f"/api/v2/dags/{d}").status_code == 200
+                for d in ("collect_spread", "collect_lost")
+            ),
+            90,
+            services,
+        )
+        wait_for(
+            "both Celery workers to be ready",
+            lambda: all("ready." in services.logs[w].read_text(errors="replace") for w in WORKERS),
+            90,
+            services,
+        )
+        yield cluster
+    finally:
+        services.stop()
+        if request.session.testsfailed > failed_before:
+            sys.__stderr__.write(
+                f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}\n"
+            )
+        receiver.stop()
+        _drop_database(meta_db)
+        _drop_database(store_db)
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def _tries(
+    services: Services, dag_id: str, run_id: str, task_id: str, map_index: int | None = None
+) -> list[dict[str, Any]]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+    path += f"/{map_index}/tries" if map_index is not None else "/tries"
+    return sorted(services.ok("GET", path)["task_instances"], key=lambda t: t["try_number"])
+
+
+def _session_members(sid: int) -> list[int]:
+    """Every live process of the session ``sid`` (a worker started with start_new_session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.getsid(int(entry.name)) == sid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_mapped_collects_run_on_both_workers_and_rows_are_exact(cluster: Cluster):
+    services = cluster.services
+    run_id = f"e2e_spread_{_stamp()}"
+    services.trigger("collect_spread", run_id)
+    assert services.wait_run("collect_spread", run_id, timeout=240) == "success"
+    mapped = services.ok(
+        "GET", f"/api/v2/dags/collect_spread/dagRuns/{run_id}/taskInstances/collect/listMapped"
+    )["task_instances"]
+    assert sorted(t["map_index"] for t in mapped) == list(range(len(PARTITIONS)))
+    assert {t["state"] for t in mapped} == {"success"}
+    hosts = {t["hostname"] for t in mapped}
+    assert hosts == set(WORKERS), f"mapped collects ran on {hosts}, not spread over both workers"
+    for partition in PARTITIONS:
+        assert cluster.notes(partition) == [f"{partition}-{n}" for n in range(NOTES)]
+    store = cluster.store()
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(toy_notes)).scalar_one()
+    store.dispose()
+    assert total == len(PARTITIONS) * NOTES
+    history = cluster.history("spread", run_id)
+    collects = sorted(r["partition"] for r in history if r["step"] == "collect" and r["status"] == "success")
+    assert collects == sorted(PARTITIONS)
+    assert not [r for r in history if r["status"] != "success"]
+
+
+def test_a_worker_killed_mid_collect_is_retried_on_the_other_worker(cluster: Cluster):
+    services = cluster.services
+    run_id = f"e2e_lost_{_stamp()}"
+    services.trigger("collect_lost", run_id)
+    pid_file = services.home / "lost.pid"
+
+    def collecting(previous: int | None = None) -> dict[str, int] | None:
+        if not pid_file.exists():
+            return None
+        try:
+            pids = json.loads(pid_file.read_text())
+        except ValueError:
+            return None
+        return pids if pids["pid"] != previous and _alive(pids["pid"]) else None
+
+    first = wait_for("the lost collect to start", collecting, 180, services)
+    victim = next(w for w in WORKERS if services.procs[w].pid == os.getsid(first["pid"]))
+    survivor = next(w for w in WORKERS if w != victim)
+    # The machine is gone: the worker, its pool, the supervisor, the task and its watch process.
+    watchers = _children(first["pid"])
+    assert watchers, "the collect task runs a watch process"
+    for pid in (*_session_members(services.procs[victim].pid), *watchers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    services.procs[victim].wait(timeout=30)
+    del services.procs[victim]  # dead on purpose: check_alive must not complain
+
+    second = wait_for(
+        "the retry to start", lambda: collecting(first["pid"]), HEARTBEAT_TIMEOUT_SECONDS + 180, services
+    )
+    assert os.getsid(second["pid"]) == services.procs[survivor].pid
+    assert services.wait_run("collect_lost", run_id, timeout=240) == "success"
+
+    tries = _tries(services, "collect_lost", run_id, "collect")
+    assert [(t["try_number"], t["state"], t["hostname"]) for t in tries] == [
+        (1, "failed", victim),
+        (2, "success", survivor),
+    ]
+    assert cluster.notes("all") == [f"all-{n}" for n in range(NOTES)]
+    collects = [r for r in cluster.history("lost", run_id) if r["step"] == "collect"]
+    assert [(r["status"], r["failure_category"], r["try_number"]) for r in collects] == [
+        ("failed", "resource", 1),
+        ("success", None, 2),
+    ]
+    assert "the task process vanished without reporting" in collects[0]["errors"][0]
+    # resource alerts only when retries are exhausted: the retry succeeded, nobody is paged.
+    assert not [a for a in cluster.receiver.received if "Collector: lost\n" in a.text]
