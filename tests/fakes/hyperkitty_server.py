@@ -13,6 +13,8 @@ last References id) when the parent is archived in the same list, and obfuscates
 addresses (``user (a) host``). Its own body extraction (``email.policy.default``) stands in for
 HyperKitty's, independent of the tracker's parser. Mutators: ``archive`` (with the archive
 time under the test's control, any Date header), ``delete``, ``reattach``, ``cross_post``.
+``auth=(user, password)`` makes every route private (HTTP basic auth, 401 without it, like a
+HyperKitty behind a login-protected proxy).
 
 Run standalone (e2e tests): ``python tests/fakes/hyperkitty_server.py --port N``.
 """
@@ -218,11 +220,17 @@ class HyperKittyFake(WireServer):
     thread_name = "hyperkitty-fake"
 
     def __init__(
-        self, data: HyperKittyData | None = None, *, mbox_export: bool = True, **kwargs: Any
+        self,
+        data: HyperKittyData | None = None,
+        *,
+        mbox_export: bool = True,
+        auth: tuple[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.data = data or HyperKittyData()
         self.mbox_export = mbox_export
+        self.auth = auth
 
     @property
     def base_url(self) -> str:
@@ -235,7 +243,6 @@ class HyperKittyFake(WireServer):
 
     def _short(self, e: Archived) -> dict[str, Any]:
         children = [c.hash for c in self.data.lists[e.list_fqdn] if c.parent == e.hash]
-        user, _, host = e.address.partition("@")
         return {
             "url": self._api(f"list/{e.list_fqdn}/email/{e.hash}/"),
             "mailinglist": self._api(f"list/{e.list_fqdn}/"),
@@ -243,7 +250,7 @@ class HyperKittyFake(WireServer):
             "message_id_hash": e.hash,
             "thread": self._api(f"list/{e.list_fqdn}/thread/{e.thread_id}/"),
             "sender": {
-                "address": f"{user} (a) {host}",
+                "address": e.address.replace("@", " (a) "),  # HyperKitty's obfuscation
                 "mailman_id": e.mailman_id,
                 "emails": self._api(f"sender/{e.mailman_id}/emails/"),
             },
@@ -320,6 +327,14 @@ class HyperKittyFake(WireServer):
     def handle(self, request: Request) -> Reply:
         if not request.path.startswith(_PREFIX + "/"):
             return Reply.text(404, "Not Found", content_type="text/html")
+        if self.auth is not None:
+            expected = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
+            given = request.headers.get("Authorization")
+            if given != expected:
+                detail = (
+                    "Invalid username/password." if given else "Authentication credentials were not provided."
+                )
+                return Reply.json(401, {"detail": detail}, headers={"WWW-Authenticate": 'Basic realm="api"'})
         path = request.path[len(_PREFIX) :]
         request.path = path
         with self.data.lock:
@@ -421,11 +436,20 @@ def synthetic_message(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--list", default="boost@lists.example.org")
+    parser.add_argument("--list", action="append", help="a list (repeatable); the samples go to each")
     parser.add_argument("--no-mbox", action="store_true")
+    parser.add_argument("--auth", default=None, help="user:password (basic auth on every route)")
     args = parser.parse_args(argv)
-    fake = HyperKittyFake(HyperKittyData((args.list,)), mbox_export=not args.no_mbox, port=args.port)
-    fake.load_dir(MAIL_DIR, args.list)
+    lists = tuple(args.list or ["boost@lists.example.org"])
+    user, _, password = (args.auth or "").partition(":")
+    fake = HyperKittyFake(
+        HyperKittyData(lists),
+        mbox_export=not args.no_mbox,
+        auth=(user, password) if args.auth else None,
+        port=args.port,
+    )
+    for name in lists:
+        fake.load_dir(MAIL_DIR, name)
     print(f"HyperKitty fake on {fake.base_url}", flush=True)
     fake.serve_forever()
 
