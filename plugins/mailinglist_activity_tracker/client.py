@@ -11,11 +11,24 @@ import requests.auth
 
 from core.operations.http import RETRY_AFTER_ONLY, HttpClient, HttpClientConfig
 
-__all__ = ["HYPERKITTY", "PoliteSession", "hyperkitty_client"]
+__all__ = ["HYPERKITTY", "BasicAuth", "PoliteSession", "hyperkitty_client"]
 
 # HyperKitty (Django REST framework throttling) refuses with 429 + ``Retry-After``; the original
 # collector also honoured a body ``retry_after``: both are in this preset.
 HYPERKITTY = RETRY_AFTER_ONLY
+
+
+class BasicAuth(requests.auth.HTTPBasicAuth):
+    """HTTP basic auth (private lists) that tells the HTTP kit its secret, so every message the
+    client builds (errors, retry logs) has the password redacted even when a server echoes it."""
+
+    label = "basic-auth"
+
+    def secrets(self) -> list[str]:
+        return [str(self.password)] if self.password else []
+
+    def __repr__(self) -> str:
+        return "<BasicAuth [REDACTED]>"
 
 
 class PoliteSession(requests.Session):
@@ -70,5 +83,5 @@ def hyperkitty_client(
     session.headers.update({"User-Agent": config.user_agent, "Accept": "application/json", **(headers or {})})
     tokens: list[requests.auth.AuthBase] = []
     if basic_auth is not None:
-        tokens.append(requests.auth.HTTPBasicAuth(*basic_auth))
+        tokens.append(BasicAuth(*basic_auth))
     return HttpClient(config, tokens=tokens, policy=HYPERKITTY, session=session, clock=clock, sleep=sleep)

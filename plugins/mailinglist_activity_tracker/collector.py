@@ -42,6 +42,7 @@ from sqlalchemy import Connection, and_, func, select, update
 from core.collectors import AbstractCollector
 from core.errors import (
     AuthenticationError,
+    CollectorError,
     CollectorFailureCategory,
     ConfigError,
     DataValidationError,
@@ -72,7 +73,7 @@ from mailinglist_activity_tracker.protocol_impl import MailingListResult, Mailin
 from mailinglist_activity_tracker.rows import detail_row, index_row, mbox_row
 from mailinglist_activity_tracker.tables import MAILINGLIST_MIGRATIONS, ml_lists, ml_messages, ml_threads
 
-__all__ = ["MailingListCollector"]
+__all__ = ["ListsFailedError", "MailingListCollector"]
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class MailingListCollector(AbstractCollector):
                     failures.append((fqdn, exc))
             counts.update(client.stats.counts("http_"))
         if failures:
-            raise failures[0][1] if len(failures) == 1 else _worst(failures)
+            raise failures[0][1] if len(failures) == 1 else _worst(failures, self.secrets())
         return MailingListResult(success=True, counts=dict(counts))
 
     # ------------------------------------------------------------------ vector step
@@ -167,13 +168,59 @@ class MailingListCollector(AbstractCollector):
         return removed_thread_documents(self.store.engine, changed_since)
 
 
-def _worst(failures: list[tuple[str, Exception]]) -> Exception:
-    """Several lists failed: the first error, its message naming every failed list."""
-    names = ", ".join(f"{fqdn} ({classify_failure(exc).value})" for fqdn, exc in failures)
-    first = failures[0][1]
-    with contextlib.suppress(Exception):
-        first.args = (f"{len(failures)} lists failed: {names}; first: {first}",)
-    return first
+_C = CollectorFailureCategory
+# Worst first (the Discord tracker's order): a bug, then what needs someone to act, then what a
+# later try may fix by itself.
+_SEVERITY = (
+    _C.UNKNOWN,
+    _C.RESOURCE,
+    _C.PERMISSION,
+    _C.AUTH,
+    _C.COMMAND,
+    _C.VALIDATION,
+    _C.CONFLICT,
+    _C.TIMEOUT,
+    _C.NETWORK,
+    _C.RATE_LIMIT,
+)
+
+
+class ListsFailedError(CollectorError):
+    """Several lists failed: ``category`` is the worst of theirs, ``lists`` names them all;
+    ``retry_at`` (all rate-limited) is the latest time the source gave; ``__cause__`` is the
+    first failure of the worst category."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        category: CollectorFailureCategory,
+        lists: list[str],
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.category = category
+        self.lists = lists
+        self.retry_at = retry_at
+
+
+def _worst(failures: list[tuple[str, Exception]], secrets: list[str]) -> ListsFailedError:
+    """One error for several failed lists: each named with its category and (sanitized) error."""
+    categories = [classify_failure(exc) for _fqdn, exc in failures]
+    worst = next((c for c in _SEVERITY if c in categories), _C.UNKNOWN)
+    parts = [
+        f"{fqdn} [{category.value}]: {sanitize_exception_message(exc, secrets)[:300]}"
+        for (fqdn, exc), category in zip(failures, categories, strict=True)
+    ]
+    retry_ats = [exc.retry_at for _fqdn, exc in failures if isinstance(exc, RateLimitError) and exc.retry_at]
+    error = ListsFailedError(
+        f"{len(failures)} lists failed (worst: {worst.value}): " + " | ".join(parts),
+        category=worst,
+        lists=[fqdn for fqdn, _exc in failures],
+        retry_at=max(retry_ats) if worst is _C.RATE_LIMIT and retry_ats else None,
+    )
+    error.__cause__ = next(exc for (_fqdn, exc), c in zip(failures, categories, strict=True) if c is worst)
+    return error
 
 
 class _DetailFailures(DataValidationError):
