@@ -2,6 +2,9 @@
 # shellcheck shell=bash
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PROJECT_ROOT
+# The embedded store (SQLite under $COLLECTOR_STATE_DIR) when no collector_db connection exists:
+# on for this local environment (demo, console, tests); never set in the image or a cluster.
+export COLLECTOR_EMBEDDED="${COLLECTOR_EMBEDDED:-1}"
 export COLLECTOR_STATE_DIR="${COLLECTOR_STATE_DIR:-$PROJECT_ROOT/.local}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$COLLECTOR_STATE_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PROJECT_ROOT/dags"

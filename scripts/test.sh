@@ -5,6 +5,7 @@ source "$(dirname "$0")/env.sh"
 cd "$PROJECT_ROOT"
 "$PROJECT_ROOT/scripts/bootstrap.sh"
 "$PROJECT_ROOT/scripts/ensure_postgres.sh"
+"$PROJECT_ROOT/scripts/ensure_redis.sh"
 
 echo "== ruff"; ruff check plugins dags tests benchmarks
 echo "== import-linter"; lint-imports pyproject.toml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,7 +13,16 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import make_url
 
-__all__ = ["connection_fields", "resolve_connections", "secret_values", "store_url"]
+from core.errors import ConfigError
+
+__all__ = [
+    "EMBEDDED_ENV",
+    "connection_fields",
+    "embedded_mode",
+    "resolve_connections",
+    "secret_values",
+    "store_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +55,34 @@ def resolve_connections(conn_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return resolved
 
 
+#: Environment switch for the embedded store (a SQLite file under ``$COLLECTOR_STATE_DIR``):
+#: set by ``scripts/env.sh`` (the local demo and test environment), never by the image.
+EMBEDDED_ENV = "COLLECTOR_EMBEDDED"
+
+
+def embedded_mode() -> bool:
+    """Whether ``$COLLECTOR_EMBEDDED`` explicitly allows the embedded SQLite store."""
+    return os.environ.get(EMBEDDED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def store_url(conn_id: str) -> str | None:
-    """URL of the collector store, or ``None`` (embedded SQLite default) when the connection is absent."""
+    """URL of the collector store; ``None`` (embedded SQLite) only in the embedded mode.
+
+    A missing connection outside the embedded mode is a ``validation`` failure naming the
+    connection: on a cluster each worker would otherwise write its own SQLite file.
+    """
     fields = connection_fields(conn_id)
     if fields is None:
-        log.info("Connection %r is not defined: using the embedded SQLite store", conn_id)
-        return None
+        if embedded_mode():
+            log.info(
+                "Connection %r is not defined: using the embedded SQLite store (%s=1)", conn_id, EMBEDDED_ENV
+            )
+            return None
+        raise ConfigError(
+            f"connection {conn_id!r} (the collector store) is not defined: define it "
+            f"(AIRFLOW_CONN_{conn_id.upper()}, the UI, or a secrets backend), or set {EMBEDDED_ENV}=1 "
+            "to use the embedded SQLite store of this machine (demo and local runs only)"
+        )
     if fields["conn_type"] in {"sqlite"}:
         return f"sqlite:///{fields['host']}"
     uri = str(fields["uri"])

@@ -26,8 +26,13 @@ def collectors_file_path() -> Path:
     return Path(configured) if configured else project_root() / "include" / "collectors.yaml"
 
 
+INSTANT_PATTERN = r"^$|^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+
+
 def _params() -> dict[str, Param]:
-    instant = {"type": ["null", "string"], "format": "date-time"}
+    # ``format`` alone is not checked unless rfc3339-validator is installed: ``pattern`` is what
+    # makes the API refuse ``"yesterday"`` at trigger time (empty = no bound).
+    instant = {"type": ["null", "string"], "format": "date-time", "pattern": INSTANT_PATTERN}
     return {
         "since": Param(
             None,

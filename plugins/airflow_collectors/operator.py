@@ -81,7 +81,10 @@ class CollectorOperator(BaseOperator):
         if supervised:
             # The supervisor gone, nobody can hear this task: do not keep collecting as an orphan.
             die_with_parent()
-        run_context = self._run_context(context)
+        try:
+            run_context = self._run_context(context)
+        except Exception as exc:  # noqa: BLE001 - bad params or no store: categorize, record when possible
+            raise self._fail_before_start(exc, context, started_at) from None
         watch = self._start_kill_watch(context, run_context, started_at) if supervised else None
         try:
             return self._execute(context, run_context, started_at)
@@ -233,6 +236,24 @@ class CollectorOperator(BaseOperator):
             )
 
     # ------------------------------------------------------------------ outcome
+
+    def _fail_before_start(
+        self, exc: BaseException, context: Context, started_at: dt.datetime
+    ) -> CollectorStepFailed:
+        """A run that cannot start (bad params, no store): recorded like any failure, except
+        when the store itself is unknown (recording then would create the embedded file)."""
+        try:
+            bare = RunContext(
+                store_url=store_url(self.store_conn_id),
+                collector_name=self.collector_name,
+                run_id=str(context.get("run_id") or ""),
+                partition=self.partition,
+            )
+        except Exception:  # noqa: BLE001 - no store to record in; the alert still goes out
+            failure = to_step_failure(exc, collector=self.collector_name, step=self.step, secrets=[])
+            self.log.error("%s (not recorded in collector_runs: no store)", failure)
+            return failure
+        return self._fail(exc, context, bare, started_at, time.monotonic(), secrets=[])
 
     def _fail(
         self,

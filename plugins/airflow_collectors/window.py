@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from core.collectors.context import parse_instant
 from core.errors import ConfigError
 
-__all__ = ["RunOptions", "run_options"]
+__all__ = ["KNOWN_PARAMS", "RunOptions", "run_options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,8 +24,25 @@ class RunOptions:
     is_backfill: bool
 
 
+#: The params a collector DAG declares (``dag_factory._params``); any other key is a typo.
+KNOWN_PARAMS = ("since", "until", "partitions", "dry_run", "full_refresh")
+
+
+def _reject_unknown(params: Mapping[str, Any]) -> None:
+    """Airflow accepts extra keys in a run's conf (a DAG's params have no ``additionalProperties``)."""
+    unknown = sorted(str(key) for key in params if key not in KNOWN_PARAMS)
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, KNOWN_PARAMS, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ConfigError(f"unknown param {', '.join(hints)}; known params: {', '.join(KNOWN_PARAMS)}")
+
+
 def run_options(params: Mapping[str, Any], run_type: str | None, interval: tuple[Any, Any]) -> RunOptions:
     """Window precedence: explicit ``since``/``until`` params, then a backfill's data interval."""
+    _reject_unknown(params)
     since = parse_instant("since", params.get("since"))
     until = parse_instant("until", params.get("until"))
     is_backfill = str(getattr(run_type, "value", run_type)) == "backfill"

@@ -66,6 +66,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
+            # Tests without a collector_db connection use the embedded store, explicitly.
+            "COLLECTOR_EMBEDDED": "1",
         }
     )
     prepared = AirflowHome(home, env)
