@@ -50,7 +50,17 @@ async def collector_deadline_missed(
     store_conn_id: str = "collector_db",
     context: Mapping[str, Any] | None = None,
 ) -> str:
-    """Deadline callback (runs in the triggerer; ``context`` holds ``dag_run`` and ``deadline``)."""
+    """Deadline callback (runs in the triggerer; ``context`` holds ``dag_run`` and ``deadline``).
+
+    Backfill runs have no lateness of their own: Airflow creates a deadline for every run of
+    the DAG (a 73-run backfill, 73 deadlines), and a backfill queued behind its own
+    ``max_active_runs`` is not late in any sense an operator can act on. Their callbacks
+    return without alerting.
+    """
+    dag_run = (context or {}).get("dag_run")
+    run_type = dag_run.get("run_type") if isinstance(dag_run, Mapping) else getattr(dag_run, "run_type", None)
+    if str(getattr(run_type, "value", run_type)) == "backfill":
+        return "skipped: backfill run"
     notifier = CollectorAlertNotifier(
         routing=routing,
         store_conn_id=store_conn_id,

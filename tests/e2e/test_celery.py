@@ -365,3 +365,29 @@ def test_a_worker_killed_mid_collect_is_retried_on_the_other_worker(cluster: Clu
     assert "the task process vanished without reporting" in collects[0]["errors"][0]
     # resource alerts only when retries are exhausted: the retry succeeded, nobody is paged.
     assert not [a for a in cluster.receiver.received if "Collector: lost\n" in a.text]
+
+
+def test_bad_params_are_refused_by_the_api_or_fail_validate_recorded_and_alerted(cluster: Cluster):
+    services = cluster.services
+    refused = services.api(
+        "POST",
+        "/api/v2/dags/collect_spread/dagRuns",
+        json={"dag_run_id": f"e2e_refused_{_stamp()}", "logical_date": None, "conf": {"since": "yesterday"}},
+    )
+    assert refused.status_code == 400, refused.text
+    assert "since" in refused.text
+    run_id = f"e2e_typo_{_stamp()}"
+    services.trigger("collect_spread", run_id, conf={"sinse": "2024-01-01T00:00:00Z"})
+    assert services.wait_run("collect_spread", run_id, timeout=180) == "failed"
+    history = cluster.history("spread", run_id)
+    assert [(r["step"], r["status"], r["failure_category"]) for r in history] == [
+        ("validate", "failed", "validation")
+    ]
+    assert "unknown param 'sinse' (did you mean 'since'?)" in history[0]["errors"][0]
+    (alert,) = wait_for(
+        "the validation alert",
+        lambda: [a for a in cluster.receiver.received if "Collector: spread\n" in a.text],
+        60,
+        services,
+    )
+    assert "Category: validation" in alert.text and "unknown param 'sinse'" in alert.text

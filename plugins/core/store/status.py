@@ -133,8 +133,6 @@ def expectations_from_settings(settings: CollectorsFile) -> list[CollectorExpect
 # --------------------------------------------------------------------------- queries
 
 
-
-
 def _latest(status: str, *extra_where: ColumnElement[bool]) -> Subquery:
     """Subquery: (collector, latest finished_at) of rows with ``status``."""
     runs = collector_runs.c
@@ -146,13 +144,24 @@ def _latest(status: str, *extra_where: ColumnElement[bool]) -> Subquery:
     )
 
 
+#: Run ids Airflow gives backfill runs (``DagRunType.BACKFILL_JOB``: ``backfill__<logical date>``).
+BACKFILL_RUN_ID_PREFIX = "backfill__"
+
+
+def _not_backfill() -> ColumnElement[bool]:
+    """Freshness is about the forward (scheduled or manual) runs: a backfill re-collects the
+    past and moves no forward checkpoint, so its success says nothing about new activity."""
+    run_id = collector_runs.c.run_id
+    return run_id.is_(None) | ~run_id.startswith(BACKFILL_RUN_ID_PREFIX, autoescape=True)
+
+
 def _last_successes(engine: Engine) -> dict[str, tuple[dt.datetime | None, str | None]]:
     runs = collector_runs.c
-    latest = _latest("success", runs.step == "collect")
+    latest = _latest("success", runs.step == "collect", _not_backfill())
     query = (
         select(runs.collector, runs.finished_at, runs.run_id)
         .join(latest, (latest.c.collector == runs.collector) & (latest.c.finished_at == runs.finished_at))
-        .where(runs.status == "success", runs.step == "collect")
+        .where(runs.status == "success", runs.step == "collect", _not_backfill())
         .order_by(runs.id)
     )
     with engine.connect() as conn:
