@@ -10,7 +10,10 @@ What this module adds to the SDK:
 - pacing: history and replies requests of one workspace at most one per ``interval`` seconds
   (60 for non-Marketplace apps since 2025);
 - errors mapped to the project's categories (``map_error``) with messages that never carry
-  the token;
+  the token (nor the body of a non-JSON answer, which may echo it);
+- the SDK's own log records redacted (``SDK_LOGGER``): ``slack_sdk`` logs the first 100
+  characters of a non-JSON body at ERROR, and a proxy page echoing the ``Authorization``
+  header would put the token (or, cut short, a prefix of it) into the task log;
 - request counts per method (``stats``).
 """
 
@@ -50,6 +53,7 @@ from core.errors import (
     PermissionDeniedError,
     RateLimitError,
     SourceTimeoutError,
+    sanitize_text,
 )
 
 __all__ = ["ChannelUnavailable", "SlackApi", "SlackCallError", "map_error"]
@@ -65,6 +69,29 @@ UNAVAILABLE_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archi
 SERVER_ERRORS = frozenset({"fatal_error", "internal_error", "service_unavailable", "request_timeout"})
 ARGUMENT_ERRORS = frozenset({"invalid_cursor", "invalid_arguments", "invalid_ts_latest", "invalid_ts_oldest"})
 PACED_METHODS = frozenset({"conversations.history", "conversations.replies"})
+NON_JSON_PREFIX = "Received a response in a non-JSON format"
+
+
+class _RedactingFilter(logging.Filter):
+    """Redacts the tokens of every :class:`SlackApi` of this process (whole, and any 8+ character
+    prefix a server echoed cut short) and token-shaped text from the SDK's log records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = sanitize_text(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+#: The logger ``slack_sdk`` writes to (its records pass :class:`_RedactingFilter`).
+SDK_LOGGER = logging.getLogger("slack_activity_tracker.sdk")
+_SDK_REDACTION = _RedactingFilter()
+SDK_LOGGER.addFilter(_SDK_REDACTION)
 
 
 class SlackCallError(CollectorError):
@@ -192,8 +219,9 @@ class SlackApi:
             base_url=base_url,
             timeout=int(max(1, timeout)),
             retry_handlers=handlers,
-            logger=logging.getLogger("slack_activity_tracker.sdk"),
+            logger=SDK_LOGGER,
         )
+        _SDK_REDACTION.secrets.add(token)
         self.requests: collections.Counter[str] = collections.Counter()
         self.paced_seconds = 0.0
 
@@ -279,10 +307,12 @@ def map_error(method: str, exc: BaseException, *, now: float | None = None) -> C
             provided = data.get("provided")
             detail = f" (needed: {needed}; provided: {provided})" if needed else ""
             return PermissionDeniedError(f"Slack {method}: {code or 'HTTP 403'}{detail}")
+        if code.startswith(NON_JSON_PREFIX):  # the SDK's text quotes the body: keep it out
+            code = "not JSON"
+            if status < 500:
+                return DataValidationError(f"Slack {method}: the answer is not JSON (HTTP {status})", source=method)
         if status >= 500 or code in SERVER_ERRORS:
             return NetworkError(f"Slack {method}: server error (HTTP {status}, {_short(code)})")
-        if code.startswith("Received a response in a non-JSON format"):
-            return DataValidationError(f"Slack {method}: the answer is not JSON (HTTP {status})", source=method)
         if code in ARGUMENT_ERRORS:
             return DataValidationError(f"Slack {method}: {code}", source=method)
         return SlackCallError(f"Slack {method}: {_short(code) or f'HTTP {status}'}")

@@ -10,7 +10,9 @@ the non-Marketplace mode (history and replies: ``limit`` clamped to 15, one requ
 
 The dataset's mutators: ``post``, ``reply`` (updates the parent's counters),
 ``reply(broadcast=True)``, ``edit``, ``delete`` (a root with replies becomes a ``tombstone``),
-``file_share``, ``join_event`` / ``leave_event``, ``visibility_days`` (the Free-plan cutoff).
+``file_share``, ``join_event`` / ``leave_event``, ``visibility_days`` (the Free-plan cutoff),
+``remove_bot`` (the bot kicked from a channel). ``SlackServer.schedule`` runs a mutator or
+queues a fault at the N-th request of a method (e.g. the bot kicked mid-run).
 
 Faults: the toolkit's ``Fault`` queue, plus ``slack_error(code)`` (HTTP 200, ``ok: false``),
 ``html_500()`` (Slack's HTML error page), ``malformed()`` (a JSON body cut short).
@@ -251,6 +253,14 @@ class SlackDataset:
     def set_visibility_days(self, days: float | None) -> None:
         self.visibility_days = days
 
+    def remove_bot(self, team_id: str, channel_id: str) -> None:
+        """The bot is removed from the channel (``/kick``): history and replies answer
+        ``not_in_channel`` from now on, ``conversations.list`` reports ``is_member: false``."""
+        with self.lock:
+            channel = self.channel(team_id, channel_id)
+            channel.is_member = False
+            channel.members.discard("UBOT")
+
     # ---------------------------------------------------------------- workspace export
 
     def write_export(self, team_id: str, path: Path) -> Path:
@@ -328,13 +338,17 @@ class SlackServer(WireServer):
         self.tier_limits = dict(TIERS)
         self._calls: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(collections.deque)
         self._arrivals: collections.Counter[str] = collections.Counter()
-        self._scheduled: dict[tuple[str, int], tuple[Fault | None, threading.Event | None]] = {}
+        self._scheduled: dict[
+            tuple[str, int], tuple[Fault | None, threading.Event | None, Callable[[], None] | None]
+        ] = {}
 
-    def schedule(self, method: str, call: int, fault: Fault | None = None) -> threading.Event:
-        """From the ``call``-th request of ``method`` on (1-based): queue ``fault`` just before it
-        is answered; the returned event is set when that request arrives (to kill a client then)."""
+    def schedule(self, method: str, call: int, fault: Fault | None = None, *,
+                 action: Callable[[], None] | None = None) -> threading.Event:
+        """From the ``call``-th request of ``method`` on (1-based): run ``action`` (a dataset
+        mutator, e.g. ``remove_bot``) and queue ``fault`` just before it is answered; the returned
+        event is set when that request arrives (to kill a client then)."""
         arrived = threading.Event()
-        self._scheduled[(method, call)] = (fault, arrived)
+        self._scheduled[(method, call)] = (fault, arrived, action)
         return arrived
 
     def respond(self, request: Request) -> Reply:
@@ -343,7 +357,9 @@ class SlackServer(WireServer):
             self._arrivals[method] += 1
             planned = self._scheduled.pop((method, self._arrivals[method]), None)
         if planned is not None:
-            fault, arrived = planned
+            fault, arrived, action = planned
+            if action is not None:
+                action()
             if fault is not None:
                 self.faults.add(fault)
             if arrived is not None:
