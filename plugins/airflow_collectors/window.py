@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import datetime as dt
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
