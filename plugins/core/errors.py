@@ -32,6 +32,7 @@ __all__ = [
     "sanitize_exception_message",
     "sanitize_text",
     "sanitize_traceback",
+    "worst_category",
 ]
 
 
@@ -507,3 +508,26 @@ def sanitize_traceback(exc: BaseException, extra_secrets: Iterable[str] = ()) ->
         else:
             chunks.append(sanitize_text(chunk, secrets))
     return "".join(chunks)
+
+
+# Worst first: a bug, then what needs someone to act (resources, credentials, data), then what
+# a later try may fix by itself. One step that failed for several partitions or files reports
+# the worst, so the retry policy and the alert follow the most serious cause.
+_SEVERITY = (
+    CollectorFailureCategory.UNKNOWN,
+    CollectorFailureCategory.RESOURCE,
+    CollectorFailureCategory.PERMISSION,
+    CollectorFailureCategory.AUTH,
+    CollectorFailureCategory.COMMAND,
+    CollectorFailureCategory.VALIDATION,
+    CollectorFailureCategory.CONFLICT,
+    CollectorFailureCategory.TIMEOUT,
+    CollectorFailureCategory.NETWORK,
+    CollectorFailureCategory.RATE_LIMIT,
+)
+
+
+def worst_category(categories: Iterable[CollectorFailureCategory]) -> CollectorFailureCategory:
+    """The most serious of ``categories`` (``unknown`` when there are none)."""
+    present = set(categories)
+    return next((c for c in _SEVERITY if c in present), CollectorFailureCategory.UNKNOWN)

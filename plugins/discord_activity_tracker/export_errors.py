@@ -27,6 +27,7 @@ from core.errors import (
     sanitize_exception_message,
     sanitize_text,
 )
+from core.errors import worst_category as worst_of
 
 __all__ = [
     "FilesRejectedError",
@@ -262,29 +263,13 @@ def too_deep_error(path: Path, offset: int, limit: int) -> DataValidationError:
 
 # --------------------------------------------------------------------------- several files
 
-_C = CollectorFailureCategory
-# Worst first: a bug, then what needs someone to act (credentials, disk, data), then what
-# a later try may fix by itself.
-_SEVERITY = (
-    _C.UNKNOWN,
-    _C.RESOURCE,
-    _C.PERMISSION,
-    _C.AUTH,
-    _C.COMMAND,
-    _C.VALIDATION,
-    _C.CONFLICT,
-    _C.TIMEOUT,
-    _C.NETWORK,
-    _C.RATE_LIMIT,
-)
 _DETAILED_FILES = 20
 _DETAIL_CHARS = 300
 
 
 def worst_category(errors: Sequence[BaseException]) -> CollectorFailureCategory:
-    """The most serious category among ``errors`` (see ``_SEVERITY``; unknown is the worst)."""
-    categories = {classify_failure(error) for error in errors}
-    return next((c for c in _SEVERITY if c in categories), _C.UNKNOWN)
+    """The most serious category among ``errors`` (:func:`core.errors.worst_category`)."""
+    return worst_of(classify_failure(error) for error in errors)
 
 
 class FilesRejectedError(CollectorError):

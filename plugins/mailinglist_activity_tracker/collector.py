@@ -50,6 +50,7 @@ from core.errors import (
     RateLimitError,
     classify_failure,
     sanitize_exception_message,
+    worst_category,
 )
 from core.identity import Profile, ProfileEmail, ensure_identity, upsert_profiles
 from core.operations.http import HttpClient, NotFoundError
@@ -169,22 +170,6 @@ class MailingListCollector(AbstractCollector):
 
 
 _C = CollectorFailureCategory
-# Worst first (the Discord tracker's order): a bug, then what needs someone to act, then what a
-# later try may fix by itself.
-_SEVERITY = (
-    _C.UNKNOWN,
-    _C.RESOURCE,
-    _C.PERMISSION,
-    _C.AUTH,
-    _C.COMMAND,
-    _C.VALIDATION,
-    _C.CONFLICT,
-    _C.TIMEOUT,
-    _C.NETWORK,
-    _C.RATE_LIMIT,
-)
-
-
 class ListsFailedError(CollectorError):
     """Several lists failed: ``category`` is the worst of theirs, ``lists`` names them all;
     ``retry_at`` (all rate-limited) is the latest time the source gave; ``__cause__`` is the
@@ -207,7 +192,7 @@ class ListsFailedError(CollectorError):
 def _worst(failures: list[tuple[str, Exception]], secrets: list[str]) -> ListsFailedError:
     """One error for several failed lists: each named with its category and (sanitized) error."""
     categories = [classify_failure(exc) for _fqdn, exc in failures]
-    worst = next((c for c in _SEVERITY if c in categories), _C.UNKNOWN)
+    worst = worst_category(categories)
     parts = [
         f"{fqdn} [{category.value}]: {sanitize_exception_message(exc, secrets)[:300]}"
         for (fqdn, exc), category in zip(failures, categories, strict=True)
