@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -30,9 +28,16 @@ import requests
 from sqlalchemy import select
 
 from core.store import Store, collector_runs
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
+from tests.conftest import PG_HOST, PG_PORT, PG_USER
 from tests.e2e.conftest import AIRFLOW
-from tests.e2e.test_scheduler import Services, _create_database, _drop_database, _free_port, wait_for
+from tests.e2e.test_scheduler import (
+    Services,
+    _create_database,
+    _drop_database,
+    _free_port,
+    cluster_env,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
@@ -142,32 +147,17 @@ def assets_scenario(
     store_url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}"
     api_port = _free_port()
     api_url = f"http://127.0.0.1:{api_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
+    env = cluster_env(
+        home=home,
+        config=config,
+        meta_url=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+        api_port=api_port,
+        executor="LocalExecutor",
+        parallelism=8,
+    )
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
-            "COLLECTORS_CONFIG": str(config),
-            "COLLECTOR_STATE_DIR": str(home / "state"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": api_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW_CONN_COLLECTOR_DB": store_url,
         }
     )

@@ -23,7 +23,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.store import Store, collector_runs
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
+from tests.conftest import PG_HOST, PG_PORT, PG_USER
 from tests.e2e.conftest import AIRFLOW
 from tests.e2e.test_scheduler import (
     Services,
@@ -46,6 +45,7 @@ from tests.e2e.test_scheduler import (
     _create_database,
     _drop_database,
     _free_port,
+    cluster_env,
     wait_for,
 )
 from tests.fakes.toy_collector import toy_notes
@@ -179,37 +179,21 @@ def cluster(
     config.write_text(_collectors_yaml(home))
     queue = f"e2e_celery_{uuid.uuid4().hex[:10]}"  # no other test run's worker can take our tasks
     meta_url = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
+    env = cluster_env(
+        home=home,
+        config=config,
+        meta_url=meta_url,
+        api_port=api_port,
+        executor="CeleryExecutor",
+        parallelism=16,
+    )
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
-            "COLLECTORS_CONFIG": str(config),
-            "COLLECTOR_STATE_DIR": str(home / "state"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "16",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.fakes.worker_hostname.hostname",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta_url}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": api_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
