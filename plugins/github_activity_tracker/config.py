@@ -14,13 +14,12 @@ may also hold ``tokens: [...]``.
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from core.config import resolve_path
+from core.connections import connection_extra, connection_from_env
 from core.errors import ConfigError
 from core.operations.github_ops import DEFAULT_API_URL
 from core.store import local_state_dir
@@ -215,37 +215,6 @@ def _split_tokens(value: object) -> list[str]:
     raise ConfigError("github connection: tokens must be a string or a list of strings")
 
 
-def _env_connection(conn_id: str) -> dict[str, Any]:
-    """``AIRFLOW_CONN_<ID>`` parsed without Airflow (for the console command outside Airflow)."""
-    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if not raw:
-        return {}
-    raw = raw.strip()
-    if raw.startswith("{"):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} must be a JSON object")
-        extra = data.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra) if extra.strip() else {}
-        return {**data, "extra": extra}
-    parts = urlsplit(raw)
-    host = parts.hostname or ""
-    fields: dict[str, Any] = {
-        "conn_type": parts.scheme,
-        "host": host,
-        "port": parts.port,
-        "login": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-        "schema": unquote(parts.path.lstrip("/")) or None,
-        "extra": {},
-    }
-    return fields
-
-
 def _base_url(fields: Mapping[str, Any]) -> str:
     host = str(fields.get("host") or "").strip()
     if not host:
@@ -265,15 +234,8 @@ def resolve_connection(
     connection: Mapping[str, Any] | None, *, conn_id: str, api_url: str | None = None
 ) -> GitHubConnection:
     """Base URL and tokens from the connection fields (or ``AIRFLOW_CONN_<ID>``, or ``GITHUB_TOKEN``)."""
-    fields: Mapping[str, Any] = connection or _env_connection(conn_id)
-    extra = fields.get("extra") or {}
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra) if extra.strip() else {}
-        except json.JSONDecodeError:
-            raise ConfigError(f"connection {conn_id}: extra is not valid JSON") from None
-    if not isinstance(extra, Mapping):
-        raise ConfigError(f"connection {conn_id}: extra must be a JSON object")
+    fields: Mapping[str, Any] = connection or connection_from_env(conn_id) or {}
+    extra = connection_extra(fields, conn_id)
     tokens = _split_tokens(fields.get("password")) + _split_tokens(extra.get("tokens"))
     if not fields and not tokens:
         tokens = _split_tokens(os.environ.get("GITHUB_TOKEN"))

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.connections import connection_from_env
 from core.errors import ConfigError
 from core.operations.http.config import normalize_base_url
-from core.vectors.sinks import connection_from_env
 
 __all__ = ["NewsfeedConfig", "resolve_connection"]
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.config import resolve_path
+from core.connections import connection_extra, connection_from_env
 from core.errors import ConfigError
 from core.vectors.settings import parse_vector_settings
 
@@ -163,17 +162,10 @@ class SlackConnection(BaseModel):
 
 def resolve_connection(fields: Mapping[str, Any] | None, *, conn_id: str) -> SlackConnection:
     """Token and API root from the connection fields (or ``AIRFLOW_CONN_<ID>`` outside Airflow)."""
-    data: Mapping[str, Any] = fields or _env_connection(conn_id)
+    data: Mapping[str, Any] = fields or connection_from_env(conn_id) or {}
     if not data:
         raise ConfigError(f"connection {conn_id}: not defined (a Slack connection whose password is the bot token)")
-    extra = data.get("extra") or {}
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra) if extra.strip() else {}
-        except json.JSONDecodeError:
-            raise ConfigError(f"connection {conn_id}: extra is not valid JSON") from None
-    if not isinstance(extra, Mapping):
-        raise ConfigError(f"connection {conn_id}: extra must be a JSON object")
+    extra = connection_extra(data, conn_id)
     token = str(data.get("password") or extra.get("token") or "").strip()
     if not token:
         raise ConfigError(f"connection {conn_id}: password (the bot token) is empty")
@@ -185,20 +177,3 @@ def resolve_connection(fields: Mapping[str, Any] | None, *, conn_id: str) -> Sla
     return SlackConnection(conn_id=conn_id, token=token, base_url=base.rstrip("/") + "/")
 
 
-def _env_connection(conn_id: str) -> dict[str, Any]:
-    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "").strip()
-    if not raw:
-        return {}
-    if raw.startswith("{"):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()} must be a JSON object")
-        return data
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
-    parts = urlsplit(raw)
-    extra = dict(parse_qsl(parts.query))
-    return {"password": unquote(parts.password or ""), "host": None, "extra": extra}

@@ -8,18 +8,17 @@ console run, from ``$AIRFLOW_CONN_PINECONE_DEFAULT`` in Airflow's JSON form.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from core.connections import connection_extra, connection_from_env
 from core.errors import ConfigError
 from core.store import Store
 from core.vectors.local_sink import LocalSink
 from core.vectors.settings import VectorSettings
 from core.vectors.sink import VectorSink
 
-__all__ = ["PINECONE_CONN_ID", "PINECONE_OVERRIDES", "build_sink", "connection_from_env"]
+__all__ = ["PINECONE_CONN_ID", "PINECONE_OVERRIDES", "build_sink"]
 
 PINECONE_CONN_ID = "pinecone_default"
 PINECONE_OVERRIDES = frozenset(
@@ -52,32 +51,7 @@ def build_sink(
         login=fields.get("login"),
         password=fields.get("password"),
         host=fields.get("host"),
-        extra=_extra(fields.get("extra")),
+        extra=connection_extra(fields, PINECONE_CONN_ID),
         overrides=settings.model_dump(include=set(PINECONE_OVERRIDES), exclude_unset=True),
     )
     return PineconeSink(config)
-
-
-def connection_from_env(conn_id: str) -> dict[str, Any] | None:
-    """``$AIRFLOW_CONN_<ID>`` in Airflow's JSON form (``{"conn_type": ..., "password": ...}``)."""
-    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if not raw:
-        return None
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise ConfigError(
-            f"$AIRFLOW_CONN_{conn_id.upper()}: only Airflow's JSON connection form is read outside Airflow"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise ConfigError(f"$AIRFLOW_CONN_{conn_id.upper()}: expected a JSON object")
-    return parsed
-
-
-def _extra(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value else {}
-        except ValueError:
-            raise ConfigError(f"connection {PINECONE_CONN_ID!r}: extra is not JSON") from None
-    return dict(value or {})
