@@ -60,9 +60,9 @@ def build(messages: int, per_month: int) -> tuple[HyperKittyData, dt.date]:
     for _ in range(months):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     step = dt.timedelta(days=28) / per_month
+    month_start = first
     for n in range(messages):
-        month_start = first
-        for _ in range(n // per_month):
+        if n and n % per_month == 0:
             month_start = (month_start + dt.timedelta(days=32)).replace(day=1)
         date = month_start + step * (n % per_month)
         reply_to = n - 1 if n % 3 == 2 else None

@@ -33,11 +33,12 @@ import mailbox
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Column, Connection, MetaData, String, Table, and_, exists, func, select, text, update
 
 from core.collectors import AbstractCollector
 from core.errors import (
@@ -235,7 +236,13 @@ class _ListRun:
             counts=counts,
         )
         self.detail_failures: list[tuple[str, Exception]] = []
-        self.fetched: set[str] = set()
+        # Details asked this run that did not arrive (failed, 404): the retry step skips them. A
+        # detail that arrived is stored with its content, so the retry step never sees it again.
+        self.unfetched: set[str] = set()
+        # Rows this run inserted since PostgreSQL's statistics of ml_messages last covered
+        # ``analyzed_rows`` rows (None: not read yet); see _keep_statistics.
+        self.inserted = 0
+        self.analyzed_rows: int | None = None
 
     @property
     def state(self) -> MailingListState:
@@ -366,6 +373,7 @@ class _ListRun:
             self.checkpoint.commit(
                 functools.partial(self._write, items=items, stored=stored, details=details), new_state
             )
+            self._keep_statistics()
             if jump:
                 assert resume_at is not None
                 log.info("%s: resuming an interrupted walk at offset %d", self.fqdn, resume_at)
@@ -383,7 +391,6 @@ class _ListRun:
 
     def _detail(self, digest: str) -> EmailDetail | Exception:
         """One message's detail, or the error that kept it (fatal errors are raised)."""
-        self.fetched.add(digest)
         try:
             response = self.client.get(self._api(f"email/{digest}/"))
             detail = parse_payload(EmailDetail, response.data, response.endpoint)
@@ -392,10 +399,12 @@ class _ListRun:
         except _FATAL:
             raise
         except NotFoundError as exc:
+            self.unfetched.add(digest)
             return exc  # gone between the index and the detail: the reconcile marks it deleted
         except PermissionDeniedError:
             raise
         except Exception as exc:  # noqa: BLE001 - kept with the message, retried next run
+            self.unfetched.add(digest)
             self.counts["details_failed"] += 1
             self.detail_failures.append((digest, exc))
             log.warning(
@@ -446,7 +455,38 @@ class _ListRun:
         if pending:
             upsert_rows(conn, _m, pending, ["list_fqdn", "message_id_hash"])
             self.counts["messages_pending"] += len(pending)
+            self.inserted += len(pending)
         self._profiles(conn, full + pending)
+
+    def _keep_statistics(self) -> None:
+        """PostgreSQL plans the per-page look-ups (``_stored``, thread counts, mbox parents) from
+        its statistics of ml_messages; a table a backfill fills from empty has none until
+        autovacuum gets to it (a minute or more later, or never where it is off), and without them
+        the planner reads all of the list's rows for every page of hashes: a backfill's time
+        grew with the square of the archive. So once this run's inserts reach what the statistics
+        last covered (and at least 1,000 rows), ``ANALYZE ml_messages`` (a sample: its cost does
+        not grow with the table), after the commit: a backfill analyzes a logarithmic number of
+        times. SQLite picks the primary key for these look-ups without statistics."""
+        if self.inserted < 1000 or self.store.engine.dialect.name != "postgresql":
+            return
+        if self.analyzed_rows is None:
+            with self.store.engine.connect() as conn:
+                self.analyzed_rows = max(
+                    0,
+                    int(
+                        conn.execute(
+                            text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+                            {"name": _m.name},
+                        ).scalar_one()
+                    ),
+                )
+        if self.inserted < self.analyzed_rows:
+            return
+        with self.store.engine.begin() as conn:
+            conn.execute(text(f"ANALYZE {_m.name}"))
+        self.analyzed_rows += self.inserted
+        self.inserted = 0
+        self.counts["statistics_refreshed"] += 1
 
     def _upsert_full(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -463,6 +503,7 @@ class _ListRun:
         )
         self.counts["messages_new"] += new
         self.counts["messages_updated_or_same"] += len(rows) - new
+        self.inserted += new
 
     def _place(
         self,
@@ -529,7 +570,7 @@ class _ListRun:
         todo = [
             dict(r)
             for r in rows
-            if r["message_id_hash"] not in self.fetched and _in_window(r["sent_at"], window)
+            if r["message_id_hash"] not in self.unfetched and _in_window(r["sent_at"], window)
         ]
         for start in range(0, len(todo), 50):
             chunk = todo[start : start + 50]
@@ -663,6 +704,7 @@ class _ListRun:
                 self._write(conn, members, stored, details)
 
             self.checkpoint.commit(work)
+            self._keep_statistics()
             if page.next is None or len(threads_in) < len(threads) or not threads:
                 break
             offset += size
@@ -695,48 +737,89 @@ class _ListRun:
 
     def _reconcile(self, started: dt.datetime) -> None:
         """Full index walk: moved messages take their thread, vanished ones are marked deleted
-        (each confirmed by a 404 on its detail, so a shift during the walk deletes nothing)."""
-        seen: set[str] = set()
+        (each confirmed by a 404 on its detail, so a shift during the walk deletes nothing).
+
+        The hashes the walk saw go to a temporary table and the stored ones it did not see are
+        found by an anti-join, read in pages in hash order: memory does not grow with the archive."""
+        seen = Table(
+            f"ml_reconcile_seen_{uuid.uuid4().hex[:12]}",
+            MetaData(),
+            Column("message_id_hash", String(64), primary_key=True),
+            prefixes=["TEMPORARY"],
+        )
+        # One connection holds the temporary table; its transactions never overlap the page commits.
+        with self.store.engine.connect() as scratch:
+            seen.create(scratch)
+            scratch.commit()
+            try:
+                self._reconcile_walk(scratch, seen)
+                self._reconcile_deleted(scratch, seen)
+            finally:
+                try:
+                    scratch.rollback()
+                    seen.drop(scratch)
+                    scratch.commit()
+                except Exception:  # noqa: BLE001 - a broken connection: closing it drops the table
+                    scratch.invalidate()
+        self.checkpoint.commit(lambda conn: None, self.state.with_extras(reconciled_at=started.isoformat()))
+
+    def _reconcile_walk(self, scratch: Connection, seen: Table) -> None:
         offset = 0
         while True:
             page, items = self._page(offset)
             self.counts["reconcile_pages"] += 1
-            seen.update(i.message_id_hash for i in items)
             with self.store.engine.connect() as conn:
                 stored = self._stored(conn, [i.message_id_hash for i in items])
             details = self._details([i for i in items if i.message_id_hash not in stored])
             self.checkpoint.commit(
                 functools.partial(self._write, items=items, stored=stored, details=details)
             )
+            self._keep_statistics()
+            if items:
+                hashes = [{"message_id_hash": i.message_id_hash} for i in items]
+                upsert_rows(scratch, seen, hashes, ["message_id_hash"])
+                scratch.commit()
             if page.next is None or not items:
-                break
+                return
             offset += self.settings.page_size
-        with self.store.engine.connect() as conn:
-            live = set(
-                conn.execute(
-                    select(_m.c.message_id_hash).where(_m.c.list_fqdn == self.fqdn, _m.c.deleted_at.is_(None))
+
+    def _reconcile_deleted(self, scratch: Connection, seen: Table) -> None:
+        """Stored live messages the walk did not see, 500 at a time: a 404 on the detail marks them."""
+        after = ""
+        while True:
+            digests = list(
+                scratch.execute(
+                    select(_m.c.message_id_hash)
+                    .where(
+                        _m.c.list_fqdn == self.fqdn,
+                        _m.c.deleted_at.is_(None),
+                        _m.c.message_id_hash > after,
+                        ~exists().where(seen.c.message_id_hash == _m.c.message_id_hash),
+                    )
+                    .order_by(_m.c.message_id_hash)
+                    .limit(500)
                 ).scalars()
             )
-        gone = []
-        for digest in sorted(live - seen):
-            try:
-                self.client.get(self._api(f"email/{digest}/"))
-            except NotFoundError:
-                gone.append(digest)
-        now = _now()
-
-        def work(conn: Connection) -> None:
-            for start in range(0, len(gone), 500):
-                conn.execute(
-                    update(_m)
-                    .where(
-                        and_(_m.c.list_fqdn == self.fqdn, _m.c.message_id_hash.in_(gone[start : start + 500]))
+            scratch.commit()
+            if not digests:
+                return
+            after = digests[-1]
+            gone = []
+            for digest in digests:
+                try:
+                    self.client.get(self._api(f"email/{digest}/"))
+                except NotFoundError:
+                    gone.append(digest)
+            if gone:
+                now = _now()
+                self.checkpoint.commit(
+                    lambda conn, gone=gone, now=now: conn.execute(
+                        update(_m)
+                        .where(and_(_m.c.list_fqdn == self.fqdn, _m.c.message_id_hash.in_(gone)))
+                        .values(deleted_at=now, updated_at=now)
                     )
-                    .values(deleted_at=now, updated_at=now)
                 )
-
-        self.checkpoint.commit(work, self.state.with_extras(reconciled_at=started.isoformat()))
-        self.counts["messages_deleted"] += len(gone)
+                self.counts["messages_deleted"] += len(gone)
 
     # ------------------------------------------------------------------ mbox backfill
 
@@ -868,6 +951,7 @@ def ingest_mbox_file(
                 run._profiles(conn, rows)
 
         run.checkpoint.commit(work, new_state)
+        run._keep_statistics()
         batch.clear()
 
     for mail in iter_mbox(path):
