@@ -6,7 +6,9 @@ Builds an archive in the HyperKitty fake (``tests/fakes/hyperkitty_server.py``, 
 process over loopback HTTP, never the internet): ``--messages`` synthetic messages, the same
 number per month (``--per-month``, so a bigger archive is more months, not bigger ones), a
 third of them replies. Then, each in a child process (``python -m core.cli run mailinglist
---skip-sync``, which reports its own peak RSS, ``VmHWM``) on a fresh PostgreSQL database:
+--skip-sync``, which reports its own peak RSS, ``VmHWM``) on a fresh PostgreSQL database. The
+fake and its archive live in this process; the child is a new program (fork + exec), so its
+``VmHWM`` counts the collector alone, never the fake's memory:
 
 1. **mbox backfill** of the whole archive (``backfill: mbox``; the run also does its first head
    walk, thread refresh and full reconcile walk: the requests are counted apart), once for
@@ -15,7 +17,7 @@ third of them replies. Then, each in a child process (``python -m core.cli run m
    collector again: requests per 1,000 new messages;
 3. **unchanged**: again with nothing new: requests per 1,000 messages stored.
 
-    PYTHONPATH=plugins:. python benchmarks/bench_mailinglist.py --messages 100000
+    PYTHONPATH=plugins:. python benchmarks/bench_mailinglist.py --messages 100000 --small 20000
 """
 
 from __future__ import annotations
@@ -135,7 +137,16 @@ def _show(label: str, elapsed: float, counts: dict[str, int], cpu: float, peak_k
         f"{label}: {elapsed:.1f} s wall, CPU {cpu:.1f} s, peak RSS {peak_kb / 1024:.0f} MB, "
         f"{sum(sent.values())} requests ({', '.join(f'{k} {v}' for k, v in sorted(sent.items()))})"
     )
-    shown = ("mbox_months", "mbox_messages", "messages_new", "details", "index_pages", "thread_pages")
+    shown = (
+        "mbox_months",
+        "mbox_messages",
+        "messages_new",
+        "details",
+        "index_pages",
+        "thread_pages",
+        "reconcile_pages",
+        "statistics_refreshed",
+    )
     print("   ", ", ".join(f"{k} {counts[k]}" for k in shown if k in counts))
 
 
