@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import sys
 import textwrap
 import time
@@ -24,12 +23,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from core.store import Store, collector_runs
 from tests.conftest import PG_HOST, PG_PORT, PG_USER
-from tests.e2e.conftest import AIRFLOW
 from tests.e2e.test_scheduler import (
     Services,
     _create_database,
@@ -163,22 +160,7 @@ def assets_scenario(
     )
     services = Services(home=home, env=env, api_url=api_url)
     try:
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
-        )
-        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-        services.start("api-server", "api-server")
-        services.start("scheduler", "scheduler")
-        services.start("dag-processor", "dag-processor")
-
-        def token() -> str | None:
-            try:
-                response = requests.get(f"{api_url}/auth/token", timeout=5)
-            except requests.ConnectionError:
-                return None
-            return response.json()["access_token"] if response.status_code in (200, 201) else None
-
-        services.token = wait_for("the API server", token, 90, services)
+        services.boot("api-server", "scheduler", "dag-processor")
         wait_for(
             "the producer and consumer DAGs to be parsed",
             lambda: all(

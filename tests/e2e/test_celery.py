@@ -205,27 +205,9 @@ def cluster(
     services = Services(home=home, env=env, api_url=api_url)
     cluster = Cluster(services, receiver, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}", queue, {})
     try:
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
-        )
-        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-        services.start("api-server", "api-server")
-        services.start("scheduler", "scheduler")
-        services.start("dag-processor", "dag-processor")
-        services.start("triggerer", "triggerer")
+        services.boot("api-server", "scheduler", "dag-processor", "triggerer")
         for name in WORKERS:
             cluster.start_worker(name)
-
-        def token() -> str | None:
-            import requests
-
-            try:
-                response = requests.get(f"{api_url}/auth/token", timeout=5)
-            except requests.ConnectionError:
-                return None
-            return response.json()["access_token"] if response.status_code in (200, 201) else None
-
-        services.token = wait_for("the API server", token, 90, services)
         wait_for(
             "the collector DAGs to be parsed",
             lambda: all(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -25,12 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from benchmarks.stress_overlap import Exports
 
 from core.store import Store
 from tests.conftest import PG_HOST, PG_PORT, PG_USER
-from tests.e2e.conftest import AIRFLOW
 from tests.e2e.test_scheduler import (
     Services,
     _create_database,
@@ -111,22 +108,7 @@ def airflow(
     )
     services = Services(home=home, env=env, api_url=api_url)
     try:
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
-        )
-        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-        services.start("api-server", "api-server")
-        services.start("scheduler", "scheduler")
-        services.start("dag-processor", "dag-processor")
-
-        def token() -> str | None:
-            try:
-                response = requests.get(f"{api_url}/auth/token", timeout=5)
-            except requests.ConnectionError:
-                return None
-            return response.json()["access_token"] if response.status_code in (200, 201) else None
-
-        services.token = wait_for("the API server", token, 90, services)
+        services.boot("api-server", "scheduler", "dag-processor")
         wait_for(
             f"{DAG_ID} to be parsed",
             lambda: services.api("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200,

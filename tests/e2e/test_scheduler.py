@@ -170,6 +170,24 @@ class Services:
                 [AIRFLOW, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
 
+    def boot(self, *roles: str) -> None:
+        """Migrate the metadata database, start each Airflow service in ``roles``, and wait
+        until the API server hands out a token (kept for :meth:`api`)."""
+        migrated = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+        for role in roles:
+            self.start(role, role)
+        self.token = wait_for("the API server", self._fresh_token, 90, self)
+
+    def _fresh_token(self) -> str | None:
+        try:
+            response = requests.get(f"{self.api_url}/auth/token", timeout=5)
+        except requests.ConnectionError:
+            return None
+        return response.json()["access_token"] if response.status_code in (200, 201) else None
+
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
@@ -372,23 +390,7 @@ def scenario(
     )
     services = Services(home=home, env=env, api_url=api_url)
     try:
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240, check=False
-        )
-        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-        services.start("api-server", "api-server")
-        services.start("scheduler", "scheduler")
-        services.start("dag-processor", "dag-processor")
-        services.start("triggerer", "triggerer")
-
-        def token() -> str | None:
-            try:
-                response = requests.get(f"{api_url}/auth/token", timeout=5)
-            except requests.ConnectionError:
-                return None
-            return response.json()["access_token"] if response.status_code in (200, 201) else None
-
-        services.token = wait_for("the API server", token, 90, services)
+        services.boot("api-server", "scheduler", "dag-processor", "triggerer")
         dag_ids = [
             "collect_notes",
             "collect_badauth",
