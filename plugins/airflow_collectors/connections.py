@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,9 +10,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
-from sqlalchemy.engine import make_url
 
-from core.errors import ConfigError
+from core.connections import EMBEDDED_ENV, embedded_mode, missing_store_connection, store_url_from_connection
 
 __all__ = [
     "EMBEDDED_ENV",
@@ -55,16 +53,6 @@ def resolve_connections(conn_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return resolved
 
 
-#: Environment switch for the embedded store (a SQLite file under ``$COLLECTOR_STATE_DIR``):
-#: set by ``scripts/env.sh`` (the local demo and test environment), never by the image.
-EMBEDDED_ENV = "COLLECTOR_EMBEDDED"
-
-
-def embedded_mode() -> bool:
-    """Whether ``$COLLECTOR_EMBEDDED`` explicitly allows the embedded SQLite store."""
-    return os.environ.get(EMBEDDED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def store_url(conn_id: str) -> str | None:
     """URL of the collector store; ``None`` (embedded SQLite) only in the embedded mode.
 
@@ -78,28 +66,8 @@ def store_url(conn_id: str) -> str | None:
                 "Connection %r is not defined: using the embedded SQLite store (%s=1)", conn_id, EMBEDDED_ENV
             )
             return None
-        raise ConfigError(
-            f"connection {conn_id!r} (the collector store) is not defined: define it "
-            f"(AIRFLOW_CONN_{conn_id.upper()}, the UI, or a secrets backend), or set {EMBEDDED_ENV}=1 "
-            "to use the embedded SQLite store of this machine (demo and local runs only)"
-        )
-    if fields["conn_type"] in {"sqlite"}:
-        return f"sqlite:///{fields['host']}"
-    uri = str(fields["uri"])
-    extra = fields.get("extra") or {}
-    if not extra:
-        return uri
-    # Airflow renders non-string extras as one ``__extra__`` JSON blob that libpq refuses:
-    # every scalar extra (``connect_timeout``, ``statement_timeout``, ``sslmode``...) becomes
-    # a query parameter of its own.
-    url = make_url(uri)
-    query = {key: value for key, value in url.query.items() if key != "__extra__"}
-    for key, value in extra.items():
-        if isinstance(value, bool):
-            query[key] = "1" if value else "0"
-        elif isinstance(value, (str, int, float)):
-            query[key] = str(value)
-    return url.set(query=query).render_as_string(hide_password=False)
+        raise missing_store_connection(conn_id)
+    return store_url_from_connection(fields, conn_id)
 
 
 # Extra keys whose values are credentials: a key containing any of these (case-insensitive,

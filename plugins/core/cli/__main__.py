@@ -10,13 +10,15 @@ from typing import Any
 
 from sqlalchemy import func, inspect, select, table
 
-from core.cli.store_url import resolve_store_url
+from core.cli.store_url import STORE_CONN_ID, ConnectionLookup, resolve_store_url
 from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
 from core.collectors.context import parse_instant
 from core.config import load_collectors_file
+from core.connections import connection_from_env
 from core.errors import ConfigError
 from core.store import Store
 from core.vectors.local_sink import search_local_records
+from core.vectors.sinks import vector_connection_ids
 
 
 def _collector_class(path: str) -> type[AbstractCollector]:
@@ -30,11 +32,16 @@ def _collector_class(path: str) -> type[AbstractCollector]:
 class RunCommand(BaseCollectorCommand):
     help = "Run one collector from include/collectors.yaml outside Airflow (collect, then vector sync)."
 
+    def __init__(self, lookup: ConnectionLookup = connection_from_env) -> None:
+        self.lookup = lookup
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("name", help="collector name in collectors.yaml")
         parser.add_argument("--config-file", default=None, help="collectors.yaml path")
-        parser.add_argument("--db", default=None, help="store URL (default: $COLLECTOR_DB_URL or SQLite)")
+        parser.add_argument(
+            "--db", default=None, help="store URL (default: $COLLECTOR_DB_URL, then the store connection)"
+        )
         parser.add_argument("--since", default=None)
         parser.add_argument("--until", default=None)
         parser.add_argument("--partition", default=None)
@@ -58,8 +65,13 @@ class RunCommand(BaseCollectorCommand):
                 f"unknown collector {options['name']!r}; known: {', '.join(settings.collectors)}"
             )
 
+        wanted = [*entry.connections, *vector_connection_ids(entry.config)]
+        found = {conn_id: self.lookup(conn_id) for conn_id in dict.fromkeys(wanted)}
         context = RunContext(
-            store_url=resolve_store_url(options.get("db")),
+            store_url=resolve_store_url(
+                options.get("db"), lookup=self.lookup, conn_id=settings.defaults.store_conn_id
+            ),
+            connections={conn_id: dict(fields) for conn_id, fields in found.items() if fields is not None},
             collector_name=options["name"],
             run_id="cli",
             since=parse_instant("since", options.get("since")),
@@ -71,13 +83,22 @@ class RunCommand(BaseCollectorCommand):
         return _collector_class(entry.collector)(entry.config, context=context)
 
 
-def summary(argv: Sequence[str]) -> int:
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", default=None, help="store URL (default: $COLLECTOR_DB_URL, then the connection)"
+    )
+    parser.add_argument(
+        "--store-conn-id", default=STORE_CONN_ID, help=f"the store's connection id (default {STORE_CONN_ID})"
+    )
+
+
+def summary(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.cli summary", description="Rows per table in the store"
     )
-    parser.add_argument("--db", default=None)
+    _store_arguments(parser)
     args = parser.parse_args(argv)
-    store = Store.from_url(resolve_store_url(args.db))
+    store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=args.store_conn_id))
     names = sorted(inspect(store.engine).get_table_names())
     print(f"Store: {store.describe()}")
     with store.engine.connect() as conn:
@@ -87,16 +108,16 @@ def summary(argv: Sequence[str]) -> int:
     return 0
 
 
-def search(argv: Sequence[str]) -> int:
+def search(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.cli search", description="Keyword search of the local vector sink"
     )
     parser.add_argument("query", nargs="*")
     parser.add_argument("--namespace", default=None)
     parser.add_argument("--limit", type=int, default=10)
-    parser.add_argument("--db", default=None)
+    _store_arguments(parser)
     args = parser.parse_args(argv)
-    store = Store.from_url(resolve_store_url(args.db))
+    store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=args.store_conn_id))
     rows = search_local_records(store, " ".join(args.query), namespace=args.namespace, limit=args.limit)
     for row in rows:
         text = str(row["text"]).replace("\n", " ")
@@ -105,11 +126,13 @@ def search(argv: Sequence[str]) -> int:
     return 0
 
 
-def migrate(argv: Sequence[str]) -> int:
+def migrate(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.cli migrate", description="Apply every collector's migrations"
     )
-    parser.add_argument("--db", default=None)
+    parser.add_argument(
+        "--db", default=None, help="store URL (default: $COLLECTOR_DB_URL, then the connection)"
+    )
     parser.add_argument("--config-file", default=None)
     args = parser.parse_args(argv)
     from pathlib import Path
@@ -120,7 +143,7 @@ def migrate(argv: Sequence[str]) -> int:
 
     path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
     settings = load_collectors_file(path)
-    store = Store.from_url(resolve_store_url(args.db))
+    store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=settings.defaults.store_conn_id))
     store.ensure_core()
     print(f"core: ok; vectors: applied {store.migrate('vectors', VECTOR_MIGRATIONS) or 'nothing new'}")
     print(f"identity: applied {ensure_identity(store) or 'nothing new'}")
@@ -131,13 +154,15 @@ def migrate(argv: Sequence[str]) -> int:
     return 0
 
 
-def status(argv: Sequence[str]) -> int:
+def status(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.cli status",
         description="Per collector: state, last success, last failure and its category, counts, "
         "checkpoints (see docs/operations.md)",
     )
-    parser.add_argument("--db", default=None, help="store URL (default: $COLLECTOR_DB_URL or SQLite)")
+    parser.add_argument(
+        "--db", default=None, help="store URL (default: $COLLECTOR_DB_URL, then the connection)"
+    )
     parser.add_argument("--config-file", default=None, help="collectors.yaml path")
     parser.add_argument("--window-hours", type=float, default=168, help="window of the OK/FAILED counts")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -159,7 +184,7 @@ def status(argv: Sequence[str]) -> int:
 
     path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
     settings = load_collectors_file(path, check_paths=False)
-    store = Store.from_url(resolve_store_url(args.db))
+    store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=settings.defaults.store_conn_id))
     store.ensure_core()
     now = dt.datetime.now(dt.UTC)
     statuses = collector_status(
@@ -173,7 +198,9 @@ def status(argv: Sequence[str]) -> int:
     if args.json:
         print(json.dumps([status_to_dict(s) for s in statuses], indent=2))
     else:
-        print(f"Store: {store.describe()}   counts: last {args.window_hours:g}h   now: {now:%Y-%m-%d %H:%M} UTC")
+        print(
+            f"Store: {store.describe()}   counts: last {args.window_hours:g}h   now: {now:%Y-%m-%d %H:%M} UTC"
+        )
         print(format_status_table(statuses, now))
         if stale:
             print(f"\nSTALE: {', '.join(stale)} (no successful collect within the expected interval)")
@@ -183,18 +210,19 @@ def status(argv: Sequence[str]) -> int:
 COMMANDS = {"summary": summary, "search": search, "migrate": migrate, "status": status}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, lookup: ConnectionLookup = connection_from_env) -> int:
+    """Run a console command; ``lookup`` reads connections (default: ``$AIRFLOW_CONN_<ID>``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help"}:
         print("usage: python -m core.cli {run,summary,search,migrate,status} ...")
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "run":
-        return RunCommand().main(rest)
+        return RunCommand(lookup).main(rest)
     if command not in COMMANDS:
         print(f"unknown command {command!r}", file=sys.stderr)
         return 2
-    return COMMANDS[command](rest)
+    return COMMANDS[command](rest, lookup)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,21 @@ from core.connections import connection_extra, connection_from_env
 from core.errors import ConfigError
 from core.store import Store
 from core.vectors.local_sink import LocalSink
-from core.vectors.settings import VectorSettings
+from core.vectors.settings import VectorSettings, parse_vector_settings
 from core.vectors.sink import VectorSink
 
-__all__ = ["PINECONE_CONN_ID", "PINECONE_OVERRIDES", "build_sink"]
+__all__ = ["PINECONE_CONN_ID", "PINECONE_OVERRIDES", "build_sink", "vector_connection_ids"]
 
 PINECONE_CONN_ID = "pinecone_default"
 PINECONE_OVERRIDES = frozenset(
     {"index", "sparse_index", "model", "sparse_model", "text_field", "cloud", "region", "namespace"}
 )
+
+
+def vector_connection_ids(config: Mapping[str, Any]) -> list[str]:
+    """The connections a collector's ``vectors:`` settings need resolved for its sink."""
+    settings = parse_vector_settings(config.get("vectors"))
+    return [PINECONE_CONN_ID] if settings.enabled and settings.sink == "pinecone" else []
 
 
 def build_sink(
