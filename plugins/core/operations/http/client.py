@@ -1,7 +1,9 @@
 """``HttpClient``: one ``requests.Session``, a token pool, a rate-limit policy, bounded waits
 and retries, pagination strategies and conditional requests, for any JSON API.
 
-Read-only by design: every request is a GET, so every retry is safe. Not thread-safe:
+Reads are GETs, so every retry is safe; :meth:`HttpClient.send` is the one write path
+(JSON body; transient failures retried only when the caller says the write is idempotent,
+rate-limit refusals always waited out, since a refused request was not acted on). Not thread-safe:
 use one client per thread or task. API layers (``core.operations.github``) subclass it
 to set their headers, policy, error classes and a few API-specific calls.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 import requests.adapters
 import requests.auth
@@ -247,6 +250,33 @@ class HttpClient:
             raise DataValidationError("unexpected 304 to an unconditional request", source=response.endpoint)
         return response
 
+    def send(self, method: str, path: str, payload: Any = None, *, idempotent: bool) -> HttpResponse:
+        """One write (``POST``/``PATCH``/``PUT``/``DELETE``) with ``payload`` as its JSON body.
+
+        Rate-limit refusals (``Retry-After``, a spent quota) are waited out and the request
+        sent again within the same bounds as a GET: the API did not act on a refused request.
+        5xx, resets, timeouts and bodies cut short are retried only when ``idempotent`` (a
+        content-addressed create, a compare-and-set); otherwise the error is raised and the
+        caller reconciles (re-reads what the write would have changed). Redirects are refused.
+        """
+        method = method.upper()
+        if method == "GET":
+            raise ValueError("send() is for writes; use get()")
+        body = None if payload is None else orjson.dumps(payload)
+        response, token, data = self._send(
+            self.url_for(path), None, None, method=method, body=body, transient_retries=idempotent
+        )
+        return HttpResponse(
+            url=response.url,
+            endpoint=self._redact(self._endpoint(response.url)),
+            status=response.status_code,
+            headers=response.headers,
+            data=data,
+            links=parse_link_header(response.headers.get("Link")),
+            token=token.fingerprint,
+            rate=self._snapshot(response),
+        )
+
     def get_if_changed(
         self, path: str, params: Mapping[str, Any] | None = None, *, scope: str
     ) -> HttpResponse | NotModified:
@@ -419,6 +449,9 @@ class HttpClient:
         validators: tuple[str | None, str | None] | None,
         *,
         raw: bool = False,
+        method: str = "GET",
+        body: bytes | None = None,
+        transient_retries: bool = True,
     ) -> tuple[requests.Response, Token, Any]:
         """Every retry, wait and rotation decision for one logical GET.
 
@@ -428,6 +461,8 @@ class HttpClient:
         token that got it and its decoded body (``None`` for a 304 or an empty body).
         """
         headers: dict[str, str] = {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         if validators is not None:
             etag, last_modified = validators
             if etag:
@@ -438,11 +473,19 @@ class HttpClient:
         refreshed = False
         endpoint = self._endpoint(url)
         resource = self.policy.resource_for(endpoint.split("?", 1)[0])
-        retrying = self._retrying()
+        retrying = self._retrying(transient_retries)
         while True:
-            response, token, outcome, data = retrying(self._attempt, url, params, headers, resource, raw)
+            response, token, outcome, data = retrying(
+                self._attempt, url, params, headers, resource, raw, None, method, body
+            )
             if outcome.verdict in (Verdict.OK, Verdict.NOT_MODIFIED):
                 return response, token, data
+            if outcome.verdict is Verdict.REDIRECT and method != "GET":
+                raise DataValidationError(
+                    f"{self.http_config.api_name} redirected {method} {self._redact(endpoint)}; "
+                    "writes do not follow redirects",
+                    source=self._redact(endpoint),
+                )
             if outcome.verdict is Verdict.REDIRECT:
                 redirects += 1
                 self.stats.redirects += 1
@@ -485,6 +528,9 @@ class HttpClient:
         headers: Mapping[str, str],
         resource: str,
         raw: bool = False,
+        max_bytes: int | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> tuple[requests.Response, Token, Outcome, Any]:
         """One request: raises :class:`_Transient` for what a retry may fix."""
         token = self.tokens.acquire(resource)
@@ -492,9 +538,11 @@ class HttpClient:
         self.stats.by_token[token.fingerprint] += 1
         endpoint = self._endpoint(url)
         try:
-            response = self._session.get(
+            response = self._session.request(
+                method,
                 url,
                 params=params,
+                data=body,
                 headers=headers,
                 auth=token.auth,
                 timeout=(self.http_config.connect_timeout, self.http_config.read_timeout),
@@ -502,7 +550,7 @@ class HttpClient:
             )
         except requests.RequestException as exc:
             self.stats.transport_errors += 1
-            outcome = classify_transport_error(exc, endpoint=endpoint, redact=self._redact)
+            outcome = classify_transport_error(exc, endpoint=endpoint, redact=self._redact, method=method)
             assert outcome.error is not None
             if outcome.verdict is Verdict.TRANSIENT:
                 raise _Transient(outcome.error) from None
@@ -518,6 +566,7 @@ class HttpClient:
             api_name=self.http_config.api_name,
             errors=self.errors,
             on_bad_header=self._bad_header,
+            method=method,
         )
         self._count(response, outcome)
         if outcome.verdict is Verdict.TRANSIENT:
@@ -544,12 +593,14 @@ class HttpClient:
         """Hook for API layers: raise a typed error for a 2xx body that reports a failure
         (Slack's ``{"ok": false}``). The default accepts every 2xx."""
 
-    def _retrying(self) -> Callable[..., Any]:
-        """A ``tenacity`` retrier for transient failures, with the client's sleep, bounds and jitter."""
+    def _retrying(self, transient_retries: bool = True) -> Callable[..., Any]:
+        """A ``tenacity`` retrier for transient failures, with the client's sleep, bounds and jitter
+        (one attempt only when the request may not be repeated)."""
         config = self.http_config
+        attempts = config.transient_max_retries + 1 if transient_retries else 1
         retrier = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(config.transient_max_retries + 1),
+            stop=tenacity.stop_after_attempt(attempts),
             wait=tenacity.wait_combine(
                 tenacity.wait_exponential(multiplier=config.backoff_base, max=config.backoff_max, min=0),
                 lambda _state: self._jitter(),
@@ -563,9 +614,7 @@ class HttpClient:
             try:
                 return retrier(*args)
             except _Transient as failed:
-                self.log.warning(
-                    "giving up after %d attempts: %s", config.transient_max_retries + 1, failed.error
-                )
+                self.log.warning("giving up after %d attempts: %s", attempts, failed.error)
                 raise failed.error from None
 
         return call

@@ -150,6 +150,7 @@ def classify_response(
     api_name: str = "HTTP",
     errors: StatusErrors = StatusErrors(),
     on_bad_header: BadHeader | None = None,
+    method: str = "GET",
 ) -> Outcome:
     """What to do with one answer. ``path`` (no query) picks the rate-limit bucket."""
     status = response.status_code
@@ -162,7 +163,9 @@ def classify_response(
 
     body = _json_or_none(response.content)
     message = redact(api_message(response, body))
-    text = f"{api_name} answered {status} to GET {redact(endpoint)}" + (f": {message}" if message else "")
+    text = f"{api_name} answered {status} to {method} {redact(endpoint)}" + (
+        f": {message}" if message else ""
+    )
 
     refusal = policy.refusal(
         status, response.headers, body, message, now=now, path=path, on_bad=on_bad_header
@@ -194,10 +197,12 @@ def classify_response(
     return Outcome(Verdict.FATAL, CollectorError(text))
 
 
-def classify_transport_error(exc: requests.RequestException, *, endpoint: str, redact: Redactor) -> Outcome:
+def classify_transport_error(
+    exc: requests.RequestException, *, endpoint: str, redact: Redactor, method: str = "GET"
+) -> Outcome:
     """Connection resets, refused connections, truncated bodies and timeouts are retriable."""
     detail = redact(f"{type(exc).__name__}: {exc}")
-    text = f"GET {redact(endpoint)} failed: {detail}"
+    text = f"{method} {redact(endpoint)} failed: {detail}"
     if isinstance(exc, requests.Timeout):
         return Outcome(Verdict.TRANSIENT, SourceTimeoutError(text))
     if isinstance(
