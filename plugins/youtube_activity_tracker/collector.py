@@ -77,6 +77,8 @@ class YouTubeCollector(_YouTubeBase):
 
     def validate_config(self) -> None:
         super().validate_config()
+        if not self.settings.partitions():
+            raise ConfigError("youtube config: list at least one of channels, playlists or search.queries")
         self.base_url, self.api_keys = resolve_api(
             self.context.connection(self.settings.connection_id), self.settings
         )

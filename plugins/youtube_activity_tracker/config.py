@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.connections import connection_extra, connection_from_env
 from core.errors import ConfigError
@@ -82,12 +82,6 @@ class YouTubeConfig(BaseModel):
             if not _PLAYLIST_ID.match(playlist):
                 raise ValueError(f"{playlist!r} is not a playlist id")
         return value
-
-    @model_validator(mode="after")
-    def _something_to_read(self) -> Self:
-        if not (self.channels or self.playlists or self.search.queries):
-            raise ValueError("list at least one of channels, playlists or search.queries")
-        return self
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> YouTubeConfig:
