@@ -11,7 +11,8 @@ from airflow.sdk.definitions.param import ParamsDict
 
 from airflow_collectors.alerts.notifier import CollectorAlertNotifier
 from airflow_collectors.assets import assets_for
-from airflow_collectors.deadlines import collector_deadline, deadlines_supported
+from airflow_collectors.compat import tolerate_encoded_deadline_alerts
+from airflow_collectors.deadlines import collector_deadline
 from airflow_collectors.task_group import collector_tasks
 from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
 from core.errors import ConfigError
@@ -112,7 +113,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
                 routing=settings.alerts,
                 store_conn_id=defaults.store_conn_id,
             )
-            if deadline_minutes and deadlines_supported()
+            if deadline_minutes
             else None
         ),
     )
@@ -156,6 +157,7 @@ def build_dags(path: Path | None = None) -> dict[str, DAG]:
     """Every enabled collector's DAG, keyed by dag_id. Bad config raises ``ConfigError`` naming the entry."""
     source = path or collectors_file_path()
     settings = load_collectors_file(source)
+    tolerate_encoded_deadline_alerts()
     return {
         f"collect_{name}": build_dag(name, entry, settings, source)
         for name, entry in settings.collectors.items()

@@ -6,19 +6,14 @@ finished, the scheduler queues :func:`collector_deadline_missed` on the triggere
 ``AsyncCallback``), which sends a ``late`` alert with the same routing, destinations and
 suppression as task failures.
 
-``airflow dags test`` is the exception: in Airflow 3.3.2 it runs an in-memory copy of the DAG
-whose deadline alerts were never written to the metadata DB, and it crashes when the run
-succeeds (``DeadlineAlertModel.get_by_id`` receives the serialized alert instead of its id).
-Deadlines only matter under a scheduler anyway, so the factory leaves them out of DAGs parsed
-by ``airflow dags test`` (see :func:`deadlines_supported`).
+The same DAG runs under ``airflow dags test`` (see :mod:`airflow_collectors.compat` for the
+workaround that makes it possible).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk.definitions.callback import AsyncCallback
@@ -30,16 +25,7 @@ from core.config import AlertRouting
 __all__ = [
     "collector_deadline",
     "collector_deadline_missed",
-    "deadlines_supported",
 ]
-
-
-def deadlines_supported(argv: Sequence[str] | None = None) -> bool:
-    """False inside ``airflow dags test`` (see the module docstring), True everywhere else."""
-    args = list(sys.argv if argv is None else argv)
-    program = Path(args[0]).name if args else ""
-    launched_by_airflow = program == "airflow" or (program == "__main__.py" and "airflow" in args[0])
-    return not (launched_by_airflow and args[1:3] == ["dags", "test"])
 
 
 async def collector_deadline_missed(

@@ -191,13 +191,3 @@ def test_collector_dags_carry_notifiers_and_a_lateness_deadline(tmp_path: Path):
         (on_retry,) = task.on_retry_callback
         assert isinstance(on_failure, CollectorAlertNotifier) and on_failure.kind == "failure"
         assert on_retry.kind == "retry" and on_retry.routing.repeat_suppression_minutes == 5
-
-
-def test_deadlines_are_left_out_of_airflow_dags_test_only():
-    from airflow_collectors.deadlines import deadlines_supported
-
-    assert deadlines_supported(["/venv/bin/airflow", "scheduler"])
-    assert deadlines_supported(["/venv/bin/airflow", "dag-processor"])
-    assert deadlines_supported(["pytest", "tests"])
-    assert not deadlines_supported(["/venv/bin/airflow", "dags", "test", "collect_toy"])
-    assert not deadlines_supported(["/venv/lib/airflow/__main__.py", "dags", "test", "collect_toy"])
