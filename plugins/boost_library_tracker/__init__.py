@@ -1,0 +1,1 @@
+"""Boost releases and the metadata (``meta/libraries.json``) of every library in each release."""
