@@ -60,6 +60,7 @@ from github_activity_tracker.config import (
     resolve_connection,
 )
 from github_activity_tracker.discovery import RepositoryDiscovery
+from github_activity_tracker.follow import Children, children_of, keep_children, keep_issues
 from github_activity_tracker.http_validators import tracked
 from github_activity_tracker.markdown_export import export_issues
 from github_activity_tracker.preprocess import documents
@@ -68,8 +69,10 @@ from github_activity_tracker.rows import (
     mark_pull_synced,
     write_commit_files,
     write_commits,
+    write_issue_comments,
     write_pull_details,
     write_repository,
+    write_review_comments,
     write_reviews,
 )
 from github_activity_tracker.streams import (
@@ -294,7 +297,8 @@ class _RepoRun:
         self.store = collector.store
         self.counts: collections.Counter[str] = collections.Counter()
         self.partition = repo.lower()
-        self.scope = f"github:{self.partition}"
+        # Validators belong to the entry: two entries with different filters may read one repository.
+        self.scope = f"{collector.name}:{self.partition}"
         self.per_page = self.settings.per_page
         self.overlap = dt.timedelta(minutes=self.settings.overlap_minutes)
         self.bounded = self.context.bounded
@@ -448,9 +452,19 @@ class _RepoRun:
 
     # ------------------------------------------------------------------ updated-sorted lists
 
-    def write(self, stream: Stream, conn: Connection, items: Sequence[Any], now: dt.datetime) -> None:
+    def write(
+        self,
+        stream: Stream,
+        conn: Connection,
+        items: Sequence[Any],
+        now: dt.datetime,
+        children: Children | None = None,
+    ) -> None:
         assert stream.write is not None
         stream.write(conn, self.repo_id, self.full_name, items, now)
+        if children is not None:
+            write_issue_comments(conn, self.repo_id, children.issue_comments, now)
+            write_review_comments(conn, self.repo_id, children.review_comments, now)
         for item in items:
             if stream is ISSUES:
                 self.touched.add(item.number)
@@ -458,6 +472,57 @@ class _RepoRun:
                 self.touched.add(item.issue_number)
             else:
                 self.touched.add(item.pull_number)
+
+    def select(self, stream: Stream, items: Sequence[Any]) -> tuple[list[Any], Children | None]:
+        """What of a page the filters keep (:mod:`~github_activity_tracker.follow`), and the
+        earlier comments of issues that just started to match (fetched now, stored with them)."""
+        filters = self.settings.filters
+        if not filters.labels_active:
+            return list(items), None
+        newly: list[Any] = []
+        with self.store.engine.connect() as conn:
+            if stream is ISSUES:
+                kept, newly = keep_issues(conn, self.repo_id, filters, items)
+            else:
+                parent = "issue_number" if stream is ISSUE_COMMENTS else "pull_number"
+                kept = keep_children(conn, self.repo_id, filters, items, parent)
+        if len(kept) < len(items):
+            self.counts[f"{stream.name}_filtered_out"] += len(items) - len(kept)
+        if not newly:
+            return kept, None
+        # The comment lists of a first or full read list every comment anyway.
+        behind = not self.full_refresh
+        children = children_of(
+            self.client,
+            self.repo,
+            newly,
+            per_page=self.per_page,
+            issue_comments=behind
+            and self.enabled("issue_comments")
+            and self.state.cursor(ISSUE_COMMENTS.name) is not None,
+            review_comments=behind
+            and self.enabled("review_comments")
+            and self.state.cursor(REVIEW_COMMENTS.name) is not None,
+        )
+        if children.requests:
+            self.counts["children_backfill_requests"] += children.requests
+            self.counts["issue_comments"] += len(children.issue_comments)
+            self.counts["review_comments"] += len(children.review_comments)
+        return kept, children
+
+    def store_page(
+        self,
+        stream: Stream,
+        items: Sequence[Any],
+        state: GitHubRepoState,
+        remember: Sequence[GitHubResponse | None],
+    ) -> None:
+        """One page of an updated-sorted list: the kept rows, the checkpoint, the validators."""
+        kept, children = self.select(stream, items)
+        now = self.now()
+        self.commit(lambda conn: self.write(stream, conn, kept, now, children), state, remember=remember)
+        self.counts[stream.name] += len(kept)
+        self.counts[f"{stream.name}_pages"] += 1
 
     def run_updated(self, stream: Stream) -> None:
         assert stream.model is not None and stream.cursor is not None
@@ -478,14 +543,9 @@ class _RepoRun:
         if first.next_url is None or reaches_back:
             wanted = [i for i in items if cutoff is None or key(i) >= cutoff]
             newest = max((key(i) for i in wanted), default=None)
-            now = self.now()
-            self.commit(
-                lambda conn: self.write(stream, conn, wanted, now),
-                self.state.with_cursor(stream.name, newest).with_read(stream.name),
-                remember=[first],
+            self.store_page(
+                stream, wanted, self.state.with_cursor(stream.name, newest).with_read(stream.name), [first]
             )
-            self.counts[stream.name] += len(wanted)
-            self.counts[f"{stream.name}_pages"] += 1
             return
         self.keyset(stream, since=cutoff, until=None, probe=first)
 
@@ -510,15 +570,13 @@ class _RepoRun:
             wanted = [i for i in fresh if until is None or key(i) <= until]
             done = page.next_url is None or len(wanted) < len(fresh) or len(items) < self.per_page
             newest = max((key(i) for i in items), default=None)
-            now = self.now()
             state = self.state.with_cursor(stream.name, max((key(i) for i in wanted), default=None))
-            self.commit(
-                lambda conn, rows=wanted, at=now: self.write(stream, conn, rows, at),
+            self.store_page(
+                stream,
+                wanted,
                 state.with_read(stream.name) if done and probe is not None else state,
-                remember=[probe] if done else [],
+                [probe] if done else [],
             )
-            self.counts[stream.name] += len(wanted)
-            self.counts[f"{stream.name}_pages"] += 1
             if done or newest is None:
                 return
             if since is not None and newest <= since:
@@ -542,32 +600,43 @@ class _RepoRun:
             parts={"repo": self.repo},
             overlap=self.overlap,
             window=Window(self.context.since, self.context.until) if self.bounded else None,
-            write=lambda conn, rows: self.write(ISSUES, conn, rows, self.now()),
+            write=lambda conn, rows: self.write(
+                ISSUES, conn, keep_issues(conn, self.repo_id, self.settings.filters, rows)[0], self.now()
+            ),
             counts=self.counts,
         )
 
     # ------------------------------------------------------------------ commits
 
+    def commit_streams(self) -> list[tuple[str, dict[str, str]]]:
+        """(checkpoint name, extra list parameters) of each commit stream: the whole default
+        branch, or one stream per ``filters.commit_paths`` entry (GitHub takes one ``path``)."""
+        paths = self.settings.filters.commit_paths
+        if not paths:
+            return [(COMMITS.name, {})]
+        return [(f"{COMMITS.name}:{path}", {"path": path}) for path in paths]
+
     def run_commits(self) -> None:
         try:
-            if self.bounded:
-                self.commit_window(self.context.since, self.context.until, top=None)
-                return
-            pending = self.state.pending_window(COMMITS.name)
-            if pending is not None:
-                since, until, top = pending
-                log.info("%s: resuming the commit window %s .. %s", self.repo, since, until)
-                self.commit_window(since, until, top=top)
-            self.newest_commits()
+            for name, extra in self.commit_streams():
+                if self.bounded:
+                    self.commit_window(name, extra, self.context.since, self.context.until, top=None)
+                    continue
+                pending = self.state.pending_window(name)
+                if pending is not None:
+                    since, until, top = pending
+                    log.info("%s: resuming the commit window %s .. %s of %s", self.repo, since, until, name)
+                    self.commit_window(name, extra, since, until, top=top)
+                self.newest_commits(name, extra)
         except GitHubConflictError:
             self.counts["commits_empty_repository"] += 1  # 409: "Git Repository is empty."
 
-    def newest_commits(self) -> None:
-        cursor = self.state.cursor(COMMITS.name)
+    def newest_commits(self, name: str, extra: dict[str, str]) -> None:
+        cursor = self.state.cursor(name)
         cutoff = cursor - self.overlap if cursor else None
         path = COMMITS.url(self.repo)
-        trust = self.state.was_read(COMMITS.name) and not self.state.pending_window(COMMITS.name)
-        result = self.probe(path, COMMITS.probe_params(self.per_page), trust=trust)
+        trust = self.state.was_read(name) and not self.state.pending_window(name)
+        result = self.probe(path, {**COMMITS.probe_params(self.per_page), **extra}, trust=trust)
         if isinstance(result, NotModified):
             self.counts["commits_not_modified"] += 1
             return
@@ -579,13 +648,9 @@ class _RepoRun:
             top = max([*dates, *([top] if top else [])], default=None)
             done = page.next_url is None or len(wanted) < len(commits) or not commits
             if done or top is None:
-                state = (
-                    self.state.with_cursor(COMMITS.name, top)
-                    .without_pending(COMMITS.name)
-                    .with_read(COMMITS.name)
-                )
+                state = self.state.with_cursor(name, top).without_pending(name).with_read(name)
             else:
-                state = self.state.with_pending(COMMITS.name, since=cutoff, until=min(dates), top=top)
+                state = self.state.with_pending(name, since=cutoff, until=min(dates), top=top)
             now = self.now()
             self.commit(
                 lambda conn, rows=wanted, at=now: write_commits(conn, self.repo_id, rows, at),
@@ -598,20 +663,26 @@ class _RepoRun:
                 return
 
     def commit_window(
-        self, since: dt.datetime | None, until: dt.datetime | None, *, top: dt.datetime | None
+        self,
+        name: str,
+        extra: dict[str, str],
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        *,
+        top: dt.datetime | None,
     ) -> None:
         """Every commit with ``since <= committer date <= until``, newest first (resume or bounded run)."""
         path = COMMITS.url(self.repo)
-        for page in self.client.pages(path, COMMITS.window_params(since, until, self.per_page)):
+        for page in self.client.pages(path, {**COMMITS.window_params(since, until, self.per_page), **extra}):
             commits = parse_list(Commit, page.data, endpoint=page.endpoint)
             done = page.next_url is None or not commits
             state = None
             if top is not None:
                 if done:
-                    state = self.state.with_cursor(COMMITS.name, top).without_pending(COMMITS.name)
+                    state = self.state.with_cursor(name, top).without_pending(name)
                 else:
                     lowest = min(c.committed_at for c in commits)
-                    state = self.state.with_pending(COMMITS.name, since=since, until=lowest, top=top)
+                    state = self.state.with_pending(name, since=since, until=lowest, top=top)
             now = self.now()
             self.commit(lambda conn, rows=commits, at=now: write_commits(conn, self.repo_id, rows, at), state)
             self.counts["commits"] += len(commits)

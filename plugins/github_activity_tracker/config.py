@@ -37,6 +37,7 @@ from core.errors import ConfigError
 from core.operations.github_ops import DEFAULT_API_URL
 from core.store import local_state_dir
 from core.vectors.settings import parse_vector_settings
+from github_activity_tracker.filters import GitHubFilters
 
 __all__ = [
     "ALL_STREAMS",
@@ -116,6 +117,7 @@ class GitHubConfig(BaseModel):
     git_timeout: float = Field(default=900, gt=0)
 
     markdown_export_dir: str | None = None
+    filters: GitHubFilters = Field(default_factory=GitHubFilters)
 
     connection_id: str = "github_default"
     api_url: str | None = Field(default=None, description="overrides the connection's host")

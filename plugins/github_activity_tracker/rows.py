@@ -52,8 +52,6 @@ __all__ = [
 Row = dict[str, Any]
 
 
-
-
 def _content_columns(table: Table, keys: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
     skip = {*keys, "row_updated_at", *exclude}
     return [c.name for c in table.columns if c.name not in skip]

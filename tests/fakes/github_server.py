@@ -1577,6 +1577,13 @@ class FakeGitHubServer(WireServer):
         if "until" in q:
             until = _parse_time(q["until"], "until")
             commits = [c for c in commits if c.committed_at <= until]
+        if q.get("path"):  # one path (file or directory) per request, like GitHub
+            path = q["path"].strip("/")
+            commits = [
+                c
+                for c in commits
+                if any(f.filename == path or f.filename.startswith(f"{path}/") for f in c.files)
+            ]
         chunk, links = self._page(commits, q, self._link_base(repo, "/commits"))
         return [p.commit(repo, c) for c in chunk], links, None
 
