@@ -10,7 +10,14 @@ No Airflow, no tracker: see docs/core-api.md, "HTTP source kit".
 """
 
 from core.operations.http.auth import Credential, HeaderAuth, OAuth2ClientCredentials, QueryAuth
-from core.operations.http.client import HttpClient, HttpResponse, NotModified, Pages, list_body
+from core.operations.http.client import (
+    BodyTooLargeError,
+    HttpClient,
+    HttpResponse,
+    NotModified,
+    Pages,
+    list_body,
+)
 from core.operations.http.config import HttpClientConfig
 from core.operations.http.pagination import (
     CursorField,
@@ -51,6 +58,7 @@ __all__ = [
     "REDDIT",
     "RETRY_AFTER_ONLY",
     "SLACK",
+    "BodyTooLargeError",
     "Credential",
     "CursorField",
     "EtagCache",

@@ -50,7 +50,7 @@ from core.operations.http.stats import RequestStats
 from core.operations.http.tokens import Token, TokenPool
 from core.operations.http.validators import EtagCache, request_key
 
-__all__ = ["HttpClient", "HttpResponse", "NotModified", "Pages"]
+__all__ = ["BodyTooLargeError", "HttpClient", "HttpResponse", "NotModified", "Pages"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +139,10 @@ def list_body(page: HttpResponse, items_path: str = "") -> list[Any]:
             location=items_path or "$",
         )
     return items
+
+
+class BodyTooLargeError(DataValidationError):
+    """A raw body larger than the caller's ``max_bytes`` (category ``validation``: not retried)."""
 
 
 class _Transient(Exception):
@@ -241,11 +245,15 @@ class HttpClient:
             raise DataValidationError("unexpected 304 to an unconditional request", source=response.endpoint)
         return response
 
-    def get_raw(self, path: str, params: Mapping[str, Any] | None = None) -> HttpResponse:
+    def get_raw(
+        self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int | None = None
+    ) -> HttpResponse:
         """One GET whose body is kept as bytes (``data``), not parsed as JSON: a file download
         (an mbox export, an archive). Same retries, waits and errors as :meth:`get`; a body cut
-        short on the wire is retried as a transient failure."""
-        response = self._fetch(self.url_for(path), params, raw=True)
+        short on the wire is retried as a transient failure. With ``max_bytes`` the body is
+        streamed and a larger one (announced or sent) raises :class:`BodyTooLargeError`
+        (``validation``) after reading at most ``max_bytes + 1`` bytes of it."""
+        response = self._fetch(self.url_for(path), params, raw=True, max_bytes=max_bytes)
         if isinstance(response, NotModified):  # pragma: no cover - no validators were sent
             raise DataValidationError("unexpected 304 to an unconditional request", source=response.endpoint)
         return response
@@ -278,10 +286,17 @@ class HttpClient:
         )
 
     def get_if_changed(
-        self, path: str, params: Mapping[str, Any] | None = None, *, scope: str
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        scope: str,
+        raw: bool = False,
+        max_bytes: int | None = None,
     ) -> HttpResponse | NotModified:
-        """Conditional GET with the validators remembered under ``scope``; see :meth:`remember`."""
-        return self._fetch(self.url_for(path), params, scope=scope)
+        """Conditional GET with the validators remembered under ``scope``; see :meth:`remember`.
+        ``raw``/``max_bytes``: the body as bytes, as :meth:`get_raw`."""
+        return self._fetch(self.url_for(path), params, scope=scope, raw=raw, max_bytes=max_bytes)
 
     def remember(self, response: HttpResponse) -> None:
         """Store the response's validators (after its data is persisted)."""
@@ -414,7 +429,13 @@ class HttpClient:
             page = fetched
 
     def _fetch(
-        self, url: str, params: Mapping[str, Any] | None, *, scope: str | None = None, raw: bool = False
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        *,
+        scope: str | None = None,
+        raw: bool = False,
+        max_bytes: int | None = None,
     ) -> HttpResponse | NotModified:
         key = None
         validators = None
@@ -423,7 +444,7 @@ class HttpClient:
             key = request_key(self._endpoint(parts._replace(query="").geturl()), params, parts.query)
             if self.etag_cache is not None:
                 validators = self.etag_cache.get(scope, key)
-        response, token, data = self._send(url, params, validators, raw=raw)
+        response, token, data = self._send(url, params, validators, raw=raw, max_bytes=max_bytes)
         endpoint = self._redact(self._endpoint(response.url))
         if response.status_code == 304:
             return NotModified(
@@ -449,6 +470,7 @@ class HttpClient:
         validators: tuple[str | None, str | None] | None,
         *,
         raw: bool = False,
+        max_bytes: int | None = None,
         method: str = "GET",
         body: bytes | None = None,
         transient_retries: bool = True,
@@ -476,7 +498,7 @@ class HttpClient:
         retrying = self._retrying(transient_retries)
         while True:
             response, token, outcome, data = retrying(
-                self._attempt, url, params, headers, resource, raw, None, method, body
+                self._attempt, url, params, headers, resource, raw, max_bytes, method, body
             )
             if outcome.verdict in (Verdict.OK, Verdict.NOT_MODIFIED):
                 return response, token, data
@@ -547,6 +569,7 @@ class HttpClient:
                 auth=token.auth,
                 timeout=(self.http_config.connect_timeout, self.http_config.read_timeout),
                 allow_redirects=False,
+                stream=raw and max_bytes is not None,
             )
         except requests.RequestException as exc:
             self.stats.transport_errors += 1
@@ -573,7 +596,9 @@ class HttpClient:
             assert outcome.error is not None
             raise _Transient(outcome.error)
         data = None
-        if outcome.verdict is Verdict.OK and raw:
+        if outcome.verdict is Verdict.OK and raw and max_bytes is not None:
+            data = self._read_capped(response, max_bytes, endpoint)
+        elif outcome.verdict is Verdict.OK and raw:
             data = response.content
         elif outcome.verdict is Verdict.OK:
             try:
@@ -588,6 +613,34 @@ class HttpClient:
                 raise _Transient(exc) from None
             self.accept(response, data)
         return response, token, outcome, data
+
+    def _read_capped(self, response: requests.Response, max_bytes: int, endpoint: str) -> bytes:
+        """A streamed body of at most ``max_bytes``; larger (announced or sent) is refused."""
+        too_large = BodyTooLargeError(
+            f"{self.http_config.api_name}: the body of {self._redact(endpoint)} is larger than "
+            f"max_bytes={max_bytes}",
+            source=self._redact(endpoint),
+        )
+        try:
+            announced = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            announced = 0  # unusable: the streamed count below still bounds the body
+        try:
+            if announced > max_bytes:
+                raise too_large
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=65536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise too_large
+            return bytes(body)
+        except requests.RequestException as exc:  # cut short on the wire: retried like a reset
+            self.stats.transport_errors += 1
+            outcome = classify_transport_error(exc, endpoint=endpoint, redact=self._redact)
+            assert outcome.error is not None
+            raise _Transient(outcome.error) from None
+        finally:
+            response.close()
 
     def accept(self, response: requests.Response, data: Any) -> None:
         """Hook for API layers: raise a typed error for a 2xx body that reports a failure
