@@ -7,6 +7,7 @@ like counts live in ``yt_video_stats`` so the weekly refresh never rebuilds a do
 from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.store import Migration, create_tables
 from core.store.changes import change_column, track_changes
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 metadata = MetaData()
+# JSONB on PostgreSQL: comparable, so an unchanged re-read of a video updates nothing.
+JSON_VALUE = JSON().with_variant(JSONB(), "postgresql")
 
 yt_channels = Table(
     "yt_channels",
@@ -52,7 +55,7 @@ yt_videos = Table(
     Column("description", Text, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("duration_s", Integer),
-    Column("tags", JSON, nullable=False),
+    Column("tags", JSON_VALUE, nullable=False),
     Column("category_id", String(16)),
     Column("default_language", String(32)),
     Column("default_audio_language", String(32)),

@@ -1,0 +1,275 @@
+"""The YouTube tracker against the fake YouTube (tests/fakes/youtube_server.py) over real HTTP,
+into a real store on both dialects: the uploads walk and its stop rule, a quota cut that loses
+no video and no search window, keys refused, deleted videos leaving the index, transcripts
+(manual preferred, back-off, the blocked circuit breaker), documents with their time markers.
+Only time is fake (the collectors' clock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.collectors import RunContext
+from core.errors import (
+    AuthenticationError,
+    CollectorFailureCategory,
+    DataValidationError,
+    RateLimitError,
+    classify_failure,
+)
+from core.store import Store, load_checkpoint
+from core.vectors.local_sink import search_local_records
+from tests.fakes.wire import FakeClock, Fault
+from tests.fakes.youtube_server import Track, YouTubeData, YouTubeServer, sample_data, talk_lines
+from youtube_activity_tracker.api import next_pacific_midnight
+from youtube_activity_tracker.collector import YouTubeCollector, YouTubeTranscriptCollector
+from youtube_activity_tracker.tables import yt_transcript_status, yt_transcripts, yt_video_stats, yt_videos
+
+KEY = "AIza" + "FakeYouTubeKey0123456789abcdefghijk"
+NS = "youtube"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC).timestamp())
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[YouTubeServer, YouTubeData, str]]:
+    data, channel = sample_data()
+    with YouTubeServer(data, api_keys=(KEY,)) as server:
+        yield server, data, channel
+
+
+def _config(server: YouTubeServer, **overrides: Any) -> dict[str, Any]:
+    return {"page_size": 2, "stop_after_known": 2, "transcript_base_url": server.root,
+            "vectors": {"sink": "local", "namespace": NS}, **overrides}  # fmt: skip
+
+
+def metadata(
+    server: YouTubeServer, store_url: str, clock: FakeClock, *, key: str = KEY, **config: Any
+) -> YouTubeCollector:
+    conns = {"youtube_default": {"host": server.url("/youtube/v3"), "password": key}}
+    made = YouTubeCollector(
+        _config(server, **config), context=RunContext(store_url=store_url, connections=conns)
+    )
+    made.clock, made.sleep = clock.time, clock.sleep
+    return made
+
+
+def transcripts(
+    server: YouTubeServer, store_url: str, clock: FakeClock, **config: Any
+) -> YouTubeTranscriptCollector:
+    made = YouTubeTranscriptCollector(_config(server, **config), context=RunContext(store_url=store_url))
+    made.clock, made.sleep = clock.time, clock.sleep
+    return made
+
+
+def rows(store_url: str, table: Any) -> list[dict[str, Any]]:
+    store = Store.from_url(store_url)
+    try:
+        with store.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(table)).mappings()]
+    finally:
+        store.dispose()
+
+
+def test_first_run_walks_the_uploads_then_a_rerun_stops_at_known_videos(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    first = metadata(server, store_url, clock, channels=[channel]).run()
+    assert first.counts["videos_new"] == 4
+    # channels 1 + two pages of two uploads + their details (50 ids per call): 5 units
+    assert first.counts["quota_units"] == 5 and server.units[KEY] == 5
+    videos = {r["video_id"]: r for r in rows(store_url, yt_videos)}
+    assert len(videos) == 4 and all(r["channel_title"] == "CppCon" for r in videos.values())
+    assert {r["duration_s"] for r in videos.values()} == {2710, 30}
+    assert len(rows(store_url, yt_video_stats)) == 4
+
+    server.log.clear()
+    newest = data.upload(channel, "Modules - Bjarne Stroustrup - CppCon 2025", description="x" * 500)
+    again = metadata(server, store_url, clock, channels=[channel]).run()
+    # page 1: the new upload and a known one, page 2: the second known in a row -> stop
+    assert again.counts["videos_new"] == 1 and again.counts["playlist_pages"] == 2
+    assert server.log.count("GET", "/youtube/v3/playlistItems") == 2
+    assert next(e.query for e in server.log.select("GET", "/youtube/v3/videos")).count("v0") == 1
+    assert newest in {r["video_id"] for r in rows(store_url, yt_videos)}
+    assert all(e.query.count(f"key={KEY}") == 1 for e in server.log)
+
+
+def test_a_quota_cut_mid_walk_loses_no_video_and_resumes_where_it_stopped(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    server.quota_per_day = 3  # channels + page 1 + its details, then quotaExceeded on page 2
+    with pytest.raises(RateLimitError) as raised:
+        metadata(server, store_url, clock, channels=[channel]).run()
+    now = dt.datetime.fromtimestamp(clock.time(), dt.UTC)
+    assert raised.value.retry_at == next_pacific_midnight(now) == dt.datetime(2026, 11, 30, 8, tzinfo=dt.UTC)
+    assert classify_failure(raised.value) is CollectorFailureCategory.RATE_LIMIT
+    assert KEY not in str(raised.value)
+    assert len(rows(store_url, yt_videos)) == 2  # page 1 committed with its checkpoint
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "youtube", "")
+        partition_state = load_checkpoint(conn, "youtube", f"channel:{channel}")
+    store.dispose()
+    assert state is None and partition_state is not None and partition_state.extras["resume_token"]
+
+    # meanwhile two more uploads arrive; the walk of the new head stops at the known streak, and
+    # the interrupted walk is finished from its page token: every video is stored
+    data.upload(channel, "New one - A B - CppCon 2025")
+    server.reset_quota()
+    server.quota_per_day = 10_000
+    result = metadata(server, store_url, clock, channels=[channel]).run()
+    assert result.counts["walks_resumed"] == 1
+    assert len(rows(store_url, yt_videos)) == 5
+
+
+def test_search_window_moves_only_when_every_query_completed(store_url, fake, clock) -> None:
+    server, _data, _channel = fake
+    search = {"queries": ["coroutines", "move semantics"], "max_search_calls_per_day": 1,
+              "start": "2023-01-01T00:00:00Z"}  # fmt: skip
+    first = metadata(server, store_url, clock, search=search).run()
+    assert first.counts["search_calls"] == 1 and first.counts["search_budget_exhausted"] == 1
+    assert {r["search_term"] for r in rows(store_url, yt_videos)} == {"coroutines"}
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "youtube", "search")
+    assert state is not None
+    assert state.extras["window_start"].startswith("2023-01-01") and state.extras["done"] == ["coroutines"]
+
+    # the quota bucket refuses the next day's first call: nothing moves either
+    clock.advance(86_400)
+    server.search_calls_per_day = 0
+    with pytest.raises(RateLimitError):
+        metadata(server, store_url, clock, search=search).run()
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "youtube", "search")
+    assert state is not None and state.extras["window_start"].startswith("2023-01-01")
+
+    server.search_calls_per_day = 100
+    done = metadata(server, store_url, clock, search=search).run()
+    assert done.counts["search_calls"] == 1  # the query left, not the one done
+    assert done.counts["search_windows_completed"] == 1 and done.counts["quota_units_search"] == 100
+    with store.engine.connect() as conn:
+        state = load_checkpoint(conn, "youtube", "search")
+    store.dispose()
+    assert state is not None and state.extras["window_start"] == state.extras["window_start"]
+    assert not state.extras["window_start"].startswith("2023") and state.extras["done"] == []
+    assert {r["search_term"] for r in rows(store_url, yt_videos)} == {"coroutines", "move semantics"}
+
+
+def test_an_invalid_key_is_auth_without_the_key_anywhere(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    wrong = "AIza" + "WrongKeyWrongKeyWrongKeyWrongKey123"
+    with pytest.raises(AuthenticationError) as raised:
+        metadata(server, store_url, clock, key=wrong, channels=[channel]).run()
+    assert classify_failure(raised.value) is CollectorFailureCategory.AUTH
+    assert "keyInvalid" in str(raised.value) and wrong not in str(raised.value)
+
+
+def test_5xx_is_retried_and_a_malformed_page_names_the_field(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    server.inject(Fault(503, path="/youtube/v3/playlistItems"))
+    result = metadata(server, store_url, clock, channels=[channel]).run()
+    assert result.counts["http_retries"] == 1 and result.counts["videos_new"] == 4
+
+    server.inject(
+        Fault(None, path="/youtube/v3/playlistItems", body=b'{"items": [{"snippet": {"position": "x"}}]}')
+    )
+    with pytest.raises(DataValidationError) as raised:
+        metadata(server, store_url, clock, channels=[channel], stop_after_known=50).run()
+    assert "/playlistItems" in str(raised.value) and "snippet.position" in str(raised.value)
+
+
+def test_a_deleted_video_leaves_the_index(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    collector = metadata(server, store_url, clock, channels=[channel], min_description_chars=10)
+    collector.run()
+    transcripts(server, store_url, clock).run()
+    synced = collector.sync_pinecone()
+    assert synced is not None and synced.counts["documents"] == 2
+    talk = next(v for v in data.videos.values() if "Move Semantics" in v.title)
+    assert search_local_records(Store.from_url(store_url), talk.id, namespace=NS)
+
+    data.delete(talk.id)
+    clock.advance(8 * 86_400)  # the weekly statistics refresh re-reads every video
+    refreshed = metadata(server, store_url, clock, channels=[channel], min_description_chars=10).run()
+    assert refreshed.counts["videos_unavailable"] == 1 and refreshed.counts["stats_refreshed"] == 3
+    removed = metadata(server, store_url, clock, channels=[channel], min_description_chars=10).sync_pinecone()
+    assert removed is not None and removed.counts["documents_removed"] == 1
+    assert not search_local_records(Store.from_url(store_url), talk.id, namespace=NS)
+
+
+def test_transcripts_prefer_manual_tracks_and_back_off_per_video(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    result = transcripts(server, store_url, clock).run()
+    assert result.counts["transcripts_manual"] == 1 and result.counts["transcripts_asr"] == 1
+    assert result.counts["transcripts_disabled"] == 1  # the Short is never asked
+    by_title = {data.videos[r["video_id"]].title.split(" - ")[0]: r for r in rows(store_url, yt_transcripts)}
+    assert by_title["Back to Basics: Move Semantics"]["kind"] == "manual"
+    assert "asr moves" not in by_title["Back to Basics: Move Semantics"]["text"]
+    status = {r["status"]: r for r in rows(store_url, yt_transcript_status)}
+    disabled = status["disabled"]
+    assert disabled["attempts"] == 1
+    assert Store and disabled["next_attempt_at"].replace(tzinfo=dt.UTC) - dt.datetime.fromtimestamp(
+        clock.time(), dt.UTC
+    ) == dt.timedelta(days=7)
+
+    server.log.clear()
+    assert transcripts(server, store_url, clock).run().counts == {}  # nothing due
+    assert len(server.log) == 0
+    clock.advance(7 * 86_400 + 1)
+    assert transcripts(server, store_url, clock).run().counts["transcripts_disabled"] == 1
+    clock.advance(30 * 86_400 + 1)
+    transcripts(server, store_url, clock).run()  # third attempt: max_attempts reached, never again
+    final = {r["status"]: r for r in rows(store_url, yt_transcript_status)}["disabled"]
+    assert final["attempts"] == 3 and final["next_attempt_at"] is None
+
+
+def test_consecutive_blocks_trip_the_breaker_as_rate_limit(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    for n in range(4):
+        data.upload(
+            channel, f"Talk {n} - Some Speaker - CppCon 2025", tracks=[Track("en", "manual", talk_lines("t"))]
+        )
+    metadata(server, store_url, clock, channels=[channel], stop_after_known=50, page_size=50).run()
+    server.blocked = "bot"
+    with pytest.raises(RateLimitError) as raised:
+        transcripts(server, store_url, clock, max_blocked_per_run=3).run()
+    now = dt.datetime.fromtimestamp(clock.time(), dt.UTC)
+    assert raised.value.retry_at == now + dt.timedelta(hours=6)
+    assert server.log.count("POST", "/youtubei/v1/player") == 3  # stopped after three, not seven
+    statuses = rows(store_url, yt_transcript_status)
+    assert [r["status"] for r in statuses] == ["blocked"] * 3 and {r["attempts"] for r in statuses} == {0}
+
+    server.blocked = "captcha"  # the other shape of a block: a reCAPTCHA page instead of the player
+    clock.advance(6 * 3600 + 1)
+    with pytest.raises(RateLimitError):
+        transcripts(server, store_url, clock, max_blocked_per_run=3).run()
+
+    server.blocked = None
+    clock.advance(6 * 3600 + 1)
+    unblocked = transcripts(server, store_url, clock).run()
+    assert unblocked.counts["transcripts"] == 6
+
+
+def test_documents_carry_time_markers_speakers_and_metadata(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    collector = metadata(server, store_url, clock, channels=[channel])
+    collector.run()
+    transcripts(server, store_url, clock).run()
+    collector.validate_config()
+    documents = {d.doc_id: d for d in collector.preprocess(None, [])}
+    talk = next(v for v in data.videos.values() if "Coroutines" in v.title)
+    document = documents[talk.id]
+    assert "[00:00] coroutine frames sentence at second 0" in document.text
+    assert "[01:00] coroutine frames sentence at second 60" in document.text
+    assert "Speakers: Grace Hopper" in document.text
+    assert document.metadata["url"] == f"https://www.youtube.com/watch?v={talk.id}"
+    assert document.metadata["transcript_kind"] == "asr" and document.metadata["channel"] == "CppCon"
+    short = next(v for v in data.videos.values() if v.duration == "PT30S")
+    assert short.id not in documents and len(documents) == 2  # no transcript and a short description: none
