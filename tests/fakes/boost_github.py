@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 try:
@@ -29,7 +37,15 @@ try:
 except ModuleNotFoundError:  # run as a script: python tests/fakes/boost_github.py
     import github_server as gh  # type: ignore[no-redef]
 
-__all__ = ["SAMPLE_LIBRARIES", "BoostDataset", "FakeBoostGitHub", "sample_dataset"]
+__all__ = [
+    "SAMPLE_LIBRARIES",
+    "BoostDataset",
+    "FakeBoostGitHub",
+    "add_release",
+    "next_release",
+    "running",
+    "sample_dataset",
+]
 
 SUPERPROJECT = "boostorg/boost"
 
@@ -359,6 +375,39 @@ class FakeBoostGitHub(gh.FakeGitHubServer):
             "tree": entries,
             "truncated": False,
         }
+
+
+@contextlib.contextmanager
+def running(log_file: Path, *, releases: str = "1.85.0,1.86.0", token: str | None = None) -> Iterator[str]:
+    """The fake as a subprocess (for Airflow tasks in other processes); yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, str(Path(__file__)), "--port", str(port), "--releases", releases]
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            argv + (["--token", token] if token else []), stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    with urllib.request.urlopen(f"{url}/repos/{SUPERPROJECT}/tags", timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError(f"the Boost GitHub fake did not start (see {log_file})")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def add_release(url: str, version: str) -> str:
+    """Tag the next release on a running fake (``running``); returns the tag name."""
+    with urllib.request.urlopen(f"{url}/_fake/add_release?version={version}", timeout=10) as answer:
+        return json.loads(answer.read())["tag"]
 
 
 def main(argv: list[str] | None = None) -> None:

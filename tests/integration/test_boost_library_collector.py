@@ -7,6 +7,7 @@ category without the token, documents in the local sink. Only time is fake."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from core.identity import person_profiles, profile_emails
 from core.identity.profiles import email_sha256
 from core.store import Store, load_checkpoint
 from core.vectors.local_sink import search_local_records
-from tests.fakes.boost_github import FakeBoostGitHub, next_release, sample_dataset
+from tests.fakes.boost_github import FakeBoostGitHub, add_release, next_release, running, sample_dataset
 from tests.fakes.github_server import Fault
 from tests.fakes.wire import FakeClock
 
@@ -354,3 +355,21 @@ def test_the_checkpoint_counts_releases(server: FakeBoostGitHub, sqlite_url: str
         loaded = load_checkpoint(conn, "boost_libraries")
     assert loaded is not None and loaded.human_readable_marker == "2 releases, latest 1.86.0"
     store.dispose()
+
+
+def test_the_fake_runs_as_a_subprocess_and_tags_a_release_at_runtime(tmp_path: Path, sqlite_url: str) -> None:
+    with running(tmp_path / "fake.log", releases="1.85.0", token=TOKEN) as url:
+        first = run_at(url, sqlite_url)
+        assert first.news == {"versions": ["1.85.0"]}
+        assert add_release(url, "1.86.0") == "boost-1.86.0"
+        second = run_at(url, sqlite_url)
+        assert second.news == {"versions": ["1.86.0"]} and second.counts["meta_files_fetched"] == 1
+
+
+def run_at(url: str, store_url: str) -> BoostLibrariesResult:
+    context = RunContext(
+        store_url=store_url, connections={"github_default": {"host": url, "password": TOKEN}}
+    )
+    result = BoostLibrariesCollector({}, context=context).run()  # the fake's clock is the real one
+    assert isinstance(result, BoostLibrariesResult)
+    return result
