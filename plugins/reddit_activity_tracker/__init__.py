@@ -1,0 +1,1 @@
+"""The Reddit tracker: subreddits' submissions and comments through app-only OAuth (docs/reddit.md)."""
