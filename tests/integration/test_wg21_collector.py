@@ -4,7 +4,15 @@ files, GitHub's dispatch endpoint), into a real store on both dialects. Only tim
 from __future__ import annotations
 
 import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,3 +337,57 @@ def test_config_errors_name_the_field(
         make(site, github, store_url, clock, config={"dispatch": {"repository": ""}}).validate_config()
     with pytest.raises(ConfigError, match=r"download\.max_byte"):
         make(site, github, store_url, clock, config={"download": {"max_byte": 1}}).validate_config()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from core.collectors import RunContext
+    from wg21_paper_tracker.collector import Wg21Collector
+    config, store_url, token = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+    Wg21Collector(config, context=RunContext(store_url=store_url,
+                  connections={"github_dispatch": {"password": token}})).run()
+    """
+)
+
+
+def test_a_crash_between_the_commit_and_the_send_dispatches_exactly_once_on_the_next_run(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str
+) -> None:
+    """A real process is killed after the index step committed the paper and its outbox item,
+    while it waits on the mailing pages (so before any send): the next run sends it, once."""
+    config = {
+        "index_url": site.url("/index.json"),
+        "site_url": site.url(PAPERS),
+        "first_year": 2024,
+        "dispatch": {"enabled": True, "repository": "acme/papers", "api_url": github.root},
+    }
+    Wg21Collector(
+        config, context=RunContext(store_url=store_url, connections={"github_dispatch": {"password": TOKEN}})
+    ).run()
+    new_paper(site)
+    site.inject(Fault(delay=60, path=PAPERS, times=5))  # the child hangs after its first commit
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'plugins'}{os.pathsep}{root}"}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(config), store_url, TOKEN], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not outbox(store_url) and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.1)
+        assert [i["event_key"] for i in outbox(store_url)] == ["wg21:P3100R0"]
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert github.accepted == [] and outbox(store_url)[0]["sent_at"] is None
+    site.faults.clear()
+    again = Wg21Collector(
+        config, context=RunContext(store_url=store_url, connections={"github_dispatch": {"password": TOKEN}})
+    )
+    result = again.run()
+    assert result.counts["outbox_sent"] == 1 and github.papers() == ["P3100R0"]
+    Wg21Collector(
+        config, context=RunContext(store_url=store_url, connections={"github_dispatch": {"password": TOKEN}})
+    ).run()
+    assert github.papers() == ["P3100R0"]
