@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from core.collectors.context import RunContext
 from core.collectors.lifecycle import LifecycleMixin
+from core.collectors.progress import collect_progress
 from core.protocols import IncrementalState, RunResult, TrackerResult, require_tracker_result
 from core.store import Store, load_checkpoint, save_checkpoint
 from core.store.locks import collect_lock_requests, hold_locks
@@ -169,7 +170,8 @@ class AbstractCollector(LifecycleMixin, abc.ABC):
                 self._phase = "load_state"
                 self.incremental_state = self.load_incremental_state()
                 self._phase = "collect"
-                result = require_tracker_result(self.collect())
+                with collect_progress(self.context.collector_name or self.name):
+                    result = require_tracker_result(self.collect())
                 if result.duration_seconds is None:
                     result = _with_duration(result, time.monotonic() - started)
                 self._phase = "post_collect"

@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from sqlalchemy import Connection
 
+from core.collectors.progress import report_progress
 from core.operations.http import HttpResponse
 from core.protocols import IncrementalState
 from core.store import Store, load_checkpoint, save_checkpoint, save_validators
@@ -183,3 +184,4 @@ class Checkpointer(Generic[S]):
         self.counts["transactions"] += 1
         if new_state is not None:
             self.state = new_state
+        report_progress(self.counts, self.partition)

@@ -205,10 +205,11 @@ def read_stream(
         # Validators of a first page that was the whole listing (see ``conditional``).
         whole = first is not None and page.next_page is None
         whole = whole and (page_size is None or len(items) < int(page_size))
-        checkpoint.commit(lambda conn, rows=wanted: store_items(conn, rows), state, [page] if whole else [])
-        first = None
+        # Tallied first so the page's progress line counts it; a failed commit fails the run.
         tally[stream.name] += len(wanted)
         tally[f"{stream.name}_pages"] += 1
+        checkpoint.commit(lambda conn, rows=wanted: store_items(conn, rows), state, [page] if whole else [])
+        first = None
         if last:
             break
     return tally
