@@ -6,6 +6,7 @@ category without the token, documents in the local sink. Only time is fake."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,8 @@ def test_releases_param_rereads_all_or_listed_versions_without_news(
     libraries = {r["key"]: r for r in table(store_url, boost_libraries, "key")}
     assert libraries["json"]["first_version"] == "1.86.0"
 
-    backfill = run(server, store_url, clock, config={"releases": "all"})  # older release after a newer one
-    assert backfill.news == {"versions": ["1.85.0"]} and backfill.counts["releases_reread"] == 1
+    backfill = run(server, store_url, clock, config={"releases": "1.85.0"})  # older release after a newer one
+    assert backfill.news == {"versions": ["1.85.0"]} and backfill.counts["releases_new"] == 1
     libraries = {r["key"]: r for r in table(store_url, boost_libraries, "key")}
     assert (libraries["json"]["first_version"], libraries["json"]["last_version"]) == ("1.85.0", "1.86.0")
     assert "as of 1.86.0" in _latest_description(store_url, "json")
@@ -373,3 +374,26 @@ def run_at(url: str, store_url: str) -> BoostLibrariesResult:
     result = BoostLibrariesCollector({}, context=context).run()  # the fake's clock is the real one
     assert isinstance(result, BoostLibrariesResult)
     return result
+
+
+def test_a_bounded_run_stores_the_releases_of_its_window_and_no_checkpoint(
+    server: FakeBoostGitHub, store_url: str, clock: FakeClock
+) -> None:
+    dated = sorted((r.date, r.tag) for r in server.dataset.releases.values())
+    (first_date, _), (second_date, _) = dated
+    result = run(
+        server,
+        store_url,
+        clock,
+        since=first_date + dt.timedelta(hours=1),
+        until=second_date + dt.timedelta(hours=1),
+    )
+    assert [r["version"] for r in table(store_url, boost_releases, "version_order")] == ["1.86.0"]
+    assert result.news is None and result.counts["releases_outside_window"] == 1
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        assert load_checkpoint(conn, "boost_libraries") is None
+    store.dispose()
+    assert run(server, store_url, clock).news == {
+        "versions": ["1.85.0", "1.86.0"]
+    }  # the forward run still sees both
