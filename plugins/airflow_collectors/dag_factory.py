@@ -14,7 +14,7 @@ from airflow_collectors.assets import assets_for
 from airflow_collectors.compat import tolerate_encoded_deadline_alerts
 from airflow_collectors.deadlines import collector_deadline
 from airflow_collectors.task_group import collector_tasks
-from core.config import CollectorEntry, CollectorsFile, load_collectors_file, project_root
+from core.config import COMMON_PARAMS, CollectorEntry, CollectorsFile, load_collectors_file, project_root
 from core.errors import ConfigError
 
 __all__ = ["CONFIG_ENV", "build_dag", "build_dags", "collectors_file_path"]
@@ -60,6 +60,14 @@ def _params() -> dict[str, Param]:
     }
 
 
+def _entry_params(entry: CollectorEntry) -> dict[str, Param]:
+    """The entry's own params (``params:``): each a JSON schema, ``default`` its default."""
+    return {
+        name: Param(spec.get("default"), **{k: v for k, v in spec.items() if k != "default"})
+        for name, spec in entry.params.items()
+    }
+
+
 def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
     on_assets = entry.asset_schedule
     if on_assets is not None:
@@ -74,7 +82,7 @@ def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
         f"{schedule}"
         + (f"* emits {emits} when collect reports news (task `emit_assets`)\n" if emits else "")
         + f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
-        f"* params: `since`, `until`, `partitions`, `dry_run`, `full_refresh`\n"
+        f"* params: {', '.join(f'`{p}`' for p in (*COMMON_PARAMS, *entry.params))}\n"
         "* alerts, lateness deadline, backfills: see docs/operations.md\n"
     )
 
@@ -102,7 +110,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
         catchup=False,
         max_active_runs=1,
         tags=sorted({"collector", name, *entry.tags}),
-        params=ParamsDict(_params()),
+        params=ParamsDict({**_params(), **_entry_params(entry)}),
         doc_md=_doc_md(name, entry, source),
         default_args={"owner": defaults.owner},
         render_template_as_native_obj=True,
@@ -143,6 +151,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
             ),
             group_id=None,
             emits=assets_for(entry.emits, source=source, where=f"collectors.{name}.emits"),
+            entry_params=list(entry.params),
         )
     return dag
 

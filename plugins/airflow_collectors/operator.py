@@ -59,6 +59,7 @@ class CollectorOperator(BaseOperator):
         connection_ids: Sequence[str] = (),
         partition: str | None = None,
         upstream_task_id: str | None = None,
+        entry_params: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,6 +73,7 @@ class CollectorOperator(BaseOperator):
         self.connection_ids = list(connection_ids)
         self.partition = partition
         self.upstream_task_id = upstream_task_id
+        self.entry_params = list(entry_params)
 
     # ------------------------------------------------------------------ execution
 
@@ -189,6 +191,7 @@ class CollectorOperator(BaseOperator):
             params,
             getattr(dag_run, "run_type", None),
             (context.get("data_interval_start"), context.get("data_interval_end")),
+            self.entry_params,
         )
         if options.since or options.until:
             self.log.info(
@@ -213,6 +216,7 @@ class CollectorOperator(BaseOperator):
             is_backfill=options.is_backfill,
             connections=resolve_connections([*self.connection_ids, *vector_connection_ids(self.config)]),
             previous_result=previous if isinstance(previous, Mapping) else None,
+            params=dict(options.extra),
         )
 
     def _build_collector(self, run_context: RunContext) -> AbstractCollector:

@@ -42,6 +42,7 @@ def collector_tasks(
     on_retry_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
     group_id: str | None = None,
     emits: Sequence[Asset] = (),
+    entry_params: Sequence[str] = (),
 ) -> tuple[CollectorOperator, Any, CollectorOperator]:
     """Build the three-step group. With ``partitioned``, ``collect`` is dynamically mapped
     over the partitions that ``validate`` pushes (one task instance per repo/channel).
@@ -64,6 +65,7 @@ def collector_tasks(
         "max_retry_delay": max_retry_delay,
         "retry_policy": policy,
         "execution_timeout": execution_timeout,
+        "entry_params": list(entry_params),
     }
     if on_failure_callback is not None:
         common["on_failure_callback"] = on_failure_callback

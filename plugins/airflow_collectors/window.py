@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.collectors.context import parse_instant
+from core.config import COMMON_PARAMS
 from core.errors import ConfigError
 
 __all__ = ["KNOWN_PARAMS", "RunOptions", "run_options"]
@@ -22,27 +23,34 @@ class RunOptions:
     dry_run: bool
     full_refresh: bool
     is_backfill: bool
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the entry's own params
 
 
 #: The params a collector DAG declares (``dag_factory._params``); any other key is a typo.
-KNOWN_PARAMS = ("since", "until", "partitions", "dry_run", "full_refresh")
+KNOWN_PARAMS = COMMON_PARAMS
 
 
-def _reject_unknown(params: Mapping[str, Any]) -> None:
+def _reject_unknown(params: Mapping[str, Any], known: Sequence[str]) -> None:
     """Airflow accepts extra keys in a run's conf (a DAG's params have no ``additionalProperties``)."""
-    unknown = sorted(str(key) for key in params if key not in KNOWN_PARAMS)
+    unknown = sorted(str(key) for key in params if key not in known)
     if not unknown:
         return
     hints = []
     for key in unknown:
-        close = difflib.get_close_matches(key, KNOWN_PARAMS, n=1)
+        close = difflib.get_close_matches(key, known, n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise ConfigError(f"unknown param {', '.join(hints)}; known params: {', '.join(KNOWN_PARAMS)}")
+    raise ConfigError(f"unknown param {', '.join(hints)}; known params: {', '.join(known)}")
 
 
-def run_options(params: Mapping[str, Any], run_type: str | None, interval: tuple[Any, Any]) -> RunOptions:
-    """Window precedence: explicit ``since``/``until`` params, then a backfill's data interval."""
-    _reject_unknown(params)
+def run_options(
+    params: Mapping[str, Any],
+    run_type: str | None,
+    interval: tuple[Any, Any],
+    entry_params: Sequence[str] = (),
+) -> RunOptions:
+    """Window precedence: explicit ``since``/``until`` params, then a backfill's data interval.
+    ``entry_params``: the names the collector's entry declares itself (passed on in ``extra``)."""
+    _reject_unknown(params, (*KNOWN_PARAMS, *entry_params))
     since = parse_instant("since", params.get("since"))
     until = parse_instant("until", params.get("until"))
     is_backfill = str(getattr(run_type, "value", run_type)) == "backfill"
@@ -60,4 +68,5 @@ def run_options(params: Mapping[str, Any], run_type: str | None, interval: tuple
         dry_run=bool(params.get("dry_run", False)),
         full_refresh=bool(params.get("full_refresh", False)),
         is_backfill=is_backfill,
+        extra={name: params[name] for name in entry_params if name in params},
     )

@@ -100,6 +100,8 @@ _RETRIES = 3
 _DEADLINE_MINUTES = 120
 _EXECUTION_TIMEOUT_MINUTES = 180
 _START_DATE = dt.date(2026, 1, 1)
+#: The params every collector DAG declares; an entry's own ``params`` come on top.
+COMMON_PARAMS = ("since", "until", "partitions", "dry_run", "full_refresh")
 
 #: Settings an entry inherits from ``defaults:`` unless it sets them itself (``null`` included:
 #: an entry's ``deadline_minutes: null`` turns its deadline off whatever the default says).
@@ -178,7 +180,21 @@ class CollectorEntry(BaseModel):
     execution_timeout_minutes: int | None = Field(default=_EXECUTION_TIMEOUT_MINUTES, gt=0)
     expected_interval_hours: float | None = Field(default=None, gt=0)
     config: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="run params of this collector only (name -> JSON schema: type, items, default, description)",
+    )
     _vectors: VectorSettings = PrivateAttr(default_factory=VectorSettings)
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in value:
+            if not name.isidentifier() or name in COMMON_PARAMS:
+                raise ValueError(
+                    f"param {name!r}: must be an identifier, not one of {', '.join(COMMON_PARAMS)}"
+                )
+        return value
 
     @model_validator(mode="after")
     def _parse_vectors(self) -> CollectorEntry:

@@ -64,7 +64,8 @@ class RunContext:
     ``connections`` holds resolved credentials by connection id; ``vector_sink_factory``
     builds the sink the ``sync_pinecone`` step writes to. ``lock_wait_seconds`` bounds the wait for
     another collect of the same collector and partition (``$COLLECTOR_LOCK_WAIT_SECONDS``,
-    default 900).
+    default 900). ``params`` holds the run's values of the params the entry declares itself
+    (``params:`` in collectors.yaml, e.g. the Boost docs tracker's ``versions``).
     """
 
     store_url: str | None = None
@@ -81,6 +82,8 @@ class RunContext:
     vector_sink_factory: Callable[[Store], VectorSink] | None = None
     previous_result: Mapping[str, Any] | None = None
     lock_wait_seconds: float = dataclasses.field(default_factory=lambda: _lock_wait_default())
+    #: The run's values of the params the entry declares itself (``params:`` in collectors.yaml).
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     _store: Store | None = dataclasses.field(default=None, repr=False)
 
     @property

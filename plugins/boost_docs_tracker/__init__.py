@@ -1,0 +1,1 @@
+"""Boost documentation per release: source archive -> Markdown pages -> vector documents."""
