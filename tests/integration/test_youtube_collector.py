@@ -7,6 +7,7 @@ Only time is fake (the collectors' clock)."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -273,3 +274,53 @@ def test_documents_carry_time_markers_speakers_and_metadata(store_url, fake, clo
     assert document.metadata["transcript_kind"] == "asr" and document.metadata["channel"] == "CppCon"
     short = next(v for v in data.videos.values() if v.duration == "PT30S")
     assert short.id not in documents and len(documents) == 2  # no transcript and a short description: none
+
+
+def test_a_broken_caption_track_fails_its_video_only(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    server.inject(Fault(None, path="/api/timedtext", body=b'<?xml version="1.0"?><transcript><text start="0'))
+    result = transcripts(server, store_url, clock).run()
+    assert result.counts["transcripts_error"] == 1 and result.counts["transcripts"] == 1
+    error = next(r for r in rows(store_url, yt_transcript_status) if r["status"] == "error")
+    assert "ParseError" in error["last_error"] and error["attempts"] == 1
+
+
+def test_the_proxy_is_used_and_its_password_never_stored(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    secret = "Pr0xyPassw0rdValue"
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    proxy = {"host": "127.0.0.1", "port": closed_port, "login": "bench", "password": secret}
+    made = YouTubeTranscriptCollector(
+        _config(server, proxy_connection_id="yt_proxy"),
+        context=RunContext(store_url=store_url, connections={"yt_proxy": proxy}),
+    )
+    made.clock, made.sleep = clock.time, clock.sleep
+    result = made.run()
+    assert result.counts["transcripts_error"] == 3  # nothing reached YouTube but through the proxy
+    assert server.log.count("GET", "/watch") == 0
+    errors = [r["last_error"] for r in rows(store_url, yt_transcript_status)]
+    assert all("ProxyError" in e or "ConnectionError" in e for e in errors)
+    assert not any(secret in e for e in errors)
+
+
+def test_a_playlist_that_is_gone_fails_its_partition_as_permission(store_url, fake, clock) -> None:
+    server, _, _ = fake
+    with pytest.raises(Exception) as raised:
+        metadata(server, store_url, clock, playlists=["PLgoneGoneGoneGone00"]).run()
+    assert classify_failure(raised.value) is CollectorFailureCategory.PERMISSION
+
+
+def test_a_placeholder_in_the_walk_marks_the_video_unavailable_at_once(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    collector_config = {"channels": [channel], "stop_after_known": 50}
+    metadata(server, store_url, clock, **collector_config).run()
+    gone = next(iter(data.videos))
+    data.make_private(gone)
+    result = metadata(server, store_url, clock, **collector_config).run()
+    assert result.counts["videos_unavailable"] == 1
+    marked = {r["video_id"] for r in rows(store_url, yt_videos) if r["unavailable_at"] is not None}
+    assert marked == {gone}
