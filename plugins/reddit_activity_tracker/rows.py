@@ -7,15 +7,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete, select, update
 
-from core.identity import Profile, upsert_profiles
+from core.identity import Profile, person_profiles, profile_emails, upsert_profiles
 from core.store import upsert_rows
-from reddit_activity_tracker.api_schemas import Comment, Submission
+from reddit_activity_tracker.api_schemas import DELETED, Comment, Submission
 from reddit_activity_tracker.config import SubredditConfig
 from reddit_activity_tracker.tables import reddit_comments, reddit_submissions
 
-__all__ = ["SOURCE", "comment_row", "submission_row", "write_comments", "write_submissions"]
+__all__ = [
+    "SOURCE",
+    "comment_row",
+    "forget_deleted_accounts",
+    "submission_row",
+    "write_comments",
+    "write_submissions",
+]
 
 SOURCE = "reddit"
 # A re-read that changes none of these leaves the row (and its change_seq) alone.
@@ -61,8 +68,10 @@ def submission_row(s: Submission, sub: SubredditConfig, now: dt.datetime) -> dic
         "removed_by_category": s.removed_by_category,
         "over_18": s.over_18,
         "locked": s.locked,
-        "matched_keywords": _keywords(sub, hidden, s.title, s.selftext),
         **_common(s, now),
+        "matched_keywords": _keywords(sub, hidden, s.title, s.selftext),
+        # the permalink ends with the title's slug: cut it from deleted and removed submissions
+        "permalink": f"/r/{s.subreddit.lower()}/comments/{s.id}/" if hidden else s.permalink,
     }
 
 
@@ -98,9 +107,34 @@ def _profiles(conn: Connection, items: Sequence[Submission | Comment]) -> None:
     )
 
 
+def forget_deleted_accounts(conn: Connection, items: Sequence[Submission | Comment]) -> int:
+    """Things still showing their text but no author: the account was deleted. Reddit's terms
+    ask that its account id (``t2_...``) be deleted too: the profile, and the author on every row."""
+    orphaned = {i.id: i for i in items if i.author == DELETED and not (i.is_deleted or i.is_removed)}
+    if not orphaned:
+        return 0
+    accounts: set[str] = set()
+    for table in (reddit_submissions, reddit_comments):
+        query = select(table.c.author_fullname).where(
+            table.c.id.in_(orphaned), table.c.author_fullname.is_not(None)
+        )
+        accounts.update(conn.execute(query).scalars())
+    for account in sorted(accounts):
+        for table in (reddit_submissions, reddit_comments):
+            conn.execute(
+                update(table)
+                .where(table.c.author_fullname == account)
+                .values(author=None, author_fullname=None)
+            )
+        for table in (profile_emails, person_profiles):
+            conn.execute(delete(table).where(table.c.source == SOURCE, table.c.external_id == account))
+    return len(accounts)
+
+
 def write_submissions(
     conn: Connection, items: Sequence[Submission], sub: SubredditConfig, now: dt.datetime
 ) -> None:
+    forget_deleted_accounts(conn, items)
     rows = [submission_row(s, sub, now) for s in items]
     upsert_rows(conn, reddit_submissions, rows, ["id"], only_if_changed=_SUBMISSION_CHANGES)
     _profiles(conn, items)
@@ -109,6 +143,7 @@ def write_submissions(
 def write_comments(
     conn: Connection, items: Sequence[Comment], sub: SubredditConfig, now: dt.datetime
 ) -> None:
+    forget_deleted_accounts(conn, items)
     rows = [comment_row(c, sub, now) for c in items]
     upsert_rows(conn, reddit_comments, rows, ["id"], only_if_changed=_COMMENT_CHANGES)
     _profiles(conn, items)

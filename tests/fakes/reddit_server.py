@@ -20,7 +20,7 @@ Routes, as Reddit serves them to an app-only OAuth client:
 Every API answer carries ``X-Ratelimit-Used``, ``-Remaining`` (a float) and ``-Reset`` (seconds
 to the end of the 600-second window) from a budget of ``budget`` queries per window; an empty
 budget answers 429. Mutators: :meth:`RedditData.post`, ``comment``, ``edit``, ``delete``
-(author and text become ``[deleted]``), ``remove`` (``[removed]``, ``removed_by_category``),
+(author and text become ``[deleted]``), ``delete_account``, ``remove`` (``[removed]``, ``removed_by_category``),
 ``score``.
 
 Standalone::
@@ -133,6 +133,14 @@ class RedditData:
                 item["body"] = "[deleted]"
             else:
                 item.update(selftext="[deleted]", removed_by_category="deleted")
+
+    def delete_account(self, author: str) -> None:
+        """The account is deleted: its things keep their text, their author becomes ``[deleted]``."""
+        with self.lock:
+            for item in self.things.values():
+                if item.get("author") == author:
+                    item.pop("author_fullname", None)
+                    item["author"] = "[deleted]"
 
     def remove(self, thing_id: str) -> None:
         """Removed by a moderator: ``[removed]``, gone from the listings, still in /api/info."""

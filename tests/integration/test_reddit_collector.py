@@ -267,6 +267,32 @@ def test_the_refresh_window_updates_edits_scores_and_blanks_deletions_then_the_i
     store.dispose()
 
 
+def test_a_deleted_account_loses_its_profile_and_its_id_on_every_row_but_not_the_text(
+    server: RedditServer, store_url: str, clock: FakeClock
+) -> None:
+    run(server, store_url, clock)
+    server.data.delete_account("ada")  # ada wrote a submission and a reply
+    clock.advance(3600)
+    run(server, store_url, clock)
+    posts, comments = rows(store_url)
+    by_ada = [p for p in posts.values() if p["title"].startswith("C++20")] + [
+        c for c in comments.values() if c["body"].startswith("MSVC 17.10")
+    ]
+    assert len(by_ada) == 2 and all(r["author"] is None and r["author_fullname"] is None for r in by_ada)
+    assert by_ada[1]["body"]  # the text stays: only the account is gone
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        people = set(conn.execute(select(person_profiles.c.external_id)).scalars())
+    store.dispose()
+    assert "t2_ada0" not in people and "t2_bob0" in people
+    removed_post = (
+        next(p for p in posts.values() if p["is_removed"])
+        if any(p["is_removed"] for p in posts.values())
+        else None
+    )
+    assert removed_post is None  # the removed spam never reached /new
+
+
 def test_documents_hold_the_tree_in_order_with_scores_and_metadata(
     server: RedditServer, store_url: str, clock: FakeClock
 ) -> None:
@@ -412,3 +438,44 @@ def test_config_and_connection_errors_name_the_field(
     with pytest.raises(ConfigError, match=named) as info:
         made.validate_config()
     assert SECRET not in str(info.value)
+
+
+def test_a_moderator_removal_blanks_the_submission_cuts_its_slug_and_drops_its_document(
+    server: RedditServer, store_url: str, clock: FakeClock
+) -> None:
+    run(server, store_url, clock)
+    collector(server, store_url, clock).sync_pinecone()
+    modules = next(t["id"] for t in server.data.things.values() if t.get("title", "").startswith("C++20"))
+    server.data.remove(modules)
+    clock.advance(3600)
+    run(server, store_url, clock)
+    post = rows(store_url)[0][modules]
+    assert post["is_removed"] and post["title"] == "" and post["selftext"] == ""
+    assert post["removed_by_category"] == "moderator" and post["permalink"] == f"/r/cpp/comments/{modules}/"
+    synced = collector(server, store_url, clock).sync_pinecone()
+    assert synced is not None
+    store = Store.from_url(store_url)
+    assert search_local_records(store, "modules production", namespace="reddit") == []
+    store.dispose()
+
+
+def test_a_body_cut_short_is_retried_and_a_bad_thing_in_the_refresh_is_named_and_skipped(
+    server: RedditServer, store_url: str, clock: FakeClock
+) -> None:
+    server.inject(Fault(status=None, path="/r/cpp/new", body=lambda real: real[: len(real) // 2]))
+    first = run(server, store_url, clock)
+    assert first.counts["http_retries"] >= 1 and len(rows(store_url)[0]) == 2
+    modules = next(t["id"] for t in server.data.things.values() if t.get("title", "").startswith("C++20"))
+    question = next(
+        t["id"] for t in server.data.things.values() if t.get("title", "").startswith("Coroutine")
+    )
+    server.data.score(question, 77)
+
+    def break_modules(real: bytes) -> bytes:
+        return real.replace(f'"id": "{modules}", "name"'.encode(), b'"id": "NOT base36!", "name"')
+
+    server.inject(Fault(status=None, path="/api/info", body=break_modules))
+    clock.advance(3600)
+    result = run(server, store_url, clock)
+    assert len(result.errors) == 1 and f"t3_{modules}" in result.errors[0] and "data.id" in result.errors[0]
+    assert rows(store_url)[0][question]["score"] == 77  # the good things of that answer are written
