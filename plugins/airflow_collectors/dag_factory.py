@@ -81,6 +81,11 @@ def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:
         f"* implementation: `{entry.collector}`\n"
         f"{schedule}"
         + (f"* emits {emits} when collect reports news (task `emit_assets`)\n" if emits else "")
+        + (
+            f"* publishes Markdown to `{entry.publish.target}@{entry.publish.branch}` (task `publish`)\n"
+            if entry.publish
+            else ""
+        )
         + f"* configured in `{source.name}`; steps: validate -> collect -> sync_pinecone\n"
         f"* params: {', '.join(f'`{p}`' for p in (*COMMON_PARAMS, *entry.params))}\n"
         "* alerts, lateness deadline, backfills: see docs/operations.md\n"
@@ -151,6 +156,7 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
             ),
             group_id=None,
             emits=assets_for(entry.emits, source=source, where=f"collectors.{name}.emits"),
+            publish=entry.publish.model_dump() if entry.publish else None,
             entry_params=list(entry.params),
         )
     return dag

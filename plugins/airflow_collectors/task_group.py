@@ -12,6 +12,7 @@ from airflow.sdk import Asset, TaskGroup, TriggerRule, task
 
 from airflow_collectors.assets import EMIT_TASK_ID, EmitAssetsOperator
 from airflow_collectors.operator import PARTITIONS_XCOM_KEY, CollectorOperator
+from airflow_collectors.publish import PUBLISH_TASK_ID, PublishOperator
 from airflow_collectors.retry import CollectorRetryPolicy
 
 __all__ = ["collector_tasks", "list_partitions"]
@@ -42,6 +43,7 @@ def collector_tasks(
     on_retry_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
     group_id: str | None = None,
     emits: Sequence[Asset] = (),
+    publish: Mapping[str, Any] | None = None,
     entry_params: Sequence[str] = (),
 ) -> tuple[CollectorOperator, Any, CollectorOperator]:
     """Build the three-step group. With ``partitioned``, ``collect`` is dynamically mapped
@@ -103,6 +105,17 @@ def collector_tasks(
             **vector_pool,
         )
         _ = validate >> collect >> sync
+        if publish:  # the entry's publish: section (docs/publishing.md)
+            shared = ("retries", "retry_delay", "max_retry_delay", "retry_policy", "execution_timeout")
+            shared += ("on_failure_callback", "on_retry_callback")
+            publish_task = PublishOperator(
+                task_id=PUBLISH_TASK_ID,
+                collector_name=name,
+                publish=publish,
+                store_conn_id=store_conn_id,
+                **{key: value for key, value in common.items() if key in shared},
+            )
+            _ = sync >> publish_task
         if emits:
             emit = EmitAssetsOperator(
                 task_id=EMIT_TASK_ID,

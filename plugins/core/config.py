@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from core.errors import ConfigError
+from core.publishing.settings import PublishSettings
 from core.vectors.settings import VectorSettings, parse_vector_settings
 
 __all__ = [
@@ -180,6 +181,9 @@ class CollectorEntry(BaseModel):
     execution_timeout_minutes: int | None = Field(default=_EXECUTION_TIMEOUT_MINUTES, gt=0)
     expected_interval_hours: float | None = Field(default=None, gt=0)
     config: dict[str, Any] = Field(default_factory=dict)
+    publish: PublishSettings | None = Field(
+        default=None, description="Markdown of the collected rows to a GitHub repository (docs/publishing.md)"
+    )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="run params of this collector only (name -> JSON schema: type, items, default, description)",
@@ -203,6 +207,16 @@ class CollectorEntry(BaseModel):
             self._vectors = parse_vector_settings(self.config.get("vectors"))
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _publish_has_its_own_token(self) -> CollectorEntry:
+        """The write token is never one the collector scrapes with."""
+        if self.publish is not None and self.publish.connection_id in self.connections:
+            raise ValueError(
+                f"publish.connection_id {self.publish.connection_id!r} is one of this entry's scraping "
+                "connections; publishing needs its own token (contents:write on the target only)"
+            )
         return self
 
     @property

@@ -26,7 +26,8 @@ from sqlalchemy import Connection, and_, func, select, true
 
 from core.errors import sanitize_exception_message
 from core.operations.filenames import join_path, safe_component
-from core.publishing import PublishedFile, PublishSettings, RenderFailure
+from core.publishing.settings import PublishSettings
+from core.publishing.source import PublishedFile, RenderFailure
 from core.store.timestamps import as_utc
 from discord_activity_tracker.tables import (
     discord_authors,

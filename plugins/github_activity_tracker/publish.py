@@ -26,7 +26,8 @@ from sqlalchemy import Connection, select
 
 from core.errors import ConfigError, sanitize_exception_message
 from core.operations.filenames import join_path, safe_component
-from core.publishing import PublishedFile, PublishSettings, RenderFailure
+from core.publishing.settings import PublishSettings
+from core.publishing.source import PublishedFile, RenderFailure
 from core.store import as_utc
 from github_activity_tracker.markdown_export import _front_matter  # pyright: ignore[reportPrivateUsage]
 from github_activity_tracker.preprocess import IssueBundle, changed_issue_keys, load_bundles, render_markdown

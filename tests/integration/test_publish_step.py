@@ -15,15 +15,11 @@ from sqlalchemy import Connection, delete, select
 from core.collectors import RunContext
 from core.errors import CollectorFailureCategory, DataValidationError, classify_failure
 from core.operations.github.gitdata import GitDataWriter, git_blob_sha
-from core.publishing import (
-    PublishedFile,
-    PublishSettings,
-    RenderFailure,
-    load_source,
-    publish_client,
-    publish_files,
-    publish_rows,
-)
+from core.publishing.connection import publish_client, publish_token
+from core.publishing.ledger import publish_files
+from core.publishing.settings import PublishSettings
+from core.publishing.source import PublishedFile, RenderFailure, load_source
+from core.publishing.step import publish_rows
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_messages
@@ -368,7 +364,6 @@ def test_a_deleted_source_removes_its_file_and_a_stale_ledger_delete_is_harmless
 
 def test_the_write_token_comes_only_from_the_publish_connection() -> None:
     from core.errors import ConfigError
-    from core.publishing import publish_token
 
     s = settings(GITHUB)
     with pytest.raises(ConfigError, match="'github_publish' is not defined"):

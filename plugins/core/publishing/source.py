@@ -17,12 +17,16 @@ Same rows, same bytes: a renderer must not put the time of rendering in a file.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
-__all__ = ["PublishSource", "PublishedFile", "RenderFailure"]
+from core.errors import ConfigError
+from core.publishing.settings import PublishSettings
+
+__all__ = ["PublishSource", "PublishedFile", "RenderFailure", "load_source"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,3 +56,18 @@ class PublishSource(Protocol):
     ) -> Iterable[PublishedFile | RenderFailure]: ...
 
     def live_keys(self, conn: Connection) -> set[str]: ...
+
+
+def load_source(settings: PublishSettings) -> PublishSource:
+    """The entry's renderer, built with its settings; ``ConfigError`` naming it when unusable."""
+    module_name, _, attr = settings.renderer.partition(":")
+    try:
+        klass = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"publish.renderer {settings.renderer!r} cannot be imported: {exc}") from None
+    source = klass(settings)
+    if not isinstance(source, PublishSource):
+        raise ConfigError(
+            f"publish.renderer {settings.renderer!r} is not a PublishSource (name, render, live_keys)"
+        )
+    return source
