@@ -81,6 +81,9 @@ class Wg21Config(BaseModel):
     notify_first_run: bool = False
     """Dispatch the papers of the very first run too (off: the first run is the baseline)."""
     max_page_bytes: int = Field(default=20_000_000, ge=10_000)
+    """Cap on the papers index and each year page."""
+    max_index_bytes: int = Field(default=200_000_000, ge=10_000)
+    """Cap on index.json (about 10 MB in 2026)."""
     max_rate_limit_wait: float = Field(default=300, ge=0)
     download: DownloadSettings = DownloadSettings()
     dispatch: DispatchSettings = DispatchSettings()

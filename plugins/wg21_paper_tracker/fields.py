@@ -8,7 +8,7 @@ import re
 
 __all__ = ["DocId", "parse_date", "parse_doc_id", "split_authors", "subgroups_of"]
 
-_DOC_ID = re.compile(r"^(?P<prefix>[A-Z]+(?:-(?=\d))?)(?P<number>\d{1,6})(?:R(?P<revision>\d{1,3}))?$")
+_DOC_ID = re.compile(r"^(?P<prefix>[A-Z]{1,12}(?:-(?=\d))?)(?P<number>\d{1,6})(?:R(?P<revision>\d{1,3}))?$")
 PAPER_PREFIXES = frozenset({"P", "N", "D"})
 
 

@@ -4,6 +4,7 @@ files, GitHub's dispatch endpoint), into a real store on both dialects. Only tim
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import os
 import signal
@@ -204,7 +205,7 @@ def test_a_refused_token_parks_the_dispatch_until_released_and_never_shows_the_t
     assert github.papers() == [] and result.counts["outbox_parked"] == 1
     store = Store.from_url(store_url)
     with store.transaction() as conn:
-        assert release(conn, OUTBOX_KIND, now=make(site, github, store_url, clock)._now()) == 1
+        assert release(conn, OUTBOX_KIND, now=dt.datetime.fromtimestamp(clock.time(), dt.UTC)) == 1
     store.dispose()
     run(site, github, store_url, clock)
     assert github.papers() == ["P3100R0"]
