@@ -50,7 +50,7 @@ from github_activity_tracker.api_schemas import (
     parse_list,
     parse_object,
 )
-from github_activity_tracker.commit_files import CommitFileFetcher, GitCommitCache
+from github_activity_tracker.commit_files import CommitFileFetcher, FileListResult, GitCommitCache
 from github_activity_tracker.config import (
     GitHubConfig,
     GitHubConnection,
@@ -66,8 +66,9 @@ from github_activity_tracker.markdown_export import export_issues
 from github_activity_tracker.preprocess import documents
 from github_activity_tracker.protocol_impl import GitHubCollectResult, GitHubRepoState
 from github_activity_tracker.rows import (
+    CommitDetails,
     mark_pull_synced,
-    write_commit_files,
+    write_commit_details,
     write_commits,
     write_issue_comments,
     write_pull_details,
@@ -95,6 +96,12 @@ from github_activity_tracker.tables import (
 __all__ = ["GitHubCollector"]
 
 log = logging.getLogger(__name__)
+
+# Commit details are fetched one request each and written in batches: one transaction (one
+# DELETE, one COPY/insert of the files, one UPDATE of the commits) per this many commits, or
+# sooner once this many files wait (memory stays bounded with 3,000-file commits).
+COMMIT_DETAILS_BATCH = 100
+COMMIT_DETAILS_BATCH_FILES = 20_000
 
 
 class GitHubCollector(AbstractCollector):
@@ -714,31 +721,48 @@ class _RepoRun:
             strategy=self.settings.commit_files_strategy,
             threshold_pages=self.settings.git_threshold_pages,
         )
+        batch: list[CommitDetails] = []
+
+        def flush() -> None:
+            if batch:
+                rows, now = list(batch), self.now()
+                self.commit(
+                    lambda conn: write_commit_details(
+                        conn, self.repo_id, rows, store_patches=self.settings.store_patches, now=now
+                    )
+                )
+                batch.clear()
+
+        files = 0
         for sha in shas:
-            result = fetcher.fetch(self.repo, sha, self.clone_url)
-            now = self.now()
-            self.commit(
-                lambda conn, r=result, at=now: write_commit_files(
-                    conn,
-                    self.repo_id,
-                    r.commit,
-                    r.files,
-                    status="complete" if r.complete else "truncated",
-                    source=r.source,
-                    store_patches=self.settings.store_patches,
-                    now=at,
+            try:
+                result = fetcher.fetch(self.repo, sha, self.clone_url)
+            except BaseException:
+                flush()  # what was fetched before the failure is kept
+                raise
+            batch.append(
+                CommitDetails(
+                    result.commit, result.files, "complete" if result.complete else "truncated", result.source
                 )
             )
-            self.counts["commit_details"] += 1
-            self.counts["commit_files"] += len(result.files)
-            self.counts["commit_files_extra_requests"] += result.api_requests - 1
-            if result.source == "git":
-                self.counts["commit_files_via_git"] += 1
-                self.counts["commit_files_git_ms"] += round(result.git_seconds * 1000)
-            if result.git_failed:
-                self.counts["commit_files_git_failures"] += 1
-            if not result.complete:
-                self.counts["commit_files_truncated"] += 1
+            files += len(result.files)
+            self.count_details(result)
+            if len(batch) >= COMMIT_DETAILS_BATCH or files >= COMMIT_DETAILS_BATCH_FILES:
+                flush()
+                files = 0
+        flush()
+
+    def count_details(self, result: FileListResult) -> None:
+        self.counts["commit_details"] += 1
+        self.counts["commit_files"] += len(result.files)
+        self.counts["commit_files_extra_requests"] += result.api_requests - 1
+        if result.source == "git":
+            self.counts["commit_files_via_git"] += 1
+            self.counts["commit_files_git_ms"] += round(result.git_seconds * 1000)
+        if result.git_failed:
+            self.counts["commit_files_git_failures"] += 1
+        if not result.complete:
+            self.counts["commit_files_truncated"] += 1
 
     # ------------------------------------------------------------------ pull requests
 

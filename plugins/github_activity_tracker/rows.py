@@ -5,11 +5,24 @@ overlap re-read of unchanged items costs no vector work later.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    column,
+    or_,
+    select,
+    update,
+    values,
+)
 
 from core.identity import Profile, upsert_profiles
 from core.store import as_utc, upsert_rows
@@ -38,6 +51,8 @@ from github_activity_tracker.tables import (
 )
 
 __all__ = [
+    "CommitDetails",
+    "write_commit_details",
     "write_commit_files",
     "write_commits",
     "write_issue_comments",
@@ -215,44 +230,108 @@ def write_commit_files(
     store_patches: bool,
     now: dt.datetime,
 ) -> int:
-    """Replace the commit's file list and mark the commit's details done."""
-    conn.execute(
-        github_commit_files.delete().where(
-            github_commit_files.c.repo_id == repo_id, github_commit_files.c.sha == commit.sha
-        )
-    )
-    rows = {
-        f.filename: {
-            "repo_id": repo_id,
-            "sha": commit.sha,
-            "filename": f.filename,
-            "status": f.status,
-            "additions": f.additions,
-            "deletions": f.deletions,
-            "changes": f.changes,
-            "previous_filename": f.previous_filename,
-            "blob_sha": f.sha,
-            "patch": f.patch if store_patches else None,
-        }
-        for f in files
+    """Replace one commit's file list and mark its details done (:func:`write_commit_details`)."""
+    detail = CommitDetails(commit, files, status, source)
+    return write_commit_details(conn, repo_id, [detail], store_patches=store_patches, now=now)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitDetails:
+    """One commit's details as fetched: its file list, whether complete, and from where."""
+
+    commit: Commit
+    files: Sequence[CommitFile]
+    status: str  # complete | truncated
+    source: str  # api | git
+
+
+_SUMMARY = ("additions", "deletions", "total_changes", "files_count", "files_status", "files_source")
+_IN_CHUNK = 500  # shas per IN (...) list (SQLite's bound-variable limit, short statements)
+
+
+def _file_row(repo_id: int, sha: str, f: CommitFile, store_patches: bool) -> Row:
+    return {
+        "repo_id": repo_id,
+        "sha": sha,
+        "filename": f.filename,
+        "status": f.status,
+        "additions": f.additions,
+        "deletions": f.deletions,
+        "changes": f.changes,
+        "previous_filename": f.previous_filename,
+        "blob_sha": f.sha,
+        "patch": f.patch if store_patches else None,
     }
-    if rows:
-        upsert_rows(conn, github_commit_files, list(rows.values()), ["repo_id", "sha", "filename"])
-    stats = commit.stats
-    conn.execute(
-        update(github_commits)
-        .where(github_commits.c.repo_id == repo_id, github_commits.c.sha == commit.sha)
-        .values(
-            additions=stats.additions if stats else sum(f.additions for f in files),
-            deletions=stats.deletions if stats else sum(f.deletions for f in files),
-            total_changes=stats.total if stats else sum(f.changes for f in files),
-            files_count=len(rows),
-            files_status=status,
-            files_source=source,
-            row_updated_at=now,
+
+
+def _summary(detail: CommitDetails, files: Sequence[CommitFile]) -> Row:
+    stats = detail.commit.stats
+    return {
+        "sha": detail.commit.sha,
+        "additions": stats.additions if stats else sum(f.additions for f in files),
+        "deletions": stats.deletions if stats else sum(f.deletions for f in files),
+        "total_changes": stats.total if stats else sum(f.changes for f in files),
+        "files_count": len(files),
+        "files_status": detail.status,
+        "files_source": detail.source,
+    }
+
+
+def write_commit_details(
+    conn: Connection,
+    repo_id: int,
+    details: Sequence[CommitDetails],
+    *,
+    store_patches: bool,
+    now: dt.datetime,
+) -> int:
+    """Replace the file lists of a batch of commits and mark their details done, set-based:
+    one ``DELETE`` of their old file rows, the new ones in one batch (COPY on PostgreSQL from
+    ``COPY_THRESHOLD`` rows), one ``UPDATE ... FROM (VALUES ...)`` of the commits (SQLite: one
+    executemany). Call it inside the batch's transaction. Returns the file rows written."""
+    by_sha = {d.commit.sha: d for d in details}
+    if not by_sha:
+        return 0
+    shas = sorted(by_sha)
+    for start in range(0, len(shas), _IN_CHUNK):
+        conn.execute(
+            github_commit_files.delete().where(
+                github_commit_files.c.repo_id == repo_id,
+                github_commit_files.c.sha.in_(shas[start : start + _IN_CHUNK]),
+            )
         )
-    )
+    rows: list[Row] = []
+    summaries: list[Row] = []
+    for sha in shas:
+        files = {f.filename: f for f in by_sha[sha].files}  # a name listed twice is one row
+        rows += [_file_row(repo_id, sha, f, store_patches) for f in files.values()]
+        summaries.append(_summary(by_sha[sha], list(files.values())))
+    if rows:
+        upsert_rows(conn, github_commit_files, rows, ["repo_id", "sha", "filename"], expect_new=True)
+    _update_summaries(conn, repo_id, summaries, now)
     return len(rows)
+
+
+def _update_summaries(conn: Connection, repo_id: int, summaries: Sequence[Row], now: dt.datetime) -> None:
+    t = github_commits
+    if conn.dialect.name == "postgresql":
+        types = {"sha": String, "files_status": String, "files_source": String}
+        batch = values(
+            *(column(name, types.get(name, Integer)) for name in ("sha", *_SUMMARY)), name="details"
+        )
+        batch = batch.data([tuple(row[name] for name in ("sha", *_SUMMARY)) for row in summaries])
+        conn.execute(
+            update(t)
+            .where(t.c.repo_id == repo_id, t.c.sha == batch.c.sha)
+            .values({**{name: batch.c[name] for name in _SUMMARY}, "row_updated_at": now})
+        )
+        return
+    statement = (
+        update(t)
+        .where(t.c.repo_id == repo_id, t.c.sha == bindparam("b_sha"))
+        .values({**{name: bindparam(f"b_{name}") for name in _SUMMARY}, "row_updated_at": now})
+    )
+    conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in summaries])
 
 
 # --------------------------------------------------------------------------- issues

@@ -1,0 +1,159 @@
+"""Commit details (file lists) are written in batches: one transaction per batch, set-based.
+
+The collector runs against the fake GitHub (real client, real HTTP); ``write_commit_details``
+is also driven directly on both stores, including PostgreSQL's COPY path (50+ file rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.collectors import RunContext
+from core.errors import PermissionDeniedError
+from core.store import Store
+from github_activity_tracker.api_schemas import Commit
+from github_activity_tracker.collector import GitHubCollector
+from github_activity_tracker.rows import CommitDetails, write_commit_details, write_commits
+from github_activity_tracker.tables import github_commit_files, github_commits
+from tests.fakes.github_server import FakeClock, FakeGitHubServer, Fault
+from tests.integration.test_github_collector import T1, Harness
+from tests.integration.test_github_filters import REPO, llvm_dataset
+
+NOW = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def server(clock: FakeClock) -> Iterator[FakeGitHubServer]:
+    srv = FakeGitHubServer(llvm_dataset(), tokens={T1: 5000}, clock=clock.time)
+    srv.start()
+    yield srv
+    srv.stop()
+    assert srv.internal_errors == []
+
+
+@pytest.fixture
+def harness(server: FakeGitHubServer, clock: FakeClock, store_url: str, tmp_path: Path) -> Iterator[Harness]:
+    made = Harness(server, clock, store_url, tmp_path)
+    made.config = {**made.config, "repositories": [REPO], "streams": ["commits", "commit_files"]}
+    yield made
+    made.store.dispose()
+
+
+def newest_first(server: FakeGitHubServer) -> list[str]:
+    repo = server.dataset.repo(REPO)
+    return list(repo.branches[repo.default_branch])
+
+
+def test_details_of_many_commits_commit_in_one_transaction(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    counts = harness.run()
+
+    assert counts["commit_details"] == 6
+    # the repository, the commit list page, ONE batch of six commits' details
+    assert counts["transactions"] == 3
+    assert harness.count(github_commits, github_commits.c.files_status == "complete") == 6
+    assert harness.count(github_commit_files) == 8
+
+
+def test_a_failure_mid_batch_keeps_the_details_fetched_before_it(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    shas = newest_first(server)
+    server.inject(Fault("status", status=404, path=f"/repos/{REPO}/commits/{shas[2]}"))
+
+    with pytest.raises(PermissionDeniedError):
+        collector = harness.collector()
+        collector.validate()
+        collector.collect()
+
+    done = {r["sha"] for r in harness.rows(github_commits, github_commits.c.files_status == "complete")}
+    assert done == set(shas[:2])
+    assert {r["sha"] for r in harness.rows(github_commit_files)} == set(shas[:2])
+
+    counts = harness.run()
+    assert counts["commit_details"] == 4  # only the ones still pending
+    assert harness.count(github_commits, github_commits.c.files_status == "complete") == 6
+    assert harness.count(github_commit_files) == 8
+
+
+# =========================================================================== the writer itself
+
+
+def _commit(n: int, files: list[str]) -> Commit:
+    sha = f"{n:040x}"
+    return Commit.model_validate(
+        {
+            "sha": sha,
+            "commit": {
+                "message": f"commit {n}",
+                "author": {"name": "A", "email": "a@example.org", "date": "2026-01-01T00:00:00Z"},
+                "committer": {
+                    "name": "A",
+                    "email": "a@example.org",
+                    "date": f"2026-01-01T00:{n % 60:02d}:00Z",
+                },
+            },
+            "parents": [],
+            "files": [
+                {"filename": f, "status": "modified", "additions": 2, "deletions": 1, "changes": 3}
+                for f in files
+            ],
+        }
+    )
+
+
+def _files(store: Store) -> dict[str, set[str]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(github_commit_files.select()).mappings().all()
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["sha"], set()).add(row["filename"])
+    return found
+
+
+def _details(commits: list[Commit], status: str = "complete") -> list[CommitDetails]:
+    return [CommitDetails(c, list(c.files or []), status, "api") for c in commits]
+
+
+@pytest.mark.parametrize("commits", [3, 60], ids=["small-batch", "copy-batch"])
+def test_write_commit_details_replaces_file_lists_and_summaries(store_url: str, commits: int) -> None:
+    GitHubCollector({"repositories": [REPO]}, context=RunContext(store_url=store_url)).migrate()
+    store = Store.from_url(store_url)
+    batch = [_commit(n, [f"src/{n}/a.cpp", f"src/{n}/b.cpp"]) for n in range(commits)]
+    try:
+        with store.engine.begin() as conn:
+            write_commits(conn, 7, batch, NOW)
+            assert write_commit_details(conn, 7, _details(batch), store_patches=False, now=NOW) == 2 * commits
+
+        # re-processed: the first commit's list changed (b.cpp gone, c.cpp new, a name listed
+        # twice), the second is truncated now; the others are written again unchanged
+        changed = _commit(0, ["src/0/a.cpp", "src/0/c.cpp", "src/0/c.cpp"])
+        again = [changed, *batch[1:]]
+        details = _details(again)
+        details[1] = CommitDetails(batch[1], list(batch[1].files or [])[:1], "truncated", "git")
+        with store.engine.begin() as conn:
+            write_commit_details(conn, 7, details, store_patches=False, now=NOW)
+
+        files = _files(store)
+        assert files[changed.sha] == {"src/0/a.cpp", "src/0/c.cpp"}
+        assert files[batch[1].sha] == {"src/1/a.cpp"}
+        assert all(files[c.sha] == {f"src/{n}/a.cpp", f"src/{n}/b.cpp"} for n, c in enumerate(batch) if n > 1)
+        with store.engine.connect() as conn:
+            summary = {r["sha"]: r for r in conn.execute(github_commits.select()).mappings()}
+        assert summary[changed.sha]["files_count"] == 2 and summary[changed.sha]["files_status"] == "complete"
+        assert summary[batch[1].sha]["files_status"] == "truncated"
+        assert summary[batch[1].sha]["files_source"] == "git" and summary[batch[1].sha]["files_count"] == 1
+        assert summary[changed.sha]["additions"] == 4 and summary[changed.sha]["total_changes"] == 6
+        assert all(r["files_status"] == "complete" for sha, r in summary.items() if sha != batch[1].sha)
+    finally:
+        store.dispose()
