@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 RELEASES_PARAM = "releases"
 
 
+def _as_text(raw: bytes | None) -> str | None:
+    """The file as stored: UTF-8 (undecodable bytes and NULs replaced: PostgreSQL text refuses NUL)."""
+    return None if raw is None else raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 class BoostLibrariesCollector(AbstractCollector):
     name = "boost_libraries"
     vector_source = SOURCE
@@ -183,7 +188,11 @@ class BoostLibrariesCollector(AbstractCollector):
             key = (module.repo, module.sha)
             fetched = key not in known
             try:
-                raw = read_meta_file(client, module, self.settings.max_meta_bytes) if fetched else known[key]
+                raw = (
+                    _as_text(read_meta_file(client, module, self.settings.max_meta_bytes))
+                    if fetched
+                    else known[key]
+                )
             except DataValidationError as exc:  # this library's file is unusable at this commit
                 self._problem(errors, counts, tree, module, sanitize_exception_message(exc, self.secrets()))
                 continue
@@ -192,7 +201,7 @@ class BoostLibrariesCollector(AbstractCollector):
                 counts["submodules_without_meta"] += 1
                 files.append(LibraryFile(module, None, (), fetched))
                 continue
-            libraries, problems = parse_libraries_json(raw)
+            libraries, problems = parse_libraries_json(raw.encode())
             for problem in problems:
                 self._problem(errors, counts, tree, module, str(problem))
             files.append(LibraryFile(module, raw, libraries, fetched))
@@ -212,7 +221,7 @@ class BoostLibrariesCollector(AbstractCollector):
         if len(errors) < 50:
             errors.append(message)
 
-    def _stored_meta_files(self, modules: Iterable[Submodule]) -> dict[tuple[str, str], bytes | None]:
+    def _stored_meta_files(self, modules: Iterable[Submodule]) -> dict[tuple[str, str], str | None]:
         wanted = {(m.repo, m.sha) for m in modules}
         table = boost_library_meta_files
         with self.store.engine.connect() as conn:

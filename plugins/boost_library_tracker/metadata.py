@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["LibraryMeta", "MetaProblem", "Person", "parse_libraries_json", "parse_person"]
 
@@ -59,6 +59,16 @@ def _standard_year(value: str) -> int | None:
     return 1900 + two if two >= 90 else 2000 + two
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    return value
+
+
 def _as_list(value: Any) -> Any:
     if value is None:
         return []
@@ -80,6 +90,11 @@ class _Entry(BaseModel):
     cxxstd: str | None = Field(default=None, max_length=20)
     std: list[str] = Field(default_factory=list, max_length=20)
     status: str | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _without_nul(value)  # PostgreSQL text refuses NUL ("\\u0000" in the JSON)
 
     @field_validator("authors", "maintainers", "category", "std", mode="before")
     @classmethod

@@ -34,7 +34,7 @@ class LibraryFile:
     """A submodule's ``libraries.json`` at the release's commit, and what it held."""
 
     module: Submodule
-    raw: bytes | None
+    raw: str | None
     libraries: Sequence[LibraryMeta]
     fetched: bool  # read from GitHub in this run (else from the store)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text
 
 from core.store import Migration, create_tables
 from core.store.changes import change_column, track_changes
@@ -79,7 +79,7 @@ boost_library_meta_files = Table(
     metadata,
     Column("repo_full_name", String(200), primary_key=True),
     Column("submodule_sha", String(40), primary_key=True),
-    Column("content", LargeBinary),  # None: the commit has no meta/libraries.json
+    Column("content", Text),  # None: the commit has no meta/libraries.json
     Column("fetched_at", DateTime(timezone=True), nullable=False),
 )
 

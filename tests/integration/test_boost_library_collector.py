@@ -397,3 +397,22 @@ def test_a_bounded_run_stores_the_releases_of_its_window_and_no_checkpoint(
     assert run(server, store_url, clock).news == {
         "versions": ["1.85.0", "1.86.0"]
     }  # the forward run still sees both
+
+
+def test_a_release_of_many_libraries_goes_through_bulk_writes_and_nul_escapes_are_dropped(
+    server: FakeBoostGitHub, store_url: str, clock: FakeClock
+) -> None:
+    """60 files (PostgreSQL writes 50+ rows through COPY), each with a ``\\u0000`` escape."""
+    ds = server.dataset
+    for index in range(60):
+        meta = {"key": f"lib{index}", "name": f"Lib {index}", "description": f"number {index}\u0000 end"}
+        ds.set_library(f"libs/lib{index}", f"lib{index}", meta)
+    next_release(ds, "1.87.0")
+    result = run(server, store_url, clock)
+    assert result.counts["releases_new"] == 3 and result.errors == ()
+    stored = {
+        r["key"]: r["description"]
+        for r in table(store_url, boost_library_versions, "key", "version")
+        if r["version"] == "1.87.0"
+    }
+    assert len(stored) == 8 + 60 and stored["lib3"] == "number 3 end"
