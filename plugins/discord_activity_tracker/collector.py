@@ -1,4 +1,5 @@
-"""``DiscordCollector``: DiscordChatExporter JSON exports -> guilds, channels, authors, messages."""
+"""``DiscordCollector``: DiscordChatExporter JSON exports (``source: files``) or the bot REST API
+(``source: api``, :mod:`~discord_activity_tracker.api_collect`) -> guilds, channels, authors, messages."""
 
 from __future__ import annotations
 
@@ -9,24 +10,26 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Generator, Iterable
+import time
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
-from core.collectors import AbstractCollector
+from core.collectors import AbstractCollector, RunContext
 from core.errors import DataValidationError, classify_failure, sanitize_exception_message
 from core.identity import Profile, ensure_identity, upsert_profiles
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.store.pg_copy import copy_supported
 from core.vectors.documents import Document
+from discord_activity_tracker.api_collect import ApiSource
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
 from discord_activity_tracker.export_errors import rejected_files_error
 from discord_activity_tracker.export_reader import ExportReader, ExportSummary, discover_exports
-from discord_activity_tracker.preprocess import merged_thread_roots, thread_documents
+from discord_activity_tracker.preprocess import deleted_thread_roots, merged_thread_roots, thread_documents
 from discord_activity_tracker.protocol_impl import DiscordChannelState, DiscordCollectResult
 from discord_activity_tracker.rows import channel_row, guild_row
 from discord_activity_tracker.spool import SpooledBatch, SpooledExport, Window, spool_export
@@ -75,15 +78,45 @@ class DiscordCollector(AbstractCollector):
 
     settings: DiscordConfig
 
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        context: RunContext | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(config, context=context)
+        self._clock = clock or time.time
+        self._sleep = sleep or time.sleep
+        self.api_source: ApiSource | None = None
+
     def validate_config(self) -> None:
         self.settings = parse_config(self.raw_config)
+        if self.settings.source == "api":
+            if self.api_source is None:
+                self.api_source = ApiSource(self, clock=self._clock, sleep=self._sleep)
+            return
         discover_exports(self.settings.export_path)
+
+    def secrets(self) -> list[str]:
+        return self.api_source.secrets() if self.api_source is not None else []
+
+    def on_error(self, exc: BaseException) -> None:
+        if self.api_source is not None:
+            self.api_source.close()
 
     def migrate(self) -> list[int]:
         ensure_identity(self.store)  # person_profiles, written with every batch
         return super().migrate()
 
+    def preflight(self) -> None:
+        if self.api_source is not None:
+            self.api_source.preflight()
+
     def list_partitions(self) -> list[str]:
+        if self.api_source is not None:
+            return self.api_source.list_partitions()
         channels: list[str] = []
         for path in discover_exports(self.settings.export_path):
             with ExportReader(path) as reader:
@@ -93,6 +126,11 @@ class DiscordCollector(AbstractCollector):
         return channels
 
     def collect(self) -> DiscordCollectResult:
+        if self.api_source is not None:
+            try:
+                return self.api_source.collect()
+            finally:
+                self.api_source.close()
         counts: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         skipped: list[tuple[Path, str]] = []
         paths = discover_exports(self.settings.export_path, skipped=skipped)
@@ -245,7 +283,11 @@ class DiscordCollector(AbstractCollector):
                 state = DiscordChannelState.from_dict(previous.asdict())
         expected = state.checkpoint_token
         resume_after = 0
-        if forward and state.extras.get("file") == str(summary.path) and state.extras.get("sha256") == summary.sha256:
+        if (
+            forward
+            and state.extras.get("file") == str(summary.path)
+            and state.extras.get("sha256") == summary.sha256
+        ):
             resume_after = int(state.extras.get("messages_done", 0))
             if resume_after:
                 log.info("Resuming %s after %d committed messages", summary.path.name, resume_after)
@@ -368,7 +410,10 @@ class DiscordCollector(AbstractCollector):
         return thread_documents(self.store.engine, changed_since, list(doc_ids))
 
     def removed_document_ids(self, changed_since: int | None) -> Iterable[str]:
-        return merged_thread_roots(self.store.engine, changed_since)
+        return [
+            *merged_thread_roots(self.store.engine, changed_since),
+            *deleted_thread_roots(self.store.engine, changed_since),
+        ]
 
 
 def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]

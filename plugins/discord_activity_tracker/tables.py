@@ -118,6 +118,8 @@ discord_messages = Table(
     Column("author_name", Text, nullable=True),
     # Commit-ordered change sequence the vector sync selects on (core.store.changes): migration 2.
     change_column(),
+    # When the bot API's look-back re-read found the message gone (source: api): migration 5.
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
     Index("ix_discord_messages_channel_created", "channel_id", "created_at"),
     Index("ix_discord_messages_updated", "updated_at"),
     Index("ix_discord_messages_reply_to", "reply_to_message_id"),
@@ -153,6 +155,11 @@ DISCORD_MIGRATIONS = (
     ),
     # SQLite's update trigger of version 2 listed the columns of that time: re-made column-free.
     Migration(4, "change_seq triggers that follow every column", track_changes(discord_messages)),
+    Migration(
+        5,
+        "discord_messages.deleted_at (deletions seen by the bot API's look-back window)",
+        lambda conn: _add_columns(conn, (discord_messages, "deleted_at")),
+    ),
 )
 
 
