@@ -306,6 +306,9 @@ def test_documents_hold_the_tree_in_order_with_scores_and_metadata(
     bob = next(i for i, line in enumerate(lines) if line.startswith("- bob (7): Which compiler"))
     assert lines[bob + 1].startswith("  - ada (5): MSVC 17.10")  # reply indented under its parent
     assert lines[bob + 2].startswith("- carol (3)")  # the lower-scored sibling after the subtree
+    question = next(t for t in server.data.things.values() if t.get("title", "").startswith("Coroutine"))
+    halo = docs[f"cpp/{question['id']}"].text
+    assert "HALO needs" in halo and "[deleted]" not in halo  # frank's deleted comment leaves no line
     assert doc.metadata["url"] == "https://www.reddit.com" + modules["permalink"]
     assert (
         doc.metadata["subreddit"] == "cpp"
