@@ -78,9 +78,9 @@ class BoostLibrariesCollector(AbstractCollector):
 
     def _selected_releases(self) -> Releases:
         """The ``releases`` run param (a backfill: ``all`` or versions) wins over the config's."""
-        params = getattr(self.context, "params", None) or {}
-        if params.get(RELEASES_PARAM) not in (None, "", []):
-            return parse_releases(params[RELEASES_PARAM], f"param {RELEASES_PARAM!r}")
+        value = self.context.params.get(RELEASES_PARAM)
+        if value not in (None, "", []):
+            return parse_releases(value, f"param {RELEASES_PARAM!r}")
         return "all" if self.context.full_refresh else self.settings.releases
 
     def secrets(self) -> list[str]:

@@ -1,8 +1,8 @@
 """The Boost library tracker under ``airflow dags test``: the DAG built from a collectors.yaml
 entry (emits ``boost://releases``), the GitHub connection from ``AIRFLOW_CONN_*``, the Boost
 GitHub fake as a subprocess, a fresh PostgreSQL store. A first run stores the releases and
-records the asset event with their versions; a second, unchanged run skips ``emit_assets``
-(no event). The chain to the docs tracker: tests/e2e/test_boost_pipeline.py."""
+records the asset event with their versions; a second run, a backfill of one known release
+through the ``releases`` param, stores it again and skips ``emit_assets`` (no event). The chain to the docs tracker: tests/e2e/test_boost_pipeline.py."""
 
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def test_boost_libraries_dag_stores_releases_and_emits_only_news(
             connections: [github_default]
             schedule: "@hourly"
             emits: ["boost://releases"]
+            params:
+              releases: {type: [array, "null"], items: {type: string}, default: null}
             config:
               vectors: {sink: local, namespace: boost-libraries}
         """)
@@ -81,8 +83,12 @@ def test_boost_libraries_dag_stores_releases_and_emits_only_news(
     mine = [extra for name, extra in events if name == "boost://releases"]
     assert len(mine) == 1 and mine[0]["versions"] == ["1.85.0", "1.86.0"]
 
-    second = airflow_home.dags_test(
-        "collect_boost_libraries", config_file=config, state_dir=tmp_path, extra_env=env
+    second = airflow_home.dags_test(  # a backfill of one known release: stored again, nothing new
+        "collect_boost_libraries",
+        config_file=config,
+        state_dir=tmp_path,
+        extra_env=env,
+        conf={"releases": ["1.85.0"]},
     )
     assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
     assert len([1 for name, _ in _events(airflow_home.home) if name == "boost://releases"]) == 1
@@ -96,11 +102,13 @@ def test_boost_libraries_dag_stores_releases_and_emits_only_news(
             ).scalars()
             assert list(versions) == ["1.85.0", "1.86.0"]
             steps = conn.execute(
-                select(collector_runs.c.step, collector_runs.c.status).where(
-                    collector_runs.c.collector == "boost_libraries"
-                )
+                select(collector_runs.c.step, collector_runs.c.status, collector_runs.c.counts)
+                .where(collector_runs.c.collector == "boost_libraries")
+                .order_by(collector_runs.c.id)
             ).all()
-        assert {status for _, status in steps} == {"success"} and len(steps) == 6
+        assert {status for _, status, _ in steps} == {"success"} and len(steps) == 6
+        collects = [counts for step, _, counts in steps if step == "collect"]
+        assert collects[0]["releases_new"] == 2 and collects[1]["releases_reread"] == 1
         assert search_local_records(store, "Beast WebSocket", namespace="boost-libraries")
     finally:
         store.dispose()

@@ -211,6 +211,12 @@ def test_releases_param_rereads_all_or_listed_versions_without_news(
     again = run(server, store_url, clock, config={"releases": ["all"]})
     assert again.news is None and again.counts["releases_reread"] == 2
 
+    by_param = run(server, store_url, clock, params={"releases": ["1.85.0"]}, config={"releases": "all"})
+    assert (
+        by_param.counts["releases_reread"] == 1 and by_param.counts["releases_selected"] == 1
+    )  # the param wins
+    with pytest.raises(ConfigError, match=r"param 'releases': not a release version"):
+        collector(server, store_url, clock, params={"releases": ["1.85"]}).validate_config()
     with pytest.raises(ConfigError, match=r"releases: no stable tag boost-1\.99\.0"):
         run(server, store_url, clock, config={"releases": ["1.99.0"]})
     with pytest.raises(ConfigError, match=r"releases: .*not a release version"):
