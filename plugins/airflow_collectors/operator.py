@@ -19,6 +19,7 @@ from airflow_collectors.kill_watch import KillWatch, die_with_parent
 from airflow_collectors.vector_sinks import vector_connection_ids
 from airflow_collectors.window import run_options
 from core.collectors import AbstractCollector, RunContext
+from core.collectors.lifecycle import was_logged
 from core.errors import ConfigError
 from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
 from core.store import RunRecord, Store, collector_checkpoints, record_run
@@ -277,7 +278,8 @@ class CollectorOperator(BaseOperator):
             secrets=secrets,
             checkpoints_moved=checkpoints_moved,
         )
-        self.log.error("%s", failure)
+        if not was_logged(exc):  # the collector's handle_error logged it once, with its traceback
+            self.log.error("%s", failure)
         try:
             _task_instance(context).xcom_push(key=CATEGORY_XCOM_KEY, value=failure.category.value)
         except Exception as push_exc:  # noqa: BLE001 - the original failure must win

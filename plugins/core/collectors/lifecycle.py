@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -13,9 +14,16 @@ from core.errors import (
 )
 from core.protocols import TrackerResult
 
-__all__ = ["LifecycleMixin", "collector_logger"]
+__all__ = ["LifecycleMixin", "collector_logger", "was_logged"]
 
 collector_logger = logging.getLogger("core.collectors")
+
+_LOGGED = "_collector_failure_logged"
+
+
+def was_logged(exc: BaseException) -> bool:
+    """Whether ``handle_error`` already logged ``exc`` (so the task edge does not log it again)."""
+    return bool(getattr(exc, _LOGGED, False))
 
 
 class LifecycleMixin:
@@ -48,6 +56,9 @@ class LifecycleMixin:
             trace,
             extra=extra,
         )
+        # An exception type without a __dict__ refuses the mark: then it is logged twice, no harm.
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(exc, _LOGGED, True)
         return category
 
     def sync_pinecone(self) -> TrackerResult | None:
