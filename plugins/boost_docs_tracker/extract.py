@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
@@ -25,6 +26,7 @@ __all__ = ["Page", "extract_page", "is_redirect"]
 MAX_HEADINGS = 60
 MAX_HEADING_CHARS = 200
 
+_LOGO = re.compile("Boost C\\+\\+ Libraries", re.IGNORECASE)
 _REFRESH = re.compile(r"<meta[^>]+http-equiv\s*=\s*[\"']?refresh", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -47,60 +49,75 @@ def _text(node: Tag | None) -> str:
     return " ".join(node.get_text(" ", strip=True).split()) if node is not None else ""
 
 
-def _drop(root: Tag, *selectors: str) -> None:
-    for selector in selectors:
-        for node in root.select(selector):
+def _drop(root: Tag, *targets: tuple[str, dict[str, Any]]) -> None:
+    """Remove every ``(tag name, attributes)`` match (``find_all``: cheaper than CSS selectors)."""
+    for name, attrs in targets:
+        for node in root.find_all(name, attrs=attrs):
             node.decompose()
+
+
+def _find(root: Tag, tag: str, attrs: dict[str, Any] | None = None) -> Tag | None:
+    found = root.find(tag, attrs=attrs or {})
+    return found if isinstance(found, Tag) else None
 
 
 def _boostbook(soup: BeautifulSoup) -> Tag:
     body = soup.body or soup
-    logo = body.find("img", alt=re.compile("Boost C\\+\\+ Libraries", re.I))
+    logo = body.find("img", alt=_LOGO)
     if isinstance(logo, Tag):
         table = logo.find_parent("table")
         if table is not None:
             table.decompose()
-    for footer in body.select("div.copyright-footer"):
+    for footer in body.find_all("div", class_="copyright-footer"):
         table = footer.find_parent("table")
         (table or footer).decompose()
-    _drop(body, "div.spirit-nav", "hr")
+    _drop(body, ("div", {"class": "spirit-nav"}), ("hr", {}))
     return body
 
 
 def _asciidoctor(soup: BeautifulSoup) -> Tag:
-    header = soup.select_one("div#header")
-    content = soup.select_one("div#content")
-    title = header.find("h1") if header is not None else None
+    header = _find(soup, "div", {"id": "header"})
+    content = _find(soup, "div", {"id": "content"})
+    title = _find(header, "h1") if header is not None else None
     page = soup.new_tag("div")
-    if isinstance(title, Tag):
+    if title is not None:
         page.append(title.extract())
     if content is not None:
         page.append(content.extract())
-    _drop(page, "div#toc", "div#footer")
+    _drop(page, ("div", {"id": "toc"}), ("div", {"id": "footer"}))
     return page
 
 
 def _antora(soup: BeautifulSoup) -> Tag:
-    article = soup.select_one("article.doc")
+    article = _find(soup, "article", {"class": "doc"})
     assert article is not None
-    _drop(article, "aside.toc", "nav.pagination", "div.toolbar", "nav.breadcrumbs", "div.edit-this-page")
+    _drop(
+        article,
+        ("aside", {"class": "toc"}),
+        ("nav", {"class": "pagination"}),
+        ("div", {"class": "toolbar"}),
+        ("nav", {"class": "breadcrumbs"}),
+        ("div", {"class": "edit-this-page"}),
+    )
     return article
 
 
 def _plain(soup: BeautifulSoup) -> Tag:
     body = soup.body or soup
-    _drop(body, "nav", "header", "footer")
+    _drop(body, ("nav", {}), ("header", {}), ("footer", {}))
     return body
 
 
 def _toolchain(soup: BeautifulSoup) -> str:
-    if soup.select_one("article.doc") is not None:
+    if _find(soup, "article", {"class": "doc"}) is not None:
         return "antora"
-    generator = soup.find("meta", attrs={"name": "generator"})
-    generated_by = str(generator.get("content", "")) if isinstance(generator, Tag) else ""
-    if generated_by.startswith("Asciidoctor") or soup.select_one("div#header + div#content") is not None:
+    generator = _find(soup, "meta", {"name": "generator"})
+    generated_by = str(generator.get("content", "")) if generator is not None else ""
+    if generated_by.startswith("Asciidoctor") or (
+        _find(soup, "div", {"id": "header"}) is not None and _find(soup, "div", {"id": "content"}) is not None
+    ):
         return "asciidoctor"
-    if generated_by.startswith("DocBook") or soup.select_one("div.spirit-nav, div.titlepage") is not None:
+    if generated_by.startswith("DocBook") or soup.find("div", class_=["spirit-nav", "titlepage"]) is not None:
         return "boostbook"
     return "html"
 
@@ -127,7 +144,7 @@ _CONVERTER = _Converter(heading_style="atx", code_language="cpp", bullets="-", e
 def extract_page(html: str) -> Page:
     """The page's title, its headings (h1-h4, in order) and its content as Markdown."""
     soup = BeautifulSoup(html, "html.parser")
-    _drop(soup, "script", "style", "noscript")
+    _drop(soup, ("script", {}), ("style", {}), ("noscript", {}))
     toolchain = _toolchain(soup)
     title = _text(soup.title)
     content = _CONTENT[toolchain](soup)

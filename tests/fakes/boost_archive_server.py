@@ -5,32 +5,43 @@
 * ``GET /release/<version>/source/boost_<v>.tar.gz`` (and ``.tar.bz2``) -> the archive, with a
   strong ``ETag``, ``If-None-Match`` (304) and ``Range: bytes=N-`` (206, honoured only when
   ``If-Range`` names the current ETag, else the whole file with 200);
+* ``GET /_fake/publish?version=1.87.0[&drop=<path>]`` (test control, for a fake running as a
+  subprocess): publish :func:`sample_release` of that version, without the page ``drop``;
 * anything else 404.
 
 Archives are built by :mod:`tests.fakes.boost_archive` from :class:`ReleaseDocs`. Faults
 (429 + ``Retry-After``, 5xx, a body cut mid-way) are the toolkit's.
 
-Standalone (benchmarks, by hand)::
+Standalone (benchmarks, e2e tests through :func:`running`, by hand)::
 
-    python tests/fakes/boost_archive_server.py --port 8766 --archive 1.86.0=/tmp/boost_1_86_0.tar.gz
+    python tests/fakes/boost_archive_server.py --port 8766 --releases 1.85.0,1.86.0 \
+        [--archive 1.87.0=/tmp/boost_1_87_0.tar.gz]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import re
+import socket
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``tests.fakes`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.boost_archive import ReleaseDocs, write_archive
+from tests.fakes.boost_archive import ReleaseDocs, sample_release, write_archive
 from tests.fakes.wire import Reply, Request, WireServer
 
-__all__ = ["BoostArchiveServer"]
+__all__ = ["BoostArchiveServer", "publish", "running"]
 
 _ARCHIVE = re.compile(r"^/release/(\d+\.\d+\.\d+)/source/(boost_\d+_\d+_\d+\.tar\.(?:gz|bz2))$")
 _RANGE = re.compile(r"^bytes=(\d+)-$")
@@ -58,7 +69,9 @@ class BoostArchiveServer(WireServer):
             self.listed.add(release.version)
 
     def serve_file(self, version: str, path: Path) -> None:
-        self.archives[(version, path.name)] = path.read_bytes()
+        """Serve the archive file at ``path`` as ``version``'s (its name follows the release's)."""
+        fmt = "tar.bz2" if path.name.endswith(".bz2") else "tar.gz"
+        self.archives[(version, f"boost_{version.replace('.', '_')}.{fmt}")] = path.read_bytes()
         self.listed.add(version)
 
     def archive_url(self) -> str:
@@ -69,6 +82,11 @@ class BoostArchiveServer(WireServer):
         self._dir.cleanup()
 
     def handle(self, request: Request) -> Reply:
+        if request.path == "/_fake/publish":
+            release = sample_release(request.query["version"])
+            release.files.pop(request.query.get("drop", ""), None)
+            self.publish(release)
+            return Reply.json(200, {"version": release.version, "pages": sorted(release.files)})
         if request.path in ("/release", "/release/"):
             rows = "".join(
                 f'<a href="{v}/">{v}/</a>                                     29-Nov-2026 10:00       -\n'
@@ -98,12 +116,53 @@ class BoostArchiveServer(WireServer):
         return Reply(200, data, headers)
 
 
+@contextlib.contextmanager
+def running(
+    log_file: Path, *, releases: str = "1.85.0,1.86.0", archives: Mapping[str, Path] | None = None
+) -> Iterator[str]:
+    """The fake as a subprocess (for Airflow tasks in other processes); yields the archive URL
+    (``.../release``). ``archives``: version -> an archive file to serve as that release."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, str(Path(__file__)), "--port", str(port), "--releases", releases]
+    for version, path in (archives or {}).items():
+        argv += ["--archive", f"{version}={path}"]
+    with log_file.open("w") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/release"
+        try:
+            for _ in range(200):
+                try:
+                    with urllib.request.urlopen(f"{url}/", timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError(f"the Boost archive fake did not start (see {log_file})")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def publish(archive_url: str, version: str, *, drop: str | None = None) -> list[str]:
+    """Publish a release on a running fake (:func:`running`); returns its files."""
+    query = urllib.parse.urlencode({"version": version, **({"drop": drop} if drop else {})})
+    root = archive_url.rsplit("/release", 1)[0]
+    with urllib.request.urlopen(f"{root}/_fake/publish?{query}", timeout=30) as answer:
+        return list(json.loads(answer.read())["pages"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--releases", default="", help="comma-separated versions of the sample release")
     parser.add_argument("--archive", action="append", default=[], help="VERSION=PATH (repeatable)")
     args = parser.parse_args()
     server = BoostArchiveServer(port=args.port)
+    for version in filter(None, args.releases.split(",")):
+        server.publish(sample_release(version))
     for spec in args.archive:
         version, _, path = spec.partition("=")
         server.serve_file(version, Path(path))
