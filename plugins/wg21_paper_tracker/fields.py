@@ -98,13 +98,17 @@ _SUBGROUP_TOKEN = re.compile(r"\b(SG\d{1,2}|L?EWGI?|CWG|LWG|DG|AG|WG21|ARG|ALL|P
 
 
 def subgroups_of(text: str | None) -> list[str]:
-    """Canonical subgroup names in free text: ``"LEWGI SG18: LEWG Incubator"`` -> ``["LEWGI", "SG18"]``."""
+    """Canonical subgroup names in free text: ``"LEWGI SG18: LEWG Incubator"`` -> ``["LEWGI", "SG18"]``
+    (what follows a colon only describes the names before it), ``"Evolution"`` -> ``["EWG"]``."""
     raw = " ".join((text or "").upper().split())
+    head = raw.split(":", 1)[0]
     found: list[str] = []
-    for token in _SUBGROUP_TOKEN.findall(raw):
+    for token in _SUBGROUP_TOKEN.findall(head) or _SUBGROUP_TOKEN.findall(raw):
         if token not in found:
             found.append(token)
-    for name, canonical in _SUBGROUP_ALIASES.items():
-        if re.search(rf"\b{name}\b", raw) and canonical not in found and not found:
-            found.append(canonical)
+    if not found:
+        for name, canonical in sorted(_SUBGROUP_ALIASES.items(), key=lambda item: -len(item[0])):
+            if re.search(rf"\b{name}\b", raw):
+                found.append(canonical)
+                break
     return found

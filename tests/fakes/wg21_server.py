@@ -121,7 +121,9 @@ class Wg21Data(Dataset):
     ) -> None:
         year = mailing_id[:4]
         with self.lock:
-            self.mailings[mailing_id].papers.append(paper)
+            mailing = self.mailings[mailing_id]
+            mailing.papers.append(paper)
+            mailing.announced_only = False  # its table appears with its first paper
             for fmt in paper.formats:
                 path = f"{PAPERS_PATH}{year}/{paper.doc_id.lower()}.{fmt}"
                 if body is not None:

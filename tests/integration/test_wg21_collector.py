@@ -392,3 +392,128 @@ def test_a_crash_between_the_commit_and_the_send_dispatches_exactly_once_on_the_
         config, context=RunContext(store_url=store_url, connections={"github_dispatch": {"password": TOKEN}})
     ).run()
     assert github.papers() == ["P3100R0"]
+
+
+def test_old_pages_with_five_columns_and_name_anchors_are_read(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    site.data.mailing("2024-02", "2024-02 mailing", legacy=True)
+    site.data.paper(
+        "2024-02", Paper("N4970", "Old layout paper", "Gus Old", "2024-02-05", "Library"), in_index=False
+    )
+    run(site, github, store_url, clock)
+    doc = documents(store_url)["N4970"]
+    assert (doc["mailing_id"], doc["mailing_title"], doc["mailing_authors"]) == (
+        "2024-02",
+        "Old layout paper",
+        ["Gus Old"],
+    )
+    assert (
+        doc["mailing_subgroup"] == "Library" and doc["type"] is None
+    )  # not in the index: the mailing is its source
+    synced = make(site, github, store_url, clock).sync_pinecone()
+    assert synced is not None
+    store = Store.from_url(store_url)
+    [record] = [
+        r
+        for r in search_local_records(store, "Old layout paper", namespace="wg21")
+        if r["record_id"] == "wg21:N4970:0"
+    ]
+    store.dispose()
+    assert "Gus Old" in str(record["text"]) and record["metadata"]["mailing"] == "2024-02"
+
+
+def test_a_mailing_is_read_again_until_it_has_papers_and_has_settled(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    site.data.mailing("2025-06", "2025-06 mailing", announced_only=True)  # the fake clock is mid-June 2025
+    run(site, github, store_url, clock)
+    new_paper(site, "P3200R0", mailing="2025-06")
+    site.data.index.pop("P3200R0")  # only the mailing page has it (the index lags)
+    site.data.touch("index")
+    result = run(site, github, store_url, clock)
+    assert result.counts["mailings_parsed"] == 1 and github.papers() == ["P3200R0"]  # 2025-02 has no table yet
+    assert github.accepted[0]["client_payload"]["mailings"] == ["2025-06"]
+    site.log.clear()
+    run(site, github, store_url, clock)
+    assert site.log.count("GET", PAPERS + "2025/") == 1  # 2025-06 has not settled: still read (a 304)
+    clock.advance(45 * 86_400)  # past the month's end + 14 days
+    site.data.paper("2025-02", Paper("P3201R0", "Late", "Hal Late", "2025-02-20"))
+    run(site, github, store_url, clock)  # 2025-02 gets its papers (complete at once: long settled)
+    site.log.clear()
+    run(site, github, store_url, clock)
+    assert site.log.count("GET", PAPERS + "2025/") == 0  # every 2025 mailing complete: not read again
+
+
+def test_a_rate_limited_dispatch_waits_for_githubs_reset(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    run(site, github, store_url, clock)
+    new_paper(site)
+    github.inject(Fault(429, headers={"Retry-After": "3600"}, path="/repos/"))
+    with pytest.raises(Exception) as failed:
+        run(site, github, store_url, clock)
+    assert classify_failure(failed.value) is CollectorFailureCategory.RATE_LIMIT
+    [item] = outbox(store_url)
+    start = dt.datetime.fromtimestamp(clock.time(), dt.UTC)
+    assert item["last_category"] == "rate_limit" and item["next_attempt_at"].replace(
+        tzinfo=dt.UTC
+    ) >= start + dt.timedelta(seconds=3590)
+    clock.advance(1800)
+    run(site, github, store_url, clock)
+    assert github.papers() == []
+    clock.advance(1900)
+    run(site, github, store_url, clock)
+    assert github.papers() == ["P3100R0"]
+
+
+def test_a_paper_too_large_for_one_dispatch_is_parked_and_the_others_sent(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    run(site, github, store_url, clock)
+    new_paper(site, "P3300R0")
+    new_paper(site, "P3301R0")
+    site.data.index["P3300R0"]["long_link"] = "https://example.org/" + "a" * 2000
+    with pytest.raises(DataValidationError, match="wg21:P3300R0 alone exceeds 1000 bytes"):
+        run(site, github, store_url, clock, config={"dispatch": {"max_payload_bytes": 1000}})
+    assert github.papers() == ["P3301R0"]
+    parked = {i["event_key"]: i for i in outbox(store_url)}["wg21:P3300R0"]
+    assert parked["failed_at"] is not None and parked["last_category"] == "validation"
+
+
+def test_files_come_only_from_allowed_origins(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    with Wg21Site(sample_data()) as mirror:
+        for entry in site.data.index.values():
+            entry["long_link"] = mirror.url(entry["long_link"])
+        site.data.header_override = None
+        download = {"enabled": True}
+        result = run(site, github, store_url, clock, config={"download": download, "mailings": False})
+        assert result.counts["downloads_skipped"] == 3 and not [e for e in mirror.log]
+        allowed = {"enabled": True, "origins": [mirror.root]}
+        result = run(
+            site,
+            github,
+            store_url,
+            clock,
+            config={"download": allowed, "mailings": False, "first_year": 2024},
+        )
+        assert result.counts["downloads"] == 3 and len([e for e in mirror.log]) == 3
+
+
+def test_a_bounded_run_writes_rows_only_and_a_full_refresh_sends_no_validators(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    since = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    run(site, github, store_url, clock, since=since)
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        assert load_checkpoint(conn, "wg21") is None
+    store.dispose()
+    assert len(documents(store_url)) == 3
+    run(site, github, store_url, clock)
+    site.log.clear()
+    run(site, github, store_url, clock, full_refresh=True)
+    assert site.log.select() and not [e for e in site.log if e.header("If-None-Match")]
+    assert all(e.status == 200 for e in site.log)
