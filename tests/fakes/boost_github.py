@@ -182,6 +182,7 @@ class BoostDataset(gh.Dataset):
         self.meta: dict[tuple[str, str], str | None] = {}  # (repo, commit) -> text (None: no file)
         self.releases: dict[str, Release] = {}  # tag name -> release
         self.other_tags: dict[str, str] = {}  # betas, release candidates, other refs -> commit
+        self.truncated_trees = False  # answer recursive trees as GitHub does past its size limit
 
     def set_library(self, path: str, repo: str, meta: Any | None) -> None:
         """The library at ``path`` in the next release (``meta=None``: its repo has no libraries.json)."""
@@ -373,7 +374,7 @@ class FakeBoostGitHub(gh.FakeGitHubServer):
             "sha": release.tree_sha,
             "url": f"{api}/trees/{release.tree_sha}",
             "tree": entries,
-            "truncated": False,
+            "truncated": self.dataset.truncated_trees,
         }
 
 

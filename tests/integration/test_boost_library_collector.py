@@ -422,3 +422,23 @@ def test_a_release_of_many_libraries_goes_through_bulk_writes_and_nul_escapes_ar
         if r["version"] == "1.87.0"
     }
     assert len(stored) == 8 + 60 and stored["lib3"] == "number 3 end"
+
+
+def test_a_truncated_tree_fails_rather_than_store_a_release_with_libraries_missing(
+    server: FakeBoostGitHub, store_url: str, clock: FakeClock
+) -> None:
+    server.dataset.truncated_trees = True
+    with pytest.raises(DataValidationError, match="truncated") as info:
+        run(server, store_url, clock)
+    assert classify_failure(info.value) is CollectorFailureCategory.VALIDATION
+    assert table(store_url, boost_releases, "version_order") == []
+
+
+def test_a_full_refresh_reads_the_listing_unconditionally_and_every_release(
+    server: FakeBoostGitHub, store_url: str, clock: FakeClock
+) -> None:
+    run(server, store_url, clock, config={"per_page": 100})
+    server.clear_log()
+    refreshed = run(server, store_url, clock, config={"per_page": 100}, full_refresh=True)
+    assert refreshed.news is None and refreshed.counts["releases_reread"] == 2
+    assert not any(s.conditional for s in server.served)
