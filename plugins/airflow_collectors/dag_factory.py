@@ -38,22 +38,28 @@ def _params() -> dict[str, Param]:
         "since": Param(
             None,
             **instant,
+            title="Since",
             description="Collect activity from this instant (ISO-8601). Bounded runs never move checkpoints back.",
         ),
-        "until": Param(None, **instant, description="Collect activity up to this instant (ISO-8601)."),
+        "until": Param(
+            None, **instant, title="Until", description="Collect activity up to this instant (ISO-8601)."
+        ),
         "partitions": Param(
             None,
+            title="Partitions",
             type=["null", "array"],
             items={"type": "string"},
             description="Only these partitions (repos, channels).",
         ),
         "dry_run": Param(
             False,
+            title="Dry run",
             type="boolean",
             description="Collect and preprocess, but vectors go to the local dry-run sink only.",
         ),
         "full_refresh": Param(
             False,
+            title="Full refresh",
             type="boolean",
             description="Ignore checkpoints and the vector ledger: re-read and re-sync everything.",
         ),
@@ -63,7 +69,13 @@ def _params() -> dict[str, Param]:
 def _entry_params(entry: CollectorEntry) -> dict[str, Param]:
     """The entry's own params (``params:``): each a JSON schema, ``default`` its default."""
     return {
-        name: Param(spec.get("default"), **{k: v for k, v in spec.items() if k != "default"})
+        name: Param(
+            spec.get("default"),
+            **{
+                "title": name.replace("_", " ").capitalize(),
+                **{k: v for k, v in spec.items() if k != "default"},
+            },
+        )
         for name, spec in entry.params.items()
     }
 

@@ -83,13 +83,30 @@ def run_health_check(config_path: Path | None = None, *, now: dt.datetime | None
     }
 
 
-@task(task_id="check_freshness")
+@task(
+    task_id="check_freshness",
+    doc_md="**check_freshness**: reads every collector's last successful collect from the store, "
+    "logs the status table and sends a `stale` alert for each collector past its expected interval.",
+)
 def check_freshness() -> dict[str, Any]:
     """Freshness check of every collector in collectors.yaml (see docs/operations.md)."""
     return run_health_check()
 
 
-def build_health_dag(*, dag_id: str = HEALTH_DAG_ID, cron: str = "30 * * * *") -> DAG:
+def _owner() -> str:
+    """``defaults.owner`` of collectors.yaml (the collector DAGs' owner), ``collectors`` if unreadable."""
+    from airflow_collectors.dag_factory import collectors_file_path
+    from core.config import load_collectors_file
+
+    try:
+        return load_collectors_file(collectors_file_path(), check_paths=False).defaults.owner
+    except Exception:  # noqa: BLE001 - a broken collectors.yaml is reported by the collector DAGs' file
+        return "collectors"
+
+
+def build_health_dag(
+    *, dag_id: str = HEALTH_DAG_ID, cron: str = "30 * * * *", owner: str | None = None
+) -> DAG:
     dag = DAG(
         dag_id=dag_id,
         description="Alert when a collector has had no successful collect within its expected interval",
@@ -104,7 +121,7 @@ def build_health_dag(*, dag_id: str = HEALTH_DAG_ID, cron: str = "30 * * * *") -
             "collector without a successful collect within `expected_interval_hours`. "
             "See docs/operations.md."
         ),
-        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+        default_args={"owner": owner or _owner(), "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
     )
     with dag:
         check_freshness()

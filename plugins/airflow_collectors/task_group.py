@@ -15,7 +15,35 @@ from airflow_collectors.operator import PARTITIONS_XCOM_KEY, CollectorOperator
 from airflow_collectors.publish import PUBLISH_TASK_ID, PublishOperator
 from airflow_collectors.retry import CollectorRetryPolicy
 
-__all__ = ["collector_tasks", "list_partitions"]
+__all__ = ["STEP_DOCS", "collector_tasks", "list_partitions"]
+
+#: What each task does, shown on the task's page in the UI (``doc_md``).
+STEP_DOCS = {
+    "validate": (
+        "**validate**: parses the collector's config, resolves its connections, migrates its "
+        "tables and runs a cheap preflight (e.g. a token check); lists the partitions. Nothing "
+        "is collected. Failures here are `validation`/`auth`/`permission` and are not retried."
+    ),
+    "collect": (
+        "**collect**: fetches new activity since the stored checkpoint (or the run's "
+        "`since`/`until`, or a backfill's data interval) and writes it page by page, rows and "
+        "checkpoint in one transaction. Progress is logged every `$COLLECTOR_PROGRESS_SECONDS`. "
+        "A retry resumes from the last committed page."
+    ),
+    "sync_pinecone": (
+        "**sync_pinecone**: turns the rows changed since the last sync into documents and "
+        "upserts (or deletes) their chunks in the vector sink, recording each in the ledger."
+    ),
+    "partitions": "**partitions**: the partitions `validate` found; one mapped `collect` runs per item.",
+    "publish": (
+        "**publish**: renders the collector's rows as Markdown files and commits the changed ones "
+        "to the configured GitHub repository in one commit (docs/publishing.md)."
+    ),
+    "emit_assets": (
+        "**emit_assets**: turns the news `collect` reported (e.g. new releases) into asset "
+        "events, which schedule the DAGs that consume them; no news, no event."
+    ),
+}
 
 
 @task
@@ -81,13 +109,18 @@ def collector_tasks(
         else contextlib.nullcontext()
     )
     with scope:
-        validate = CollectorOperator(task_id="validate", step="validate", **common, **api_pool)
+        validate = CollectorOperator(
+            task_id="validate", step="validate", doc_md=STEP_DOCS["validate"], **common, **api_pool
+        )
         if partitioned:
-            partitions = list_partitions.override(task_id="partitions")(validate.task_id)
+            partitions = list_partitions.override(task_id="partitions", doc_md=STEP_DOCS["partitions"])(
+                validate.task_id
+            )
             _ = validate >> partitions
             collect = CollectorOperator.partial(
                 task_id="collect",
                 step="collect",
+                doc_md=STEP_DOCS["collect"],
                 upstream_task_id=validate.task_id,
                 map_index_template="{{ task.partition }}",
                 **common,
@@ -95,11 +128,17 @@ def collector_tasks(
             ).expand(partition=partitions)
         else:
             collect = CollectorOperator(
-                task_id="collect", step="collect", upstream_task_id=validate.task_id, **common, **api_pool
+                task_id="collect",
+                step="collect",
+                doc_md=STEP_DOCS["collect"],
+                upstream_task_id=validate.task_id,
+                **common,
+                **api_pool,
             )
         sync = CollectorOperator(
             task_id="sync_pinecone",
             step="sync_pinecone",
+            doc_md=STEP_DOCS["sync_pinecone"],
             upstream_task_id=None if partitioned else collect.task_id,
             **common,
             **vector_pool,
@@ -110,6 +149,7 @@ def collector_tasks(
             shared += ("on_failure_callback", "on_retry_callback")
             publish_task = PublishOperator(
                 task_id=PUBLISH_TASK_ID,
+                doc_md=STEP_DOCS["publish"],
                 collector_name=name,
                 publish=publish,
                 store_conn_id=store_conn_id,
@@ -119,6 +159,7 @@ def collector_tasks(
         if emits:
             emit = EmitAssetsOperator(
                 task_id=EMIT_TASK_ID,
+                doc_md=STEP_DOCS["emit_assets"],
                 collect_task_id=collect.task_id,
                 collector_name=name,
                 outlets=list(emits),
