@@ -442,3 +442,17 @@ def test_a_full_refresh_reads_the_listing_unconditionally_and_every_release(
     refreshed = run(server, store_url, clock, config={"per_page": 100}, full_refresh=True)
     assert refreshed.news is None and refreshed.counts["releases_reread"] == 2
     assert not any(s.conditional for s in server.served)
+
+
+def test_a_5xx_echoing_the_token_fails_as_network_without_it_in_the_error_or_the_log(
+    server: FakeBoostGitHub, store_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = f"upstream said: Authorization: token {TOKEN}"
+    server.inject(Fault("status", status=502, message=echo, path="/repos/boostorg/json/contents", times=20))
+    with pytest.raises(NetworkError) as info:
+        run(server, store_url, clock)
+    assert classify_failure(info.value) is CollectorFailureCategory.NETWORK
+    assert "upstream said: Authorization: [REDACTED]" in str(info.value)  # the body is quoted, redacted
+    assert TOKEN not in str(info.value) and TOKEN[8:30] not in str(info.value)
+    assert TOKEN not in caplog.text and TOKEN[8:30] not in caplog.text
+    assert table(store_url, boost_releases, "version_order") == []
