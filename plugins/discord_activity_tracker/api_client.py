@@ -43,6 +43,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://discord.com/api/v10"
 PAGE_SIZE = 100  # the most GET /channels/{id}/messages and the archived-threads list return
 _MAJOR = {"channels", "guilds", "webhooks"}
+# Application flags GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED (bots in < 100 guilds).
+MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +215,17 @@ class DiscordApi(HttpClient):
                 "user tokens are refused (Discord's terms): use a bot token (docs/discord.md)"
             )
         return data
+
+    def check_message_content_intent(self) -> None:
+        """``/applications/@me``: the bot must have the Message Content intent, or every message
+        would be stored with empty content, embeds and attachments."""
+        flags = _object(self.get("/applications/@me").data, "/applications/@me").get("flags")
+        if not isinstance(flags, int) or not flags & MESSAGE_CONTENT_FLAGS:
+            raise ConfigError(
+                f"connection {self.connection.conn_id}: the bot lacks the Message Content intent "
+                "(Developer Portal > Bot > Privileged Gateway Intents); without it Discord sends "
+                "messages with empty content (docs/discord.md, bot setup)"
+            )
 
     def guild(self, guild_id: str) -> dict[str, Any]:
         return _object(self.get(f"/guilds/{guild_id}").data, f"/guilds/{guild_id}")

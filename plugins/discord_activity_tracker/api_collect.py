@@ -34,7 +34,7 @@ from core.errors import (
 )
 from core.protocols import Checkpoint
 from core.store import collector_checkpoints, load_checkpoint, save_checkpoint, upsert_rows
-from discord_activity_tracker.api_adapter import export_header, snowflake_at, validate_message
+from discord_activity_tracker.api_adapter import export_header, snowflake_at, snowflake_time, validate_message
 from discord_activity_tracker.api_client import DiscordApi, resolve_bot_connection
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.preprocess import THREAD_TYPE_NAMES
@@ -59,6 +59,7 @@ _DELETE_BATCH = 500
 API_COUNTS = (
     "partitions",
     "partitions_skipped",
+    "partitions_unchanged",
     "pages",
     "messages_read",
     "messages_new",
@@ -124,6 +125,7 @@ class ApiSource:
 
     def preflight(self) -> None:
         me = self.api.me()
+        self.api.check_message_content_intent()
         log.info("Discord bot %s (%s) authenticated", me.get("username"), me.get("id"))
 
     def list_partitions(self) -> list[str]:
@@ -152,13 +154,16 @@ class ApiSource:
             if c.get("type") in THREAD_PARENTS and (wanted is None or cid in wanted)
         }
         headers: dict[str, ExportHeader] = {}
+        last_ids: dict[str, str | None] = {}
         for cid, channel in parents.items():
             if channel.get("type") in MESSAGE_CHANNELS:
                 headers[cid] = export_header(guild, channel, channels.get(str(channel.get("parent_id"))))
+                last_ids[cid] = _snowflake_or_none(channel.get("last_message_id"))
         if config.threads:
             for thread in self._threads(guild_id, parents):
                 parent = parents.get(str(thread.get("parent_id")))
                 headers[str(thread.get("id"))] = export_header(guild, thread, parent)
+                last_ids[str(thread.get("id"))] = _snowflake_or_none(thread.get("last_message_id"))
         partitions = list(headers)
         if config.threads:
             partitions += [t for t in self._uncollected_threads(guild_id) if t not in headers]
@@ -168,9 +173,10 @@ class ApiSource:
                 upsert_rows(
                     conn, discord_guilds, [guild_row(next(iter(headers.values())), now)], ["guild_id"]
                 )
-                upsert_rows(
-                    conn, discord_channels, [channel_row(h, now) for h in headers.values()], ["channel_id"]
-                )
+                rows = [
+                    {**channel_row(h, now), "last_message_id": last_ids.get(c)} for c, h in headers.items()
+                ]
+                upsert_rows(conn, discord_channels, rows, ["channel_id"])
             if config.threads:
                 save_checkpoint(
                     conn,
@@ -266,7 +272,7 @@ class ApiSource:
             raise worst
         return DiscordCollectResult(success=True, counts=counts, files=())
 
-    def _header(self, channel_id: str) -> ExportHeader:
+    def _header(self, channel_id: str) -> tuple[ExportHeader, str | None]:
         query = (
             select(discord_channels, discord_guilds.c.name.label("guild_name"), discord_guilds.c.icon_url)
             .join(discord_guilds, discord_guilds.c.guild_id == discord_channels.c.guild_id)
@@ -278,7 +284,7 @@ class ApiSource:
             if channel_id not in self.list_partitions():
                 raise ConfigError(f"partition {channel_id}: not a channel or thread of config.guilds")
             return self._header(channel_id)
-        return ExportHeader.model_validate(
+        header = ExportHeader.model_validate(
             {
                 "guild": {"id": row["guild_id"], "name": row["guild_name"], "iconUrl": row["icon_url"]},
                 "channel": {
@@ -291,9 +297,10 @@ class ApiSource:
                 },
             }
         )
+        return header, row["last_message_id"]
 
     def _collect_partition(self, channel_id: str, counts: dict[str, int]) -> None:
-        header = self._header(channel_id)
+        header, last_listed = self._header(channel_id)
         context = self.collector.context
         forward = not context.bounded
         with self.store.engine.connect() as conn:
@@ -312,6 +319,9 @@ class ApiSource:
             after = min(state_start, snowflake_at(window_start))
         else:
             after = state_start
+        if forward and _nothing_to_read(state_start, last_listed, window_start):
+            counts["partitions_unchanged"] += 1  # nothing newer, nothing stored in the window
+            return
         expected = state.checkpoint_token
         newest = state.last_message_id
         seen: set[str] = set()
@@ -380,6 +390,19 @@ class ApiSource:
         if gone:
             log.info("channel %s: %d message(s) deleted since they were stored", channel_id, len(gone))
         return len(gone)
+
+
+def _nothing_to_read(checkpoint: int, last_listed: str | None, window_start: dt.datetime | None) -> bool:
+    """The listing said the newest message is one stored already, and no stored message is
+    recent enough for the look-back window to re-read."""
+    if not checkpoint or last_listed is None or int(last_listed) > checkpoint:
+        return False
+    return window_start is None or snowflake_time(checkpoint) < window_start
+
+
+def _snowflake_or_none(value: object) -> str | None:
+    text = str(value) if value is not None else ""
+    return text if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def _mark(conn: Connection, ids: list[str], now: dt.datetime) -> None:

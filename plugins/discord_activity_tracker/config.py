@@ -32,6 +32,19 @@ class GuildConfig(BaseModel):
     channels: list[str] = Field(default_factory=list)
     threads: bool = True
 
+    @field_validator("guild_id", mode="before")
+    @classmethod
+    def _guild_id_text(cls, value: object) -> object:
+        # YAML (and Airflow's native templating) turn an unquoted snowflake into an int.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_ids_text(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
     @field_validator("channels")
     @classmethod
     def _channel_ids(cls, value: list[str]) -> list[str]:

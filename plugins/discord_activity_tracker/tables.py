@@ -70,6 +70,9 @@ discord_channels = Table(
     Column("category", Text, nullable=True),
     Column("topic", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The newest message id Discord reported when the bot API listed the channel (source: api;
+    # a collect with nothing newer and no look-back work skips the channel): migration 6.
+    Column("last_message_id", SNOWFLAKE, nullable=True),
 )
 
 # Every user seen: authors, and users mentioned or named by an interaction.
@@ -159,6 +162,11 @@ DISCORD_MIGRATIONS = (
         5,
         "discord_messages.deleted_at (deletions seen by the bot API's look-back window)",
         lambda conn: _add_columns(conn, (discord_messages, "deleted_at")),
+    ),
+    Migration(
+        6,
+        "discord_channels.last_message_id (as the bot API listed it)",
+        lambda conn: _add_columns(conn, (discord_channels, "last_message_id")),
     ),
 )
 

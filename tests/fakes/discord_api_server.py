@@ -1,6 +1,7 @@
 """A Discord REST API (v10) fake on the wire toolkit (``tests/fakes/wire.py``), stdlib only.
 
-Serves under ``/api/v10`` what a read-only bot uses: ``/users/@me``, ``/guilds/{id}``,
+Serves under ``/api/v10`` what a read-only bot uses: ``/users/@me``, ``/applications/@me``
+(``flags``: the Message Content intent unless ``message_content=False``), ``/guilds/{id}``,
 ``/guilds/{id}/channels``, ``/guilds/{id}/threads/active``, ``/channels/{id}``,
 ``/channels/{id}/threads/archived/public`` (``before`` an ISO time, ``limit`` <= 100,
 ``has_more``), ``/channels/{id}/messages`` (``after``/``before``/``around``, ``limit`` <= 100,
@@ -330,6 +331,8 @@ class DiscordData:
                 }
             message.update(extra)
             self.messages[channel_id][mid] = message
+            if int(mid) > int(channel.get("last_message_id") or 0):
+                channel["last_message_id"] = mid
             if "thread_metadata" in channel:
                 channel["message_count"] += 1
             return message
@@ -385,6 +388,10 @@ class DiscordData:
                 )
             for message in export["messages"]:
                 self.messages[channel["id"]][message["id"]] = rest_message_from_export(message, channel["id"])
+            if export["messages"]:
+                self.channels[channel["id"]]["last_message_id"] = max(
+                    (m["id"] for m in export["messages"]), key=int
+                )
 
 
 class DiscordApiServer(WireServer):
@@ -530,6 +537,12 @@ class DiscordApiServer(WireServer):
                         "verified": True,
                         "flags": 0,
                     },
+                )
+            if parts == ["applications", "@me"]:
+                flags = (1 << 19) if self.message_content else 0
+                return Reply.json(
+                    200,
+                    {"id": "1098765432109876543", "name": "collector", "bot_public": False, "flags": flags},
                 )
             if parts[0] == "guilds" and len(parts) >= 2:
                 guild = data.guilds.get(parts[1])

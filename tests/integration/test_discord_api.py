@@ -226,7 +226,7 @@ def test_api_path_stores_the_same_rows_as_the_export_path(store_url: str, tmp_pa
     (folder / "general.json").write_text(json.dumps(export), encoding="utf-8")
     DiscordCollector({"export_dir": str(folder)}, context=RunContext(store_url=store_url)).run()
     tables = (discord_guilds, discord_channels, discord_authors, discord_messages)
-    skip = ("updated_at", "change_seq")
+    skip = ("updated_at", "change_seq", "last_message_id")  # the last: what the API listing said
     through_file = {t.name: _rows(store_url, t, *skip) for t in tables}
     assert len(through_file["discord_messages"]) == 4
     store = Store.from_url(store_url)
@@ -267,6 +267,12 @@ def test_new_messages_by_checkpoint_in_pages_of_100(fake: DiscordApiServer, stor
     again = _run(fake, store_url, clock, lookback_days=0)
     assert again.counts["messages_new"] == 1 and again.counts["messages_read"] == 1
     assert fake.log.count("GET", f"/api/v10/channels/{GENERAL}/messages") == 1
+
+    # Nothing newer than the checkpoints (the listing's last_message_id says so): no page read.
+    fake.log.clear()
+    idle = _run(fake, store_url, clock, lookback_days=0)
+    assert idle.counts["partitions_unchanged"] == 1 and idle.counts["messages_read"] == 0
+    assert fake.log.count(contains="/messages") == 1  # #help: empty, so no checkpoint token to compare
 
 
 def test_edits_and_deletions_in_the_lookback_window(fake: DiscordApiServer, store_url: str, clock: FakeClock):
@@ -449,6 +455,15 @@ def test_user_tokens_are_refused(fake: DiscordApiServer, store_url: str, clock: 
     with pytest.raises(ConfigError, match="bearer"):
         _collector(fake, store_url, clock, token="Bearer abc.def.ghi").validate()
     assert fake.log.count(path="/api/v10/channels") == 0
+
+
+def test_a_bot_without_the_message_content_intent_is_refused(
+    fake: DiscordApiServer, store_url: str, clock: FakeClock
+):
+    fake.message_content = False
+    with pytest.raises(ConfigError, match="Message Content intent"):
+        _collector(fake, store_url, clock).validate()
+    assert fake.log.count(path=f"/api/v10/channels/{GENERAL}/messages") == 0
 
 
 # ---------------------------------------------------------------- bad input, skipped channels, crashes
