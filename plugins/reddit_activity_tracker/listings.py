@@ -93,14 +93,16 @@ def walk(
     counts: collections.Counter[str],
     keep: Callable[[Any], bool] = lambda _item: True,
 ) -> list[Any]:
-    """Read new things down to the checkpoint (or ``first_floor`` on a first run); returns those stored."""
+    """Read new things down to the checkpoint (or ``first_floor`` on a first run); returns those
+    stored. A walk resumed from a crash is finished first, then the things that arrived above it
+    since are read by a fresh walk from the top."""
     state = checkpoint.state.stream(stream.name)
     floor_name = state.newest.fullname if state.newest else None
     floor = (state.newest.created_at - overlap) if state.newest else first_floor
     top, after = state.top, state.after
     stored: list[Any] = []
     pages = _pages(client, stream, sub, page_size, after)
-    resuming = after is not None
+    resuming = resumed = after is not None
     while True:
         page = next(pages)
         if resuming and not page.items:
@@ -109,7 +111,7 @@ def walk(
             counts[f"{stream.name}_restarts"] += 1
             top, after = None, None
             pages = _pages(client, stream, sub, page_size, None)
-            resuming = False
+            resuming = resumed = False
             continue
         resuming = False
         if top is None and page.items:
@@ -136,6 +138,10 @@ def walk(
         counts[f"{stream.name}_pages"] += 1
         stored += wanted
         if new.after is None:
+            if resumed:
+                counts[f"{stream.name}_resumed"] += 1
+                return stored + walk(client, stream, sub, checkpoint, page_size=page_size, first_floor=first_floor,
+                                     overlap=overlap, now=now, counts=counts, keep=keep)  # fmt: skip
             return stored
         after = page.after
 

@@ -180,13 +180,16 @@ def test_a_crash_mid_walk_resumes_after_the_last_committed_page(
     pending = state(store_url).stream("comments")
     assert pending.after is not None and pending.top is not None
     assert len(rows(store_url)[1]) == 5 + 4
+    server.data.comment(modules, "arrived after the crash", author="ivy")
     server.log.clear()
     resumed = run(server, store_url, clock)
-    first = server.log.select("GET", "/r/cpp/comments")[0]
-    assert f"after={pending.after}" in first.query  # resumes, not from the top
-    assert resumed.counts["comments"] == 1 and len(rows(store_url)[1]) == 10
+    first, *_, fresh = server.log.select("GET", "/r/cpp/comments")
+    assert f"after={pending.after}" in first.query  # resumes, not from the top...
+    assert "after=" not in fresh.query  # ...then reads what arrived above the dead walk
+    assert resumed.counts["comments"] == 2 and resumed.counts["comments_resumed"] == 1
+    assert len(rows(store_url)[1]) == 11
     done = state(store_url).stream("comments")
-    assert done.after is None and done.newest == pending.top
+    assert done.after is None and done.newest is not None and done.newest.fullname != pending.top.fullname
 
 
 def test_the_listing_cap_gap_is_counted_and_a_too_deep_backfill_is_refused(
