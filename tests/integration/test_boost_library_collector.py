@@ -142,6 +142,7 @@ def test_first_run_stores_each_stable_release_oldest_first_with_every_library_sh
     assert "name:brandon kohn" in profiles
     emails = table(store_url, profile_emails, "source", "external_id", "email_sha256")
     assert {e["email"] for e in emails} == {None}  # hashes only, never the plain address
+    assert {e["evidence"] for e in emails} == {"boost_libraries_json"}
 
     tools = [s for s in server.served if "numeric_conversion" in s.path or "/repos/boostorg/build" in s.path]
     assert [s.path for s in tools] == ["/repos/boostorg/numeric_conversion/contents/meta/libraries.json"]
