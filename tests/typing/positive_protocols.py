@@ -26,6 +26,8 @@ from discord_activity_tracker.protocol_impl import (
 )
 from github_activity_tracker.protocol_impl import GitHubActivity, GitHubCollectResult, GitHubRepoState
 from newsfeed_activity_tracker.protocol_impl import NewsfeedActivity, NewsfeedCollectResult
+from reddit_activity_tracker.protocol_impl import RedditActivity, RedditCollectResult
+from reddit_activity_tracker.state import RedditState
 
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -105,17 +107,22 @@ results: Sequence[TrackerResult] = (
     DiscordCollectResult(success=True, files=("a.json",)),
     GitHubCollectResult(success=True, repositories=("acme/widgets",)),
     NewsfeedCollectResult(success=True, counts={"stories": 3}),
+    RedditCollectResult(success=True, counts={"comments": 3}),
 )
 activities: Sequence[ActivityRecord] = (
     Activity("x", "1", WHEN, "message"),
     DiscordMessageActivity("discord", "1", WHEN, "message"),
     GitHubActivity("acme/widgets#1", WHEN, "issue_opened", None, None, "hi"),
     NewsfeedActivity.from_row({"story_id": 1, "created_at": WHEN, "author": "ada", "title": "hi"}),
+    RedditActivity.from_row(
+        {"id": "abc", "created_at": WHEN, "author": "ada", "body": "hi", "permalink": "/r/x/"}
+    ),
 )
 states: Sequence[IncrementalState] = (
     Checkpoint("1"),
     DiscordChannelState("123"),
     GitHubRepoState("acme/widgets"),
+    RedditState(),
 )
 
 take_result(own_result)
