@@ -102,6 +102,17 @@ def outbox(store_url: str) -> list[dict[str, Any]]:
     return found
 
 
+def mailing_state(store_url: str) -> dict[str, tuple[int, bool]]:
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(wg21_mailings.c.mailing_id, wg21_mailings.c.paper_count, wg21_mailings.c.complete)
+        )
+        found = {m: (count, bool(complete)) for m, count, complete in rows}
+    store.dispose()
+    return found
+
+
 def new_paper(site: Wg21Site, doc_id: str = "P3100R0", mailing: str = "2025-02", **kwargs: Any) -> None:
     fields = {"title": "Reflection for C++26", "author": "Faye Gray", "date": "2025-02-03", "subgroup": "EWG"}
     fields.update(kwargs)
@@ -432,12 +443,17 @@ def test_a_mailing_is_read_again_until_it_has_papers_and_has_settled(
     site.data.index.pop("P3200R0")  # only the mailing page has it (the index lags)
     site.data.touch("index")
     result = run(site, github, store_url, clock)
-    assert result.counts["mailings_parsed"] == 1 and github.papers() == ["P3200R0"]  # 2025-02 has no table yet
+    assert result.counts["mailings_parsed"] == 1 and github.papers() == [
+        "P3200R0"
+    ]  # 2025-02 has no table yet
     assert github.accepted[0]["client_payload"]["mailings"] == ["2025-06"]
+    assert mailing_state(store_url)["2025-06"] == (1, False)  # has papers, has not settled
     site.log.clear()
     run(site, github, store_url, clock)
-    assert site.log.count("GET", PAPERS + "2025/") == 1  # 2025-06 has not settled: still read (a 304)
+    assert site.log.count("GET", PAPERS + "2025/") == 1  # still read (a 304)
     clock.advance(45 * 86_400)  # past the month's end + 14 days
+    run(site, github, store_url, clock)
+    assert mailing_state(store_url)["2025-06"] == (1, True)  # settled on an unchanged page
     site.data.paper("2025-02", Paper("P3201R0", "Late", "Hal Late", "2025-02-20"))
     run(site, github, store_url, clock)  # 2025-02 gets its papers (complete at once: long settled)
     site.log.clear()
