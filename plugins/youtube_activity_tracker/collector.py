@@ -35,6 +35,7 @@ __all__ = ["YouTubeCollector", "YouTubeTranscriptCollector"]
 
 COMPONENT = "youtube"  # owner of the tables, whichever collector migrates first
 _CHANNELS = TypeAdapter(list[Channel])
+PREFLIGHT_VIDEO_ID = "jNQXAC9IVRw"
 
 
 class _YouTubeBase(AbstractCollector):
@@ -94,8 +95,10 @@ class YouTubeCollector(_YouTubeBase):
         return self.settings.partitions()
 
     def preflight(self) -> None:
-        with self.api() as api:  # one unit: the key is accepted and the API enabled for its project
-            api.get("/videos", {"part": "id", "id": "", "maxResults": 1})
+        """One unit: the key is accepted and the API enabled for its project (any well-formed id
+        answers 200, with no item when it does not exist)."""
+        with self.api() as api:
+            api.get("/videos", {"part": "id", "id": PREFLIGHT_VIDEO_ID})
 
     def collect(self) -> YouTubeCollectResult:
         known = self.settings.partitions()

@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -30,13 +31,15 @@ from youtube_activity_tracker.rows import (
 from youtube_activity_tracker.state import PartitionState
 from youtube_activity_tracker.tables import yt_playlist_items, yt_video_stats
 
-__all__ = ["PlaylistWalk", "parse_items"]
+__all__ = ["PlaylistWalk", "fetch_videos", "parse_items"]
+
+T = TypeVar("T")
 
 _ITEMS = TypeAdapter(list[PlaylistItem])
 _VIDEOS = TypeAdapter(list[Video])
 
 
-def parse_items(adapter: TypeAdapter, data: object, endpoint: str) -> list:  # type: ignore[type-arg]
+def parse_items(adapter: TypeAdapter[list[T]], data: object, endpoint: str) -> list[T]:
     """A page's ``items`` validated whole: a bad one names the endpoint and its field."""
     try:
         return adapter.validate_python(data or [])

@@ -169,6 +169,9 @@ def test_an_invalid_key_is_auth_without_the_key_anywhere(store_url, fake, clock)
         metadata(server, store_url, clock, key=wrong, channels=[channel]).run()
     assert classify_failure(raised.value) is CollectorFailureCategory.AUTH
     assert "keyInvalid" in str(raised.value) and wrong not in str(raised.value)
+    with pytest.raises(AuthenticationError):  # the validate step's preflight says so before any collect
+        metadata(server, store_url, clock, key=wrong, channels=[channel]).validate()
+    assert metadata(server, store_url, clock, channels=[channel]).validate().counts["partitions"] == 1
 
 
 def test_5xx_is_retried_and_a_malformed_page_names_the_field(store_url, fake, clock) -> None:
