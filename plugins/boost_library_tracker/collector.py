@@ -96,6 +96,7 @@ class BoostLibrariesCollector(AbstractCollector):
             base_url=self.access.base_url,
             tokens=self.access.tokens,
             per_page=settings.per_page,
+            max_pages=settings.max_tag_pages,  # the tag listing is the only paged request
             min_remaining=settings.min_remaining,
             max_rate_limit_wait=settings.max_rate_limit_wait,
             read_timeout=settings.request_timeout,

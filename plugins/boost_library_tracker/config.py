@@ -56,6 +56,7 @@ class BoostLibrariesConfig(BaseModel):
     connection_id: str = "github_default"
     api_url: str | None = Field(default=None, description="overrides the connection's host")
     per_page: int = Field(default=100, ge=1, le=100)
+    max_tag_pages: int = Field(default=50, ge=1, description="a longer tag listing fails (validation)")
     max_rate_limit_wait: float = Field(default=900, ge=0)
     min_remaining: int = Field(default=50, ge=0)
     request_timeout: float = Field(default=60, gt=0)

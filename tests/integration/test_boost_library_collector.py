@@ -457,3 +457,12 @@ def test_a_5xx_echoing_the_token_fails_as_network_without_it_in_the_error_or_the
     assert TOKEN not in str(info.value) and TOKEN[8:30] not in str(info.value)
     assert TOKEN not in caplog.text and TOKEN[8:30] not in caplog.text
     assert table(store_url, boost_releases, "version_order") == []
+
+
+def test_a_tag_listing_longer_than_max_tag_pages_fails_naming_the_bound(
+    server: FakeBoostGitHub, sqlite_url: str, clock: FakeClock
+) -> None:
+    with pytest.raises(DataValidationError, match="max_pages=2") as info:
+        run(server, sqlite_url, clock, config={"per_page": 1, "max_tag_pages": 2})
+    assert "/tags" in str(info.value)
+    assert table(sqlite_url, boost_releases, "version_order") == []
