@@ -40,7 +40,7 @@ from reddit_activity_tracker.config import (
 from reddit_activity_tracker.listings import COMMENTS, SUBMISSIONS, walk, walk_window
 from reddit_activity_tracker.preprocess import documents, removed_submission_ids
 from reddit_activity_tracker.protocol_impl import RedditCollectResult
-from reddit_activity_tracker.refresh import read_tree, refresh
+from reddit_activity_tracker.refresh import read_missing_submissions, read_tree, refresh
 from reddit_activity_tracker.rows import write_comments, write_submissions
 from reddit_activity_tracker.state import RedditState
 from reddit_activity_tracker.tables import MIGRATIONS
@@ -172,6 +172,10 @@ class RedditCollector(AbstractCollector):
                 )  # fmt: skip
             if stream is SUBMISSIONS:
                 new_posts = found
+            elif found:
+                read_missing_submissions(
+                    client, sub, checkpoint, found, now=now, counts=counts, errors=errors
+                )
         trees = [p.id for p in new_posts if p.num_comments > 0] if sub.mode == "keyword" else []
         if not ctx.bounded and settings.refresh_days > 0:
             last = checkpoint.state.refreshed

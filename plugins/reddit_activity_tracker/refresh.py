@@ -26,7 +26,7 @@ from reddit_activity_tracker.rows import write_comments, write_submissions
 from reddit_activity_tracker.state import RedditState
 from reddit_activity_tracker.tables import reddit_comments, reddit_submissions
 
-__all__ = ["read_tree", "refresh"]
+__all__ = ["read_missing_submissions", "read_tree", "refresh"]
 
 log = logging.getLogger("reddit_activity_tracker")
 INFO_BATCH = 100
@@ -127,6 +127,41 @@ def refresh(
         grown += [s.id for s in submissions if s.id in before and s.num_comments > before[s.id][0]
                   and s.num_comments > before[s.id][1]]  # fmt: skip
     return grown
+
+
+def read_missing_submissions(
+    client: RedditClient,
+    sub: SubredditConfig,
+    checkpoint: Checkpointer[RedditState],
+    comments: list[Comment],
+    *,
+    now: dt.datetime,
+    counts: collections.Counter[str],
+    errors: list[str],
+) -> None:
+    """The submissions of new comments that are not stored (older than the ``/new`` walk reached),
+    read by ``/api/info``, so every stored comment has its submission and its document."""
+    wanted = sorted({c.submission_id for c in comments})
+    with checkpoint.store.engine.connect() as conn:
+        known = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            known |= set(
+                conn.execute(
+                    select(reddit_submissions.c.id).where(reddit_submissions.c.id.in_(chunk))
+                ).scalars()
+            )
+    missing = [f"t3_{i}" for i in wanted if i not in known]
+    for start in range(0, len(missing), INFO_BATCH):
+        response = client.get(
+            "/api/info", {"id": ",".join(missing[start : start + INFO_BATCH]), "raw_json": 1}
+        )
+        listing = parse_listing(response.data, endpoint="/api/info")
+        submissions, _comments = _valid(listing.data.children, "/api/info", errors)
+        checkpoint.commit(
+            lambda conn, found=submissions: write_submissions(conn, found, sub, now) if found else None
+        )
+        counts["submissions_of_comments"] += len(submissions)
 
 
 def _flatten(children: list[Any], comments: list[Thing], more: list[str]) -> None:

@@ -155,6 +155,21 @@ def test_an_unchanged_rerun_costs_one_page_per_listing_and_new_things_are_picked
     assert third.counts["comments"] == 1 and len(rows(store_url)[1]) == 6
 
 
+def test_a_new_comment_on_a_submission_older_than_the_walk_brings_its_submission(
+    store_url: str, clock: FakeClock
+) -> None:
+    data = RedditData(START - 40 * 86400)
+    old = data.post("cpp", "Old but gold: the rule of zero", score=80, at=START - 40 * 86400)
+    data.comment(old, "Still true in C++23.", author="bob", at=START - 3600)
+    with RedditServer(data, client_id=CLIENT_ID, client_secret=SECRET, clock=clock.time) as server:
+        result = run(server, store_url, clock)  # lookback_days 30: /new stops before the old submission
+        assert result.counts["submissions"] == 0 and result.counts["comments"] == 1
+        assert result.counts["submissions_of_comments"] == 1
+        assert f"id=t3_{old}" in server.log.select("GET", "/api/info")[0].query
+    posts, comments = rows(store_url)
+    assert posts[old]["score"] == 80 and next(iter(comments.values()))["submission_id"] == old
+
+
 def test_a_crash_mid_walk_resumes_after_the_last_committed_page(
     server: RedditServer, store_url: str, clock: FakeClock
 ) -> None:
