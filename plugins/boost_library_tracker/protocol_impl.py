@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
-from typing import Self
+from collections.abc import Iterable, Mapping
+from typing import Any, Self
 
 from boost_library_tracker.versions import version_tuple
-from core.protocols import Checkpoint, IncrementalState, RunResult
+from core.protocols import Activity, Checkpoint, IncrementalState, RunResult
+from core.store import as_utc
 
-__all__ = ["BoostLibrariesResult", "BoostReleasesState"]
+__all__ = ["BoostLibrariesResult", "BoostLibraryVersionActivity", "BoostReleasesState"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +19,24 @@ class BoostLibrariesResult(RunResult):
     """:class:`core.protocols.TrackerResult` of a collect run; ``news`` = ``{"versions": [...]}``."""
 
     step: str | None = "collect"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoostLibraryVersionActivity(Activity):
+    """:class:`core.protocols.ActivityRecord` for a library shipped in a release."""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], released_at: Any, url: str | None = None) -> Self:
+        """``row``: a ``boost_library_versions`` row; ``released_at``: its release's date."""
+        return cls(
+            source_system="boost_libraries",
+            external_id=f"{row['key']}@{row['version']}",
+            occurred_at=as_utc(released_at),
+            activity_type="library_released",
+            actor_external_id=None,
+            source_url=url,
+            summary=f"{row['name']} {row['version']}: {row['description']}"[:200],
+        )
 
 
 def _sorted(versions: Iterable[str]) -> list[str]:

@@ -7,6 +7,7 @@ category without the token, documents in the local sink. Only time is fake."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,11 @@ import pytest
 from sqlalchemy import func, select
 
 from boost_library_tracker.collector import BoostLibrariesCollector
-from boost_library_tracker.protocol_impl import BoostLibrariesResult, BoostReleasesState
+from boost_library_tracker.protocol_impl import (
+    BoostLibrariesResult,
+    BoostLibraryVersionActivity,
+    BoostReleasesState,
+)
 from boost_library_tracker.tables import (
     boost_libraries,
     boost_library_roles,
@@ -34,6 +39,7 @@ from core.errors import (
 )
 from core.identity import person_profiles, profile_emails
 from core.identity.profiles import email_sha256
+from core.protocols import require_activity_record, require_incremental_state
 from core.store import Store, load_checkpoint
 from core.vectors.local_sink import search_local_records
 from tests.fakes.boost_github import FakeBoostGitHub, add_release, next_release, running, sample_dataset
@@ -466,3 +472,18 @@ def test_a_tag_listing_longer_than_max_tag_pages_fails_naming_the_bound(
         run(server, sqlite_url, clock, config={"per_page": 1, "max_tag_pages": 2})
     assert "/tags" in str(info.value)
     assert table(sqlite_url, boost_releases, "version_order") == []
+
+
+def test_protocol_types_round_trip_and_pass_the_guards(
+    server: FakeBoostGitHub, sqlite_url: str, clock: FakeClock
+) -> None:
+    result = run(server, sqlite_url, clock)
+    assert BoostLibrariesResult.from_dict(json.loads(json.dumps(result.asdict()))) == result
+    loaded = state(sqlite_url)
+    assert require_incremental_state(loaded) is loaded
+    assert BoostReleasesState.from_dict(json.loads(json.dumps(loaded.asdict()))) == loaded
+    row = next(r for r in table(sqlite_url, boost_library_versions, "key", "version") if r["key"] == "beast")
+    release = table(sqlite_url, boost_releases, "version_order")[0]
+    activity = require_activity_record(BoostLibraryVersionActivity.from_row(row, release["released_at"]))
+    assert (activity.external_id, activity.activity_type) == ("beast@1.85.0", "library_released")
+    assert activity.occurred_at.tzinfo is not None and activity.summary.startswith("Beast 1.85.0: ")

@@ -7,6 +7,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from boost_library_tracker.protocol_impl import (
+    BoostLibrariesResult,
+    BoostLibraryVersionActivity,
+    BoostReleasesState,
+)
 from core.protocols import (
     Activity,
     ActivityRecord,
@@ -108,6 +113,7 @@ results: Sequence[TrackerResult] = (
     GitHubCollectResult(success=True, repositories=("acme/widgets",)),
     NewsfeedCollectResult(success=True, counts={"stories": 3}),
     RedditCollectResult(success=True, counts={"comments": 3}),
+    BoostLibrariesResult(success=True, news={"versions": ["1.86.0"]}),
 )
 activities: Sequence[ActivityRecord] = (
     Activity("x", "1", WHEN, "message"),
@@ -117,12 +123,16 @@ activities: Sequence[ActivityRecord] = (
     RedditActivity.from_row(
         {"id": "abc", "created_at": WHEN, "author": "ada", "body": "hi", "permalink": "/r/x/"}
     ),
+    BoostLibraryVersionActivity.from_row(
+        {"key": "json", "version": "1.86.0", "name": "JSON", "description": ""}, WHEN
+    ),
 )
 states: Sequence[IncrementalState] = (
     Checkpoint("1"),
     DiscordChannelState("123"),
     GitHubRepoState("acme/widgets"),
     RedditState(),
+    BoostReleasesState.of(["1.85.0", "1.86.0"]),
 )
 
 take_result(own_result)
