@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from discord_activity_tracker.collector import DiscordCollector
 
-__all__ = ["API_COUNTS", "ApiSource"]
+__all__ = ["API_COUNTS", "ApiSource", "channel_of"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,14 @@ API_COUNTS = (
     "messages_deleted",
     "messages_outside_window",
 )
+
+
+def channel_of(partition: str) -> str:
+    """The channel (or thread) id of a partition ``<guild>/<channel>`` (a bare id is accepted)."""
+    channel_id = partition.rsplit("/", 1)[-1]
+    if not (channel_id.isascii() and channel_id.isdigit() and len(channel_id) <= 20):
+        raise ConfigError(f"partition {partition[:60]!r}: expected <guild id>/<channel id>")
+    return channel_id
 
 
 def _threads_partition(guild_id: str) -> str:
@@ -184,7 +192,9 @@ class ApiSource:
                     Checkpoint(started.isoformat(), "threads scanned"),
                     _threads_partition(guild_id),
                 )
-        return partitions
+        # "<guild>/<channel>": the task's label says where it reads (and a label of digits only
+        # would be rendered as a number by Airflow's native templating).
+        return [f"{guild_id}/{channel_id}" for channel_id in partitions]
 
     def _uncollected_threads(self, guild_id: str) -> list[str]:
         """Threads listed before whose collect never finished a page (a failed task, a run cut
@@ -232,7 +242,8 @@ class ApiSource:
         partitions = [partition] if partition else self.list_partitions()
         failures: list[tuple[str, Exception]] = []
         done: list[str] = []
-        for channel_id in partitions:
+        for label in partitions:
+            channel_id = channel_of(label)
             try:
                 self._collect_partition(channel_id, counts)
                 done.append(channel_id)
@@ -281,7 +292,7 @@ class ApiSource:
         with self.store.engine.connect() as conn:
             row = conn.execute(query).mappings().one_or_none()
         if row is None:
-            if channel_id not in self.list_partitions():
+            if channel_id not in {channel_of(p) for p in self.list_partitions()}:
                 raise ConfigError(f"partition {channel_id}: not a channel or thread of config.guilds")
             return self._header(channel_id)
         header = ExportHeader.model_validate(

@@ -140,7 +140,9 @@ def test_discord_bot_dag_collects_then_fails_without_leaking_the_token(
         post_id = next(c for c in discord.data.channels if c not in (GENERAL, FORUM))
         assert per_channel == {GENERAL: 2, post_id: 2}
         collects = [r for r in runs if r["step"] == "collect"]
-        assert sorted(r["partition"] for r in collects) == sorted([GENERAL, post_id])
+        assert sorted(r["partition"] for r in collects) == sorted(
+            [f"{GUILD}/{GENERAL}", f"{GUILD}/{post_id}"]
+        )
         assert all(r["status"] == "success" for r in runs), runs
 
         # The messages route answers 502 pages that echo the Authorization header.

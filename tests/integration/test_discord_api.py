@@ -342,7 +342,9 @@ def test_threads_and_forum_posts_are_partitions(fake: DiscordApiServer, store_ur
     fake.data.archive(archived["id"], at=now - dt.timedelta(days=2))
     collector = _collector(fake, store_url, clock)
     collector.validate()
-    assert set(collector.partitions or []) == {GENERAL, HELP, post["id"], archived["id"]}
+    assert set(collector.partitions or []) == {
+        f"{GUILD}/{c}" for c in (GENERAL, HELP, post["id"], archived["id"])
+    }
     result = collector.run()
     assert result.counts["messages_new"] == 3
     channels = {r["channel_id"]: r for r in _rows(store_url, discord_channels)}
@@ -356,7 +358,8 @@ def test_threads_and_forum_posts_are_partitions(fake: DiscordApiServer, store_ur
     fake.log.clear()
     collector = _collector(fake, store_url, clock)
     collector.validate()
-    assert archived["id"] not in (collector.partitions or [])
+    assert f"{GUILD}/{archived['id']}" not in (collector.partitions or [])
+    assert f"{GUILD}/{post['id']}" in (collector.partitions or [])  # active
 
 
 # ---------------------------------------------------------------- rate limits
