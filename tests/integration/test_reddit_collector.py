@@ -416,6 +416,17 @@ def test_keyword_mode_stores_matched_submissions_with_their_whole_tree_through_m
         assert server.log.count("GET", "/r/programming/comments") == 0
         more = server.log.select("GET", "/api/morechildren")[0]
         assert f"link_id=t3_{boost}" in more.query and "api_type=json" in more.query
+        # a later comment: the refresh sees num_comments grow and reads the tree again
+        data.comment(boost, "late boost comment", at=clock.time())
+        clock.advance(3600)
+        server.log.clear()
+        later = run(server, store_url, clock, config=config)
+        assert later.counts["refreshed"] == 1 + 7 and server.log.count("GET", f"/comments/{boost}") == 1
+        assert len(rows(store_url)[1]) == 8
+        clock.advance(3600)
+        server.log.clear()
+        run(server, store_url, clock, config=config)  # nothing grew: no tree
+        assert server.log.count("GET", f"/comments/{boost}") == 0
 
 
 def test_one_failing_subreddit_never_stops_the_others(
