@@ -277,16 +277,18 @@ def test_server_errors_past_the_retries_fail_as_network_and_record_nothing(
     assert run(server, store_url, clock, tmp_path).news == {"versions": ["1.86.0"]}
 
 
+@pytest.mark.parametrize("cut", [2 / 3, 0.999], ids=["two_thirds", "trailer"])
 def test_a_damaged_archive_fails_naming_it_and_the_release_stays_unindexed(
-    server: BoostArchiveServer, store_url: str, clock: FakeClock, tmp_path: Path
+    server: BoostArchiveServer, store_url: str, clock: FakeClock, tmp_path: Path, cut: float
 ) -> None:
     run(server, store_url, clock, tmp_path)
     collector(server, store_url, clock, tmp_path).sync_pinecone()
     newer = sample_release("1.87.0")
+    newer.binary.clear()  # pages only: a cut can fall between members, where tarfile alone stops quietly
     server.publish(newer)
     key = ("1.87.0", "boost_1_87_0.tar.gz")
     whole = server.archives[key]
-    server.archives[key] = whole[: len(whole) * 2 // 3]  # a truncated file, served as complete
+    server.archives[key] = whole[: int(len(whole) * cut)]  # a truncated file, served as complete
     with pytest.raises(DataValidationError, match=r"boost_1_87_0\.tar\.gz") as info:
         run(server, store_url, clock, tmp_path, config={"batch_pages": 2})
     assert classify_failure(info.value) is CollectorFailureCategory.VALIDATION
@@ -379,3 +381,33 @@ def test_tar_bz2_archives_are_read_the_same_way(
 def test_config_errors_name_the_field(store_url: str, config: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         BoostDocsCollector(config, context=RunContext(store_url=store_url)).validate_config()
+
+
+def test_a_partial_download_of_a_file_that_changed_since_starts_over(
+    server: BoostArchiveServer, store_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "boost_1_86_0.tar.gz.part").write_bytes(b"stale bytes of an older upload")
+    (work / "boost_1_86_0.tar.gz.part-etag").write_text('"an-older-etag"')
+    result = run(server, store_url, clock, tmp_path)
+    [(path, status, asked)] = archive_requests(server)
+    assert (path, status, asked) == (ARCHIVE_186, 200, "bytes=30-")  # If-Range did not match: whole file
+    assert result.counts["pages"] == 7 and result.counts["archive_resumed"] == 0
+    assert not list(work.iterdir())
+
+
+def test_a_full_refresh_downloads_a_release_again_and_drops_the_pages_it_no_longer_has(
+    server: BoostArchiveServer, store_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    run(server, store_url, clock, tmp_path)
+    republished = sample_release("1.86.0")
+    del republished.files["libs/algorithm/minmax/index.html"]
+    server.publish(republished)
+    unchanged = run(server, store_url, clock, tmp_path, params={"versions": ["1.86.0"]})
+    assert unchanged.counts.get("versions_not_modified", 0) == 0  # a new ETag: downloaded again
+    assert unchanged.counts["pages_deleted"] == 1
+    assert "libs/algorithm/minmax/index.html" not in pages_of(store_url, "1.86.0")
+    again = run(server, store_url, clock, tmp_path, params={"versions": ["1.86.0"]}, full_refresh=True)
+    assert again.counts["versions_indexed"] == 1 and again.counts["pages"] == 6
+    assert archive_requests(server)[-1][1] == 200
