@@ -427,6 +427,13 @@ def test_keyword_mode_stores_matched_submissions_with_their_whole_tree_through_m
         server.log.clear()
         run(server, store_url, clock, config=config)  # nothing grew: no tree
         assert server.log.count("GET", f"/comments/{boost}") == 0
+        # Reddit counts a comment its trees never show (spam-filtered): read once, not every refresh
+        data.things[f"t3_{boost}"]["num_comments"] += 1
+        for expected_trees in (1, 0):
+            clock.advance(3600)
+            server.log.clear()
+            run(server, store_url, clock, config=config)
+            assert server.log.count("GET", f"/comments/{boost}") == expected_trees
 
 
 def test_one_failing_subreddit_never_stops_the_others(
