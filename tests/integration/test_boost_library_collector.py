@@ -286,6 +286,8 @@ def test_a_broken_superproject_answer_fails_validation_and_keeps_the_releases_be
     assert state(store_url).versions == ["1.85.0"] and state(store_url).unannounced == ["1.85.0"]
     assert [r["version"] for r in table(store_url, boost_releases, "version_order")] == ["1.85.0"]
     server.faults.clear()
+    window = run(server, store_url, clock, since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert window.news is None and state(store_url).unannounced == ["1.85.0"]  # a bounded run: rows only
     resumed = run(server, store_url, clock)  # the release stored by the failed run is still news
     assert resumed.news == {"versions": ["1.85.0", "1.86.0"]}
     assert state(store_url).unannounced == []
