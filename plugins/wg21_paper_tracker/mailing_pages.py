@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
@@ -18,7 +19,14 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
 from core.errors import DataValidationError
 from wg21_paper_tracker.fields import DocId, parse_doc_id
 
-__all__ = ["MailingLink", "MailingRow", "MailingSection", "mailing_links", "mailing_section"]
+__all__ = [
+    "MailingLink",
+    "MailingRow",
+    "MailingSection",
+    "mailing_links",
+    "mailing_section",
+    "mailing_sections",
+]
 
 _MAILING_HREF = re.compile(r"(?:^|/)(\d{4})/?#mailing(\d{4}-\d{2})$")
 _MAILING_ANCHOR = re.compile(r"^mailing(\d{4}-\d{2})$")
@@ -95,20 +103,31 @@ def _position(tag: Tag) -> tuple[int, int]:
     return (tag.sourceline or 0, tag.sourcepos or 0)
 
 
-def _section_table(soup: BeautifulSoup, mailing_id: str) -> Tag | None:
-    wanted = f"mailing{mailing_id}"
-    start = soup.find(id=wanted) or soup.select_one(f'[name="{wanted}"]')
-    if not isinstance(start, Tag):
-        return None
-    table = start.find_next("table")
-    if not isinstance(table, Tag):
-        return None
-    for other in start.find_all_next(attrs={"id": _MAILING_ANCHOR}) + start.find_all_next(
-        attrs={"name": _MAILING_ANCHOR}
-    ):
-        if _position(other) < _position(table):
-            return None  # the next mailing starts before any table: this one has none yet
-    return table
+def _anchor_id(tag: Tag) -> str | None:
+    for attribute in ("id", "name"):
+        match = _MAILING_ANCHOR.match(str(tag.get(attribute) or ""))
+        if match:
+            return match[1]
+    return None
+
+
+def _section_tables(soup: BeautifulSoup) -> dict[str, Tag | None]:
+    """Each mailing anchor of the page and its table: the first table after the anchor, unless
+    the next mailing's anchor comes first (a mailing announced without papers). One pass."""
+    anchors = [(tag, mailing) for tag in soup.find_all(True) if (mailing := _anchor_id(tag)) is not None]
+    tables = list(soup.find_all("table"))
+    found: dict[str, Tag | None] = {}
+    following = 0
+    for n, (anchor, mailing) in enumerate(anchors):
+        start = _position(anchor)
+        while following < len(tables) and _position(tables[following]) < start:
+            following += 1
+        table = tables[following] if following < len(tables) else None
+        end = _position(anchors[n + 1][0]) if n + 1 < len(anchors) else None
+        if table is not None and end is not None and _position(table) > end:
+            table = None
+        found.setdefault(mailing, table)
+    return found
 
 
 def _columns(header: list[str], mailing_id: str, width: int) -> tuple[str | None, ...]:
@@ -149,12 +168,26 @@ def _files(cell: Tag, page_url: str) -> tuple[str, ...]:
     return tuple(sorted(urls, key=rank))
 
 
-def mailing_section(html: bytes | BeautifulSoup, page_url: str, mailing_id: str) -> MailingSection | None:
-    """The papers of one mailing on its year page; None when the page has no table for it yet."""
+def mailing_sections(
+    html: bytes | BeautifulSoup, page_url: str, mailing_ids: Iterable[str]
+) -> dict[str, MailingSection | None]:
+    """The papers of each mailing on its year page (parsed once); None for a mailing the page
+    has no table for yet."""
     soup = html if isinstance(html, BeautifulSoup) else _soup(html)
-    table = _section_table(soup, mailing_id)
-    if table is None:
-        return None
+    tables = _section_tables(soup)
+    return {
+        mailing_id: _section(table, page_url, mailing_id)
+        if (table := tables.get(mailing_id)) is not None
+        else None
+        for mailing_id in mailing_ids
+    }
+
+
+def mailing_section(html: bytes | BeautifulSoup, page_url: str, mailing_id: str) -> MailingSection | None:
+    return mailing_sections(html, page_url, [mailing_id])[mailing_id]
+
+
+def _section(table: Tag, page_url: str, mailing_id: str) -> MailingSection:
     rows = [tr for tr in table.find_all("tr") if isinstance(tr, Tag)]
     header: list[str] = []
     if rows and rows[0].find("th") is not None:

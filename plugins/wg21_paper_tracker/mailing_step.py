@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 from core.errors import CollectorFailureCategory, classify_failure
 from core.operations.http import HttpClient, HttpResponse, NotModified
 from core.store import upsert_rows
-from wg21_paper_tracker.mailing_pages import MailingLink, MailingSection, mailing_links, mailing_section
+from wg21_paper_tracker.mailing_pages import MailingLink, mailing_links, mailing_sections
 from wg21_paper_tracker.rows import MAILING_COLUMNS, mailing_row
 from wg21_paper_tracker.run import Wg21Run
 from wg21_paper_tracker.tables import wg21_mailings
@@ -97,9 +97,7 @@ def _read_year_page(run: Wg21Run, client: HttpClient, url: str, mailings: list[d
         return
     run.counts["year_pages"] += 1
     soup = BeautifulSoup(response.data, "html.parser")
-    sections: dict[str, MailingSection | None] = {
-        m["mailing_id"]: mailing_section(soup, response.url, m["mailing_id"]) for m in mailings
-    }
+    sections = mailing_sections(soup, response.url, [m["mailing_id"] for m in mailings])
     rows = [mailing_row(r, s.mailing_id, now) for s in sections.values() if s is not None for r in s.rows]
     rejected = [line for s in sections.values() if s is not None for line in s.rejected]
     run.errors += rejected
