@@ -20,7 +20,7 @@ from core.errors import ConfigError, DataValidationError
 from core.vectors.documents import Document
 from youtube_activity_tracker.api import YouTubeApi
 from youtube_activity_tracker.api_schemas import Channel
-from youtube_activity_tracker.config import ProxyUrls, YouTubeConfig, resolve_api, resolve_proxy
+from youtube_activity_tracker.config import YouTubeConfig, resolve_api, resolve_proxy
 from youtube_activity_tracker.preprocess import documents, removed_video_ids
 from youtube_activity_tracker.protocol_impl import YouTubeCollectResult
 from youtube_activity_tracker.rows import write_channel
@@ -135,7 +135,7 @@ class YouTubeCollector(_YouTubeBase):
                 raise DataValidationError(f"channel {ident} has no uploads playlist", source="/channels")
             playlist_id = uploads
         walk = PlaylistWalk(api, self.store, state, playlist_id, self.settings.page_size,
-                            self.settings.stop_after_known, self.now, counts)  # fmt: skip
+                            self.settings.stop_after_known, self.now, counts, full=self.context.full_refresh)  # fmt: skip
         walk.run()
         walk.refresh_stats(dt.timedelta(days=self.settings.stats_refresh_days))
 
@@ -144,7 +144,6 @@ class YouTubeTranscriptCollector(_YouTubeBase):
     """Transcripts of stored videos (``youtube-transcript-api``), unpartitioned."""
 
     name = "youtube_transcripts"
-    source_factory: Callable[[ProxyUrls | None, YouTubeConfig], TranscriptSource] | None = None  # tests
 
     def validate_config(self) -> None:
         super().validate_config()
@@ -156,9 +155,9 @@ class YouTubeTranscriptCollector(_YouTubeBase):
         return list(proxy.secrets) if proxy else []
 
     def source(self) -> TranscriptSource:
-        if self.source_factory is not None:
-            return self.source_factory(self.proxy, self.settings)
-        return YttApiSource(self.proxy, origin=self.settings.transcript_base_url)
+        return YttApiSource(
+            self.proxy, origin=self.settings.transcript_base_url, max_bytes=self.settings.max_transcript_bytes
+        )
 
     def collect(self) -> YouTubeCollectResult:
         counts: collections.Counter[str] = collections.Counter()

@@ -62,6 +62,9 @@ class YouTubeConfig(BaseModel):
     max_blocked_per_run: int = Field(default=3, ge=1)
     blocked_retry_hours: float = Field(default=6, gt=0)
     proxy_connection_id: str | None = None
+    max_transcript_bytes: int = Field(
+        default=5_000_000, ge=1_000, description="larger pages/tracks are an error"
+    )
     transcript_base_url: str | None = Field(
         default=None, description="replaces https://www.youtube.com (tests)"
     )

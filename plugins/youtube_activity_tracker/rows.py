@@ -40,7 +40,7 @@ def write_channel(conn: Connection, channel: Channel, now: dt.datetime) -> None:
 
 def write_videos(
     conn: Connection, videos: Sequence[Video], now: dt.datetime, *, search_term: str | None = None
-) -> int:
+) -> None:
     """Upsert videos (a document is rebuilt only when its content changed) and their statistics."""
     rows = []
     for v in videos:
@@ -62,7 +62,8 @@ def write_videos(
             "updated_at": now,
         }
         rows.append({**row, "search_term": search_term} if search_term else row)
-    written = upsert_rows(conn, yt_videos, rows, ["video_id"], only_if_changed=_CONTENT) if rows else 0
+    if rows:
+        upsert_rows(conn, yt_videos, rows, ["video_id"], only_if_changed=_CONTENT)
     stats = [
         {"video_id": v.id, "view_count": v.statistics.view_count, "like_count": v.statistics.like_count,
          "comment_count": v.statistics.comment_count, "stats_at": now}
@@ -70,7 +71,6 @@ def write_videos(
     ]  # fmt: skip
     if stats:
         upsert_rows(conn, yt_video_stats, stats, ["video_id"])
-    return written
 
 
 def mark_unavailable(conn: Connection, video_ids: Collection[str], now: dt.datetime) -> int:

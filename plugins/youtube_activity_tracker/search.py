@@ -73,9 +73,8 @@ class SearchDiscovery:
             videos = fetch_videos(self.api, new) if new else []
             done.append(query)
             with self.store.transaction() as conn:
-                self.counts["videos_new"] += (
-                    write_videos(conn, videos, self.now(), search_term=query) if videos else 0
-                )
+                write_videos(conn, videos, self.now(), search_term=query)
+                self.counts["videos_new"] += len(videos)  # only ids not stored before were read
                 self.state.save(conn, {**base, "done": done, "calls": calls}, marker=start.isoformat())
         with self.store.transaction() as conn:  # every query completed: the window moves
             self.state.save(conn, {"window_start": end.isoformat(), "window_end": None, "done": [], "day": day,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import ParseError
 
 import requests
@@ -22,7 +23,7 @@ from youtube_transcript_api.proxies import GenericProxyConfig
 from core.errors import sanitize_text
 from youtube_activity_tracker.config import ProxyUrls
 
-__all__ = ["Transcript", "TranscriptMissing", "TranscriptSource", "YttApiSource"]
+__all__ = ["ResponseTooLarge", "Transcript", "TranscriptMissing", "TranscriptSource", "YttApiSource"]
 
 YOUTUBE_ORIGIN = "https://www.youtube.com"
 Status = Literal["none", "disabled", "blocked", "unavailable", "error"]
@@ -45,20 +46,33 @@ class TranscriptSource(Protocol):
     def fetch(self, video_id: str, languages: Sequence[str]) -> Transcript: ...
 
 
+class ResponseTooLarge(requests.RequestException):
+    """A page or caption track larger than ``max_transcript_bytes`` (read no further)."""
+
+
 class _Session(requests.Session):
-    """The library sets no timeout; this session does. With ``origin`` set, requests for
+    """The library sets no timeout and reads any body whole; this session sets a timeout and
+    stops reading past ``max_bytes``. With ``origin`` set, requests for
     ``https://www.youtube.com`` go there instead (a test's fake)."""
 
-    def __init__(self, timeout: float, origin: str | None) -> None:
+    def __init__(self, timeout: float, origin: str | None, max_bytes: int) -> None:
         super().__init__()
-        self.timeout, self.origin = timeout, origin.rstrip("/") if origin else None
+        self.timeout, self.max_bytes = timeout, max_bytes
+        self.origin = origin.rstrip("/") if origin else None
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         text = url.decode() if isinstance(url, bytes) else url
         if self.origin and text.startswith(YOUTUBE_ORIGIN):
             text = self.origin + text[len(YOUTUBE_ORIGIN) :]
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, text, *args, **kwargs)
+        kwargs["stream"] = True
+        response = super().request(method, text, *args, **kwargs)
+        with response:
+            body = response.raw.read(self.max_bytes + 1, decode_content=True)
+        if len(body) > self.max_bytes:
+            raise ResponseTooLarge(f"{method} {urlsplit(text).path}: body larger than {self.max_bytes} bytes")
+        response._content = body  # the body as requests would have read it (.text, .json())
+        return response
 
 
 _STATUS: tuple[tuple[type[Exception], Status], ...] = (
@@ -74,11 +88,18 @@ class YttApiSource:
     """A manual track in the first wanted language that has one, else a generated one."""
 
     def __init__(
-        self, proxy: ProxyUrls | None = None, *, origin: str | None = None, timeout: float = 30
+        self,
+        proxy: ProxyUrls | None = None,
+        *,
+        origin: str | None = None,
+        timeout: float = 30,
+        max_bytes: int = 5_000_000,
     ) -> None:
         proxy_config = GenericProxyConfig(proxy.http_url, proxy.https_url) if proxy else None
         self.secrets = list(proxy.secrets) if proxy else []
-        self.api = YouTubeTranscriptApi(proxy_config=proxy_config, http_client=_Session(timeout, origin))
+        self.api = YouTubeTranscriptApi(
+            proxy_config=proxy_config, http_client=_Session(timeout, origin, max_bytes)
+        )
 
     def fetch(self, video_id: str, languages: Sequence[str]) -> Transcript:
         try:

@@ -66,6 +66,7 @@ class PlaylistWalk:
     stop_after_known: int
     now: Callable[[], dt.datetime]
     counts: collections.Counter[str]
+    full: bool = False  # a full refresh: every page, every video's details read again
 
     def run(self) -> None:
         resume = self.state.extras.get("resume_token")
@@ -76,6 +77,8 @@ class PlaylistWalk:
 
     def _walk(self, page_token: str | None) -> None:
         streak = 0
+        stop_after = 10**9 if self.full else self.stop_after_known
+        seen_tokens: set[str] = set()
         while True:
             page = self.api.playlist_page(self.playlist_id, page_token, self.page_size)
             items: list[PlaylistItem] = parse_items(_ITEMS, page.get("items"), "/playlistItems")
@@ -88,20 +91,21 @@ class PlaylistWalk:
             for item in items:
                 streak = streak + 1 if item.video_id in known_here else 0
                 kept.append(item)
-                if streak >= self.stop_after_known:
+                if streak >= stop_after:
                     break
             placeholders = {i.video_id for i in kept if i.video_id and i.is_placeholder}
             wanted = [
                 i.video_id
                 for i in kept
-                if i.video_id and i.video_id not in stored and i.video_id not in placeholders
+                if i.video_id and (self.full or i.video_id not in stored) and i.video_id not in placeholders
             ]
             videos = fetch_videos(self.api, wanted) if wanted else []
             missing = set(wanted) - {v.id for v in videos}
-            next_token = page.get("nextPageToken") if streak < self.stop_after_known else None
+            next_token = page.get("nextPageToken") if streak < stop_after else None
             now = self.now()
             with self.store.transaction() as conn:
-                self.counts["videos_new"] += write_videos(conn, videos, now) if videos else 0
+                write_videos(conn, videos, now)
+                self.counts["videos_new"] += sum(1 for v in videos if v.id not in stored)
                 write_playlist_items(conn, self.playlist_id, kept, now)
                 self.counts["videos_unavailable"] += mark_unavailable(conn, placeholders, now)
                 extras = {**self.state.extras, "resume_token": next_token}
@@ -113,14 +117,20 @@ class PlaylistWalk:
             self.counts["videos_skipped_unavailable"] += len(missing)
             if not next_token:
                 return
+            if str(next_token) in seen_tokens:
+                raise DataValidationError(
+                    f"playlist {self.playlist_id} pages loop back (nextPageToken repeated)",
+                    source="/playlistItems",
+                )
             page_token = str(next_token)
+            seen_tokens.add(page_token)
 
     def refresh_stats(self, every: dt.timedelta) -> None:
         """Re-read every video of the playlist (50 per unit) when the last refresh is ``every`` old:
         statistics updated, content edits applied, videos gone marked unavailable."""
         last = self.state.extras.get("stats_refreshed_at")
         now = self.now()
-        if last is None:  # the first walk has just read every video: refresh from now on
+        if last is None or self.full:  # the walk has just read every video: refresh from now on
             with self.store.transaction() as conn:
                 self.state.save(conn, {**self.state.extras, "stats_refreshed_at": now.isoformat()})
             return
@@ -139,7 +149,7 @@ class PlaylistWalk:
             chunk = ids[start : start + 50]
             videos = fetch_videos(self.api, chunk)
             with self.store.transaction() as conn:
-                self.counts["videos_updated"] += write_videos(conn, videos, now)
+                write_videos(conn, videos, now)
                 self.counts["videos_unavailable"] += mark_unavailable(
                     conn, set(chunk) - {v.id for v in videos}, now
                 )

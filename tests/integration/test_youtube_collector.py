@@ -327,3 +327,42 @@ def test_a_placeholder_in_the_walk_marks_the_video_unavailable_at_once(store_url
     assert result.counts["videos_unavailable"] == 1
     marked = {r["video_id"] for r in rows(store_url, yt_videos) if r["unavailable_at"] is not None}
     assert marked == {gone}
+
+
+def test_an_oversized_caption_track_is_an_error_for_its_video_only(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    huge = (
+        b'<?xml version="1.0"?><transcript>'
+        + b'<text start="0" dur="1">word</text>' * 2_000
+        + b"</transcript>"
+    )
+    server.inject(Fault(None, path="/api/timedtext", body=huge))
+    result = transcripts(server, store_url, clock, max_transcript_bytes=20_000).run()
+    assert result.counts["transcripts_error"] == 1 and result.counts["transcripts"] == 1
+    error = next(r for r in rows(store_url, yt_transcript_status) if r["status"] == "error")
+    assert "ResponseTooLarge" in error["last_error"] and "20000 bytes" in error["last_error"]
+
+
+def test_pages_that_loop_back_fail_as_validation(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    looping = b'{"items": [], "nextPageToken": "bzow"}'
+    server.inject(Fault(None, path="/youtube/v3/playlistItems", body=looping, times=5))
+    with pytest.raises(DataValidationError, match="loop back"):
+        metadata(server, store_url, clock, channels=[channel]).run()
+    assert server.log.count("GET", "/youtube/v3/playlistItems") == 2
+
+
+def test_a_full_refresh_rewalks_and_rereads_everything(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    conns = {"youtube_default": {"host": server.url("/youtube/v3"), "password": KEY}}
+    made = YouTubeCollector(
+        _config(server, channels=[channel]),
+        context=RunContext(store_url=store_url, connections=conns, full_refresh=True),
+    )
+    made.clock, made.sleep = clock.time, clock.sleep
+    server.log.clear()
+    result = made.run()
+    assert result.counts["playlist_pages"] == 2 and result.counts["quota_units_videos"] == 2
+    assert result.counts.get("videos_new", 0) == 0  # nothing changed: no row rewritten
