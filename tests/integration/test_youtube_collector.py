@@ -7,6 +7,7 @@ Only time is fake (the collectors' clock)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,14 @@ from core.errors import (
 from core.store import Store, load_checkpoint
 from core.vectors.local_sink import search_local_records
 from tests.fakes.wire import FakeClock, Fault
-from tests.fakes.youtube_server import Track, YouTubeData, YouTubeServer, sample_data, talk_lines
+from tests.fakes.youtube_server import (
+    Track,
+    YouTubeData,
+    YouTubeServer,
+    google_error,
+    sample_data,
+    talk_lines,
+)
 from youtube_activity_tracker.api import next_pacific_midnight
 from youtube_activity_tracker.collector import YouTubeCollector, YouTubeTranscriptCollector
 from youtube_activity_tracker.tables import yt_transcript_status, yt_transcripts, yt_video_stats, yt_videos
@@ -366,3 +374,48 @@ def test_a_full_refresh_rewalks_and_rereads_everything(store_url, fake, clock) -
     result = made.run()
     assert result.counts["playlist_pages"] == 2 and result.counts["quota_units_videos"] == 2
     assert result.counts.get("videos_new", 0) == 0  # nothing changed: no row rewritten
+
+
+@pytest.mark.parametrize(
+    ("reason", "category"),
+    [
+        ("rateLimitExceeded", CollectorFailureCategory.RATE_LIMIT),
+        ("forbidden", CollectorFailureCategory.PERMISSION),
+    ],
+)
+def test_other_refusals_keep_their_category(store_url, fake, clock, reason, category) -> None:
+    server, _, channel = fake
+    body = json.dumps(google_error(403, "refused", reason)).encode()
+    server.inject(
+        Fault(403, path="/youtube/v3/channels", body=body, headers={"Content-Type": "application/json"})
+    )
+    with pytest.raises(Exception) as raised:
+        metadata(server, store_url, clock, channels=[channel]).run()
+    assert classify_failure(raised.value) is category
+    if category is CollectorFailureCategory.RATE_LIMIT:
+        assert isinstance(raised.value, RateLimitError)
+        assert raised.value.retry_at == dt.datetime.fromtimestamp(clock.time(), dt.UTC) + dt.timedelta(
+            minutes=1
+        )
+
+
+def test_upcoming_and_live_videos_wait_for_transcripts_and_documents(store_url, fake, clock) -> None:
+    server, data, channel = fake
+    upcoming = data.upload(channel, "Keynote - Some One - CppCon 2026", duration="P0D", live="upcoming",
+                           description="y" * 500, tracks=[Track("en", "manual", talk_lines("k"))])  # fmt: skip
+    collector = metadata(server, store_url, clock, channels=[channel], stop_after_known=50)
+    collector.run()
+    transcripts(server, store_url, clock).run()
+    assert upcoming not in {r["video_id"] for r in rows(store_url, yt_transcript_status)}
+    collector.validate_config()
+    assert upcoming not in {d.doc_id for d in collector.preprocess(None, [])}
+
+
+def test_an_unchanged_reread_moves_no_change_sequence(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    before = {r["video_id"]: r["change_seq"] for r in rows(store_url, yt_videos)}
+    clock.advance(8 * 86_400)  # the statistics refresh re-reads every video: statistics change, content not
+    result = metadata(server, store_url, clock, channels=[channel]).run()
+    assert result.counts["stats_refreshed"] == 4
+    assert {r["video_id"]: r["change_seq"] for r in rows(store_url, yt_videos)} == before
