@@ -134,7 +134,7 @@ def horizon(store_url: str, s: PublishSettings) -> int | None:
     store = Store.from_url(store_url)
     try:
         with store.engine.connect() as conn:
-            return load_horizon(conn, s.ledger_target, "scripted")
+            return load_horizon(conn, s.ledger_target, "test")
     finally:
         store.dispose()
 
@@ -331,14 +331,16 @@ class ScriptedSource:
         return set(self.live)
 
 
-def run_scripted(store_url: str, target, clock, source: ScriptedSource, s: PublishSettings):
+def run_scripted(
+    store_url: str, target, clock, source: ScriptedSource, s: PublishSettings, collector: str = "test"
+):
     client = publish_client(
         s, {"host": target.root, "password": PUBLISH_TOKEN}, clock=clock.time, sleep=clock.sleep
     )
     writer = GitDataWriter(client, s.target, s.branch, write_interval=0)
     store = Store.from_url(store_url)
     try:
-        return publish_rows(store, source, s, writer, collector="test")
+        return publish_rows(store, source, s, writer, collector=collector)
     finally:
         store.dispose()
 
@@ -393,3 +395,18 @@ def test_the_write_token_comes_only_from_the_publish_connection() -> None:
     with pytest.raises(ConfigError, match="no token"):
         publish_token({"host": "https://api.github.com", "login": "x"}, s.connection_id)
     assert publish_token({"password": "t"}, s.connection_id) == ("https://api.github.com", "t")
+
+
+def test_two_entries_share_a_target_without_touching_each_others_files(store_url: str, target, clock) -> None:
+    s = settings("tests.integration.test_publish_step:ScriptedSource")
+    first, second = ScriptedSource(s), ScriptedSource(s)
+    first.items, first.live = [PublishedFile("k:1", "a/one.md", b"a1\n")], {"k:1"}
+    second.items, second.live = [PublishedFile("k:1", "b/one.md", b"b1\n")], {"k:1"}
+    run_scripted(store_url, target, clock, first, s, collector="entry_a")
+    run_scripted(store_url, target, clock, second, s, collector="entry_b")
+    second.items, second.live = [], set()  # entry b's item is gone: only b's file goes
+    result = run_scripted(store_url, target, clock, second, s, collector="entry_b")
+    assert result.counts["files_deleted"] == 1
+    files = target.files()
+    assert files["a/one.md"] == b"a1\n" and "b/one.md" not in files
+    assert list(ledger(store_url)) == ["a/one.md"]

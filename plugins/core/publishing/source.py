@@ -9,7 +9,7 @@ A :class:`PublishSource` is built with the entry's :class:`PublishSettings` (its
   others are still published);
 * ``live_keys(conn)``: the source keys that still exist (a ledger key missing here is a
   deleted source: its file is removed);
-* ``name``: the source's name in the ledger state.
+* ``name``: the source's name in logs (the ledger belongs to the collector entry).
 
 Same rows, same bytes: a renderer must not put the time of rendering in a file.
 """

@@ -123,7 +123,10 @@ def publish_rows(
     full_refresh: bool = False,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> RunResult:
-    """Publish what changed; see the module docstring. Returns the step's counts."""
+    """Publish what changed; see the module docstring. Returns the step's counts.
+
+    ``collector`` (the entry's name) owns its ledger rows and watermark in the target.
+    """
     started = time.monotonic()
     dry_run = dry_run or settings.dry_run
     store.ensure_core()
@@ -131,11 +134,11 @@ def publish_rows(
     target = settings.ledger_target
     with store.engine.connect() as conn:
         horizon = change_horizon(conn)
-        stored = load_horizon(conn, target, source.name)
+        stored = load_horizon(conn, target, collector)
         since = None if full_refresh else stored
         files, failures = _collect(source.render(conn, since), settings.max_path_bytes)
         live = source.live_keys(conn)
-        ledger = load_entries(conn, target)
+        ledger = load_entries(conn, target, collector)
     new_paths = {item.source_key: path for path, item in files.items()}
     deletes = stale_paths(ledger, new_paths, live) - files.keys()
 
@@ -157,15 +160,16 @@ def publish_rows(
     if not dry_run:
         at = now()
         with store.transaction() as conn:
-            forget_paths(conn, target, deletes)
+            forget_paths(conn, target, collector, deletes)
             record_files(
                 conn,
                 target,
+                collector,
                 {path: (item.source_key, git_blob_sha(item.content)) for path, item in files.items()},
                 outcome.head,
                 at,
             )
-            save_state(conn, target, source.name, stored if failures else horizon, outcome.head, at)
+            save_state(conn, target, collector, stored if failures else horizon, outcome.head, at)
     counts = {
         **outcome.counts(),
         "files_rendered": len(files),
@@ -173,8 +177,9 @@ def publish_rows(
         "dry_run": int(dry_run),
     }
     log.info(
-        "publish %s -> %s: %s%s",
+        "publish %s (%s) -> %s: %s%s",
         collector,
+        source.name,
         target,
         ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
         f" (commit {outcome.commit})" if outcome.commit else "",
