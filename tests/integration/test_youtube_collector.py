@@ -400,8 +400,8 @@ def test_other_refusals_keep_their_category(store_url, fake, clock, reason, cate
 
 
 def test_upcoming_and_live_videos_wait_for_transcripts_and_documents(store_url, fake, clock) -> None:
-    server, data, channel = fake
-    upcoming = data.upload(channel, "Keynote - Some One - CppCon 2026", duration="P0D", live="upcoming",
+    server, data, channel = fake  # an upcoming premiere already has its length
+    upcoming = data.upload(channel, "Keynote - Some One - CppCon 2026", duration="PT50M", live="upcoming",
                            description="y" * 500, tracks=[Track("en", "manual", talk_lines("k"))])  # fmt: skip
     collector = metadata(server, store_url, clock, channels=[channel], stop_after_known=50)
     collector.run()
