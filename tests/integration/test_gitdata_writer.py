@@ -245,3 +245,22 @@ def test_missing_branch_names_it(server, clock) -> None:
     with pytest.raises(Exception, match="branch 'nope' of octo/context not found") as caught:
         writer.publish({"a.md": b"a\n"}, message="m")
     assert classify_failure(caught.value) is CollectorFailureCategory.PERMISSION
+
+
+def test_malformed_tree_answer_is_a_validation_error_naming_the_field(server, clock) -> None:
+    server.inject(
+        Fault(status=None, method="GET", contains="/git/trees/", body=b'{"sha": "x", "tree": [{"path": 1}]}')
+    )
+    head = server.head()
+    with pytest.raises(Exception) as caught:
+        make_writer(server, clock).publish({"a.md": b"a\n"}, message="m")
+    assert classify_failure(caught.value) is CollectorFailureCategory.VALIDATION
+    assert "$.tree.0" in str(caught.value) and "/git/trees/" in str(caught.value)
+    assert server.head() == head and writes(server) == 0
+
+
+def test_tree_answer_cut_short_is_read_again(server, clock) -> None:
+    server.inject(Fault(status=None, method="GET", contains="/git/trees/", body=lambda b: b[: len(b) // 2]))
+    make_writer(server, clock).publish({"a.md": b"a\n"}, message="m")
+    assert server.files()["a.md"] == b"a\n"
+    assert server.log.count("GET", f"/repos/{REPO}/git/trees/") == 2
