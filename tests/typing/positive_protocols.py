@@ -33,6 +33,7 @@ from github_activity_tracker.protocol_impl import GitHubActivity, GitHubCollectR
 from newsfeed_activity_tracker.protocol_impl import NewsfeedActivity, NewsfeedCollectResult
 from reddit_activity_tracker.protocol_impl import RedditActivity, RedditCollectResult
 from reddit_activity_tracker.state import RedditState
+from youtube_activity_tracker.protocol_impl import YouTubeCollectResult, YouTubeVideoActivity
 
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -113,6 +114,7 @@ results: Sequence[TrackerResult] = (
     GitHubCollectResult(success=True, repositories=("acme/widgets",)),
     NewsfeedCollectResult(success=True, counts={"stories": 3}),
     RedditCollectResult(success=True, counts={"comments": 3}),
+    YouTubeCollectResult(success=True, counts={"videos_new": 3, "quota_units": 5}),
     BoostLibrariesResult(success=True, news={"versions": ["1.86.0"]}),
 )
 activities: Sequence[ActivityRecord] = (
@@ -122,6 +124,9 @@ activities: Sequence[ActivityRecord] = (
     NewsfeedActivity.from_row({"story_id": 1, "created_at": WHEN, "author": "ada", "title": "hi"}),
     RedditActivity.from_row(
         {"id": "abc", "created_at": WHEN, "author": "ada", "body": "hi", "permalink": "/r/x/"}
+    ),
+    YouTubeVideoActivity.from_row(
+        {"video_id": "abc", "published_at": WHEN, "channel_id": "UC1", "title": "hi"}
     ),
     BoostLibraryVersionActivity.from_row(
         {"key": "json", "version": "1.86.0", "name": "JSON", "description": ""}, WHEN
