@@ -200,7 +200,11 @@ def test_a_failed_dispatch_keeps_the_paper_pending_and_the_next_run_sends_it(
 
 
 def test_a_refused_token_parks_the_dispatch_until_released_and_never_shows_the_token(
-    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+    site: Wg21Site,
+    github: GitHubDispatchApi,
+    store_url: str,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     run(site, github, store_url, clock)
     new_paper(site)
@@ -211,6 +215,7 @@ def test_a_refused_token_parks_the_dispatch_until_released_and_never_shows_the_t
     assert TOKEN not in str(failed.value) and TOKEN[:12] not in str(failed.value)
     [item] = outbox(store_url)
     assert item["failed_at"] is not None and TOKEN not in (item["last_error"] or "")
+    assert "Bad credentials" in caplog.text and TOKEN not in caplog.text and TOKEN[:12] not in caplog.text
     github.token = TOKEN
     result = run(site, github, store_url, clock)  # parked: reported, not resent
     assert github.papers() == [] and result.counts["outbox_parked"] == 1
@@ -533,3 +538,44 @@ def test_a_bounded_run_writes_rows_only_and_a_full_refresh_sends_no_validators(
     run(site, github, store_url, clock, full_refresh=True)
     assert site.log.select() and not [e for e in site.log if e.header("If-None-Match")]
     assert all(e.status == 200 for e in site.log)
+
+
+def test_disabled_dispatch_enqueues_nothing_and_enabled_dispatch_needs_a_token(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    off = {"dispatch": {"enabled": False}}
+    run(site, github, store_url, clock, config=off)
+    new_paper(site)
+    result = run(site, github, store_url, clock, config=off)
+    assert result.counts["new_papers"] == 1 and outbox(store_url) == [] and github.log.select() == []
+    config = {"dispatch": {"enabled": True, "repository": "acme/papers", "api_url": github.root}}
+    made = Wg21Collector(
+        config, context=RunContext(store_url=store_url, connections={"github_dispatch": {"host": "x"}})
+    )
+    with pytest.raises(ConfigError, match="connection github_dispatch has no password"):
+        made.validate_config()
+
+
+def test_a_file_failing_on_the_network_is_retried_on_later_runs_up_to_max_attempts(
+    site: Wg21Site, github: GitHubDispatchApi, store_url: str, clock: FakeClock
+) -> None:
+    download = {"download": {"enabled": True, "max_attempts": 2}, "mailings": False}
+    path = PAPERS + "2025/n5001.pdf"
+    site.inject(Fault(500, path=path, times=10))
+    result = run(site, github, store_url, clock, config=download)
+    assert result.counts["downloads_failed"] == 1 and result.counts["downloads"] == 2
+    assert any("download N5001" in e for e in result.errors)
+    run(site, github, store_url, clock, config=download)
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        row = (
+            conn.execute(select(wg21_document_files).where(wg21_document_files.c.doc_id == "N5001"))
+            .mappings()
+            .one()
+        )
+    store.dispose()
+    assert (row["attempts"], row["error_category"], row["text"]) == (2, "network", None)
+    site.log.clear()
+    site.faults.clear()
+    run(site, github, store_url, clock, config=download)  # attempts used up: not fetched again
+    assert site.log.count("GET", path) == 0
