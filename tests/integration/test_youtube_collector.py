@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -170,7 +171,8 @@ def test_search_window_moves_only_when_every_query_completed(store_url, fake, cl
     assert {r["search_term"] for r in rows(store_url, yt_videos)} == {"coroutines", "move semantics"}
 
 
-def test_an_invalid_key_is_auth_without_the_key_anywhere(store_url, fake, clock) -> None:
+def test_an_invalid_key_is_auth_without_the_key_anywhere(store_url, fake, clock, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     server, _, channel = fake
     wrong = "AIza" + "WrongKeyWrongKeyWrongKeyWrongKey123"
     with pytest.raises(AuthenticationError) as raised:
@@ -180,6 +182,7 @@ def test_an_invalid_key_is_auth_without_the_key_anywhere(store_url, fake, clock)
     with pytest.raises(AuthenticationError):  # the validate step's preflight says so before any collect
         metadata(server, store_url, clock, key=wrong, channels=[channel]).validate()
     assert metadata(server, store_url, clock, channels=[channel]).validate().counts["partitions"] == 1
+    assert "keyInvalid" in caplog.text and wrong not in caplog.text and KEY not in caplog.text
 
 
 def test_5xx_is_retried_and_a_malformed_page_names_the_field(store_url, fake, clock) -> None:
@@ -259,6 +262,11 @@ def test_consecutive_blocks_trip_the_breaker_as_rate_limit(store_url, fake, cloc
     assert [r["status"] for r in statuses] == ["blocked"] * 3 and {r["attempts"] for r in statuses} == {0}
 
     server.blocked = "captcha"  # the other shape of a block: a reCAPTCHA page instead of the player
+    clock.advance(6 * 3600 + 1)
+    with pytest.raises(RateLimitError):
+        transcripts(server, store_url, clock, max_blocked_per_run=3).run()
+
+    server.blocked = "429"  # and the third: Too Many Requests on the watch page
     clock.advance(6 * 3600 + 1)
     with pytest.raises(RateLimitError):
         transcripts(server, store_url, clock, max_blocked_per_run=3).run()
