@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from sqlalchemy.engine import make_url
 
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import to_step_failure
@@ -78,8 +79,11 @@ class PublishOperator(BaseOperator):
             settings = PublishSettings.model_validate(self.publish)
             connections = resolve_connections([settings.connection_id])
             secrets = secret_values(connections)
+            url = store_url(self.store_conn_id)
+            if url and make_url(url).password:
+                secrets.append(str(make_url(url).password))
             run_context = RunContext(
-                store_url=store_url(self.store_conn_id),
+                store_url=url,
                 collector_name=self.collector_name,
                 run_id=run_id,
                 dry_run=bool(params.get("dry_run", False)),
