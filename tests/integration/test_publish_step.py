@@ -171,6 +171,9 @@ def test_github_issues_first_publish_then_nothing_then_a_retitle(
     target.log.clear()
     again = publish(store_url, target, clock, s)
     assert writes(target) == 0 and again.counts["commits"] == 0 and again.counts["files_rendered"] == 0
+    refreshed = publish(store_url, target, clock, s, full_refresh=True)  # every item rendered again
+    assert refreshed.counts["files_rendered"] == 6 and refreshed.counts["files_unchanged"] == 6
+    assert writes(target) == 0
 
     commits = target.commit_count()
     github.dataset.edit_issue("acme/widgets", 1, title="Crash when resizing: window/dialog")
