@@ -22,7 +22,7 @@ from core.publishing.source import PublishedFile, RenderFailure, load_source
 from core.publishing.step import publish_rows
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
-from discord_activity_tracker.tables import discord_messages
+from discord_activity_tracker.tables import discord_channels, discord_messages
 from github_activity_tracker.collector import GitHubCollector
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.gitdata_server import FakeGitDataServer
@@ -398,6 +398,39 @@ def test_the_write_token_comes_only_from_the_publish_connection() -> None:
     with pytest.raises(ConfigError, match="no token"):
         publish_token({"host": "https://api.github.com", "login": "x"}, s.connection_id)
     assert publish_token({"password": "t"}, s.connection_id) == ("https://api.github.com", "t")
+    enterprise = "https://ghe.example/api/v3"
+    assert publish_token({"host": enterprise, "password": "t"}, s.connection_id)[0] == enterprise
+    assert (
+        publish_token({"password": "t", "extra": {"base_url": enterprise}}, s.connection_id)[0] == enterprise
+    )
+
+
+def test_discord_channels_sharing_a_name_get_their_id(store_url: str, target, clock) -> None:
+    collect_discord(store_url)
+    store = Store.from_url(store_url)
+    with store.transaction() as conn:
+        channel = dict(conn.execute(select(discord_channels).limit(1)).mappings().one())
+        message = dict(
+            conn.execute(
+                select(discord_messages)
+                .where(discord_messages.c.channel_id == channel["channel_id"])
+                .limit(1)
+            )
+            .mappings()
+            .one()
+        )
+        twin = str(int(channel["channel_id"]) + 1)
+        conn.execute(discord_channels.insert().values({**channel, "channel_id": twin}))
+        message.pop("change_seq", None)
+        twin_message = {**message, "message_id": str(int(message["message_id"]) + 7), "channel_id": twin}
+        conn.execute(discord_messages.insert().values(twin_message))
+    store.dispose()
+    publish(store_url, target, clock, settings(DISCORD))
+    names = {p.rsplit("/", 1)[1] for p in target.files() if p.count("/") == 3}
+    assert (
+        f"{channel['name']}-{twin}.md" in names and f"{channel['name']}-{channel['channel_id']}.md" in names
+    )
+    assert f"{channel['name']}.md" not in names
 
 
 def test_two_entries_share_a_target_without_touching_each_others_files(store_url: str, target, clock) -> None:
