@@ -132,10 +132,20 @@ def upsert_profiles(
             }
             _merge(emails, (row["external_id"], digest), email_row)
     if profiles:
-        conn.execute(_profile_upsert(conn), [profiles[key] for key in sorted(profiles)])
+        _execute_rows(conn, _profile_upsert(conn), [profiles[key] for key in sorted(profiles)])
     if emails:
-        conn.execute(_email_upsert(conn), [emails[key] for key in sorted(emails)])
+        _execute_rows(conn, _email_upsert(conn), [emails[key] for key in sorted(emails)])
     return len(profiles)
+
+
+def _execute_rows(conn: Connection, upsert: Any, rows: list[dict[str, Any]]) -> None:
+    """On PostgreSQL one multi-row statement per 2,000 rows: SQLAlchemy sends an executemany
+    of an ON CONFLICT insert row by row, a round trip each."""
+    if conn.dialect.name != "postgresql" or len(rows) < 2:
+        conn.execute(upsert, rows)
+        return
+    for start in range(0, len(rows), 2000):
+        conn.execute(upsert.values(rows[start : start + 2000]))
 
 
 def _merge(rows: dict[Any, dict[str, Any]], key: Any, row: dict[str, Any]) -> None:

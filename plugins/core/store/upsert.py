@@ -14,6 +14,7 @@ from core.store.pg_copy import CopyRows, copy_supported, copy_upsert, encode_row
 __all__ = ["upsert_rows"]
 
 _SQLITE_MAX_VARIABLES = 32_000
+_PG_MAX_PARAMETERS = 30_000  # of the protocol's 65,535 per statement
 COPY_THRESHOLD = 50
 
 
@@ -108,6 +109,13 @@ def upsert_rows(
     if dialect == "sqlite":
         chunk = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns) + len(shared)))
     existing = _count_existing(conn, table, key_columns, unique_rows) if count_inserted else 0
+    if dialect == "postgresql" and len(unique_rows) > 1:
+        # SQLAlchemy sends an executemany of an ON CONFLICT insert row by row (a round trip
+        # each); one multi-row VALUES statement per chunk is one round trip.
+        per_statement = max(1, _PG_MAX_PARAMETERS // max(1, len(columns) + len(shared)))
+        for start in range(0, len(unique_rows), per_statement):
+            conn.execute(statement.values(unique_rows[start : start + per_statement]))
+        return len(unique_rows) - existing if count_inserted else len(unique_rows)
     for start in range(0, len(unique_rows), chunk):
         conn.execute(statement, unique_rows[start : start + chunk])
     return len(unique_rows) - existing if count_inserted else len(unique_rows)
