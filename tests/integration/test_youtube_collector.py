@@ -427,3 +427,22 @@ def test_an_unchanged_reread_moves_no_change_sequence(store_url, fake, clock) ->
     result = metadata(server, store_url, clock, channels=[channel]).run()
     assert result.counts["stats_refreshed"] == 4
     assert {r["video_id"]: r["change_seq"] for r in rows(store_url, yt_videos)} == before
+
+
+def test_transcripts_go_through_the_configured_proxy(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    server.log.clear()
+    # the fake answers absolute-URI requests too, so it can stand in for the proxy: YouTube's
+    # origin is unreachable here, every transcript request must go through it
+    proxy = {"host": "127.0.0.1", "port": server.port, "login": "proxyuser", "password": "Pr0xyS3cret"}
+    made = YouTubeTranscriptCollector(
+        _config(server, proxy_connection_id="yt_proxy", transcript_base_url="http://youtube.invalid"),
+        context=RunContext(store_url=store_url, connections={"yt_proxy": proxy}),
+    )
+    made.clock, made.sleep = clock.time, clock.sleep
+    result = made.run()
+    assert result.counts["transcripts"] == 2
+    assert len(server.log) == 8  # watch + player per video, and two caption tracks
+    assert all(e.header("Host") == "youtube.invalid" and (e.header("Proxy-Authorization") or "").startswith("Basic ")
+               for e in server.log)  # fmt: skip
