@@ -163,6 +163,17 @@ def fresh_store(db: str | None, work: Path) -> str:
     return db.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_store(db: str | None, store_url: str) -> None:
+    if not db:
+        Path(store_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    admin = psycopg2.connect(db)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {store_url.rsplit('/', 1)[1]}")
+    admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=300, help="compressed archive size")
@@ -187,6 +198,7 @@ def main() -> None:
             [sys.executable, "-c", textwrap.dedent(_CHILD), json.dumps(config), store_url],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
+    drop_store(args.db, store_url)
     if child.returncode != 0:
         sys.exit(child.stderr[-4000:])
     report = json.loads(child.stdout.strip().splitlines()[-1])

@@ -100,7 +100,7 @@ class BoostDocsCollector(AbstractCollector):
             counts.update(client.stats.counts("http_listing_"))
         published = stable_versions_in(_decode(listing.data or b""))
         counts["versions_published"] = len(published)
-        if not indexed:
+        if not indexed or self.context.full_refresh:  # a full refresh reads the newest ones again
             return published[-self.settings.initial_versions :]
         newest = max(indexed, key=sort_key)
         return [v for v in published if sort_key(v) > sort_key(newest)]

@@ -411,3 +411,5 @@ def test_a_full_refresh_downloads_a_release_again_and_drops_the_pages_it_no_long
     again = run(server, store_url, clock, tmp_path, params={"versions": ["1.86.0"]}, full_refresh=True)
     assert again.counts["versions_indexed"] == 1 and again.counts["pages"] == 6
     assert archive_requests(server)[-1][1] == 200
+    listed = run(server, store_url, clock, tmp_path, full_refresh=True)  # no versions: the newest again
+    assert listed.news == {"versions": ["1.86.0"]} and archive_requests(server)[-1][1] == 200
