@@ -33,6 +33,14 @@ class IndexEntry(BaseModel):
     long_link: str | None = None
     github_url: str | None = None
 
+    @field_validator("author", "subgroup", mode="before")
+    @classmethod
+    def _joined(cls, value: Any) -> Any:
+        """A list of names is accepted as well as the usual comma-separated string."""
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ", ".join(value)
+        return value
+
     @field_validator("type", "title", "author", "date", "subgroup", "link", "long_link", "github_url")
     @classmethod
     def _bounded(cls, value: str | None) -> str | None:

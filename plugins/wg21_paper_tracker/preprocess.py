@@ -31,14 +31,13 @@ def _document(row: Mapping[Any, Any], text: str | None, revisions: list[str]) ->
     authors = list(row["authors"] or row["mailing_authors"] or [])
     subgroups = list(row["subgroups"] or [])
     date = _date(row)
+    subgroup = row["subgroup_raw"] or row["mailing_subgroup"]
     url = row["long_link"] or next(iter(row["file_urls"] or []), None) or row["link"] or ""
     lines = [
         f"# {row['doc_id']}: {title}",
         f"Authors: {', '.join(authors)}" if authors else "",
         f"Date: {date.isoformat()}" if date else "",
-        f"Subgroup: {row['subgroup_raw'] or row['mailing_subgroup'] or ''}".rstrip(": ")
-        if subgroups or row["mailing_subgroup"]
-        else "",
+        f"Subgroup: {subgroup}" if subgroup else "",
         f"Mailing: {row['mailing_id']}" if row["mailing_id"] else "",
         f"Previous version: {row['previous_version']}" if row["previous_version"] else "",
         f"Disposition: {row['disposition']}" if row["disposition"] else "",

@@ -268,11 +268,18 @@ def test_bad_index_entries_are_named_and_the_good_ones_kept(
     site.data.index["garbage key!"] = {"title": "x"}
     site.data.index["P1000"] = {"type": "paper", "title": "alias of the latest revision"}
     site.data.index["CWG2000"] = {"type": "issue", "title": "A core issue", "author": None, "date": "unknown"}
+    site.data.index["P9998R1"] = {
+        "type": "paper",
+        "title": "Listed authors",
+        "author": ["Ann A", "Ben B"],
+        "extra": 1,
+    }
     result = run(site, github, store_url, clock)
     assert result.counts["index_rejected"] == 2 and result.counts["index_aliases"] == 1
     assert any("P9999R0: title" in e for e in result.errors)
     docs = documents(store_url)
     assert "CWG2000" in docs and docs["CWG2000"]["document_date"] is None and "P9999R0" not in docs
+    assert docs["P9998R1"]["authors"] == ["Ann A", "Ben B"]
     site.log.clear()
     run(site, github, store_url, clock)  # validators not kept: the index is read again in full
     assert [e.status for e in site.log.select(path="/index.json")] == [200]
