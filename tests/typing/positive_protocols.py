@@ -33,6 +33,7 @@ from github_activity_tracker.protocol_impl import GitHubActivity, GitHubCollectR
 from newsfeed_activity_tracker.protocol_impl import NewsfeedActivity, NewsfeedCollectResult
 from reddit_activity_tracker.protocol_impl import RedditActivity, RedditCollectResult
 from reddit_activity_tracker.state import RedditState
+from wg21_paper_tracker.protocol_impl import Wg21Activity, Wg21CollectResult
 from youtube_activity_tracker.protocol_impl import YouTubeCollectResult, YouTubeVideoActivity
 
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -116,6 +117,7 @@ results: Sequence[TrackerResult] = (
     RedditCollectResult(success=True, counts={"comments": 3}),
     YouTubeCollectResult(success=True, counts={"videos_new": 3, "quota_units": 5}),
     BoostLibrariesResult(success=True, news={"versions": ["1.86.0"]}),
+    Wg21CollectResult(success=True, counts={"new_papers": 1}, news={"papers": ["P2300R10"]}),
 )
 activities: Sequence[ActivityRecord] = (
     Activity("x", "1", WHEN, "message"),
@@ -131,6 +133,7 @@ activities: Sequence[ActivityRecord] = (
     BoostLibraryVersionActivity.from_row(
         {"key": "json", "version": "1.86.0", "name": "JSON", "description": ""}, WHEN
     ),
+    Wg21Activity.from_row({"doc_id": "P2300R10", "prefix": "P", "first_seen_at": WHEN, "title": "hi"}),
 )
 states: Sequence[IncrementalState] = (
     Checkpoint("1"),
