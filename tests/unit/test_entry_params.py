@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from airflow.sdk.exceptions import ParamValidationError
 
 from airflow_collectors.dag_factory import build_dags
 from airflow_collectors.window import run_options
@@ -43,7 +44,7 @@ def test_declared_params_are_on_the_dag_with_their_schema(tmp_path: Path) -> Non
     collect = dag.get_task("toy.collect") if "toy.collect" in dag.task_dict else dag.get_task("collect")
     assert list(getattr(collect, "entry_params", [])) == ["versions"]
     dag.params.validate()
-    with pytest.raises(Exception, match="versions|pattern"):
+    with pytest.raises(ParamValidationError, match=r"'1\.86' does not match"):
         param.resolve(["1.86"])  # the schema refuses it at trigger time
 
 
