@@ -48,6 +48,7 @@ def _document(row: Mapping[Any, Any], text: str | None, revisions: list[str]) ->
     metadata: dict[str, Any] = {
         "doc_id": row["doc_id"],
         "paper": row["paper"],
+        "number": int(str(row["paper"])[len(str(row["prefix"])) :] or 0),
         "revision": row["revision"] if row["revision"] is not None else -1,
         "revisions": revisions,
         "authors": authors,

@@ -350,6 +350,7 @@ def test_revisions_are_linked_in_the_documents(
     assert (
         record["metadata"]["revisions"] == ["P3000R1", "P3000R2"] and record["metadata"]["paper"] == "P3000"
     )
+    assert (record["metadata"]["number"], record["metadata"]["revision"]) == (3000, 2)
 
 
 def test_config_errors_name_the_field(
