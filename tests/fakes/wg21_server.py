@@ -188,6 +188,8 @@ class Wg21Data(Dataset):
                 parts.append("<p>The papers of this mailing are not available yet.</p>")
                 continue
             rows = [] if m.legacy else ["<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"]
+            if not m.legacy:  # a caption row across the table, as section breaks are written
+                rows.append(f'<tr><td colspan="{len(header)}"><b>{html.escape(m.title)}</b></td></tr>')
             for p in m.papers:
                 links = " ".join(
                     f'<a href="{p.doc_id.lower()}.{fmt}">{p.doc_id if i == 0 else fmt}</a>'
