@@ -193,9 +193,8 @@ def _section(table: Tag, page_url: str, mailing_id: str) -> MailingSection:
     if rows and rows[0].find("th") is not None:
         header = [_text(th) for th in rows[0].find_all(["th", "td"])]
         rows = rows[1:]
-    rows = [
-        tr for tr in rows if not any(cell.get("colspan") for cell in tr.find_all(["td", "th"]))
-    ]  # captions
+    # A cell spanning columns is a caption across the table, not a paper.
+    rows = [tr for tr in rows if not any(cell.get("colspan") for cell in tr.find_all(["td", "th"]))]
     width = max((len(tr.find_all("td")) for tr in rows), default=0)
     columns = _columns(header, mailing_id, width)
     parsed: list[MailingRow] = []
