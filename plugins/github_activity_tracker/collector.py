@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -315,6 +315,7 @@ class _RepoRun:
         self.clone_url: str | None = None
         self.touched: set[int] = set()
         self.disabled: list[str] = []  # streams GitHub answered 410 for (feature turned off)
+        self._fetcher: CommitFileFetcher | None = None
         # Every page commits through the framework: rows + checkpoint (compare-and-set on the
         # token stored when this run began; never in a bounded run) + validators, one transaction.
         self.checkpoint: Checkpointer[GitHubRepoState] = Checkpointer.load(
@@ -658,14 +659,7 @@ class _RepoRun:
                 state = self.state.with_cursor(name, top).without_pending(name).with_read(name)
             else:
                 state = self.state.with_pending(name, since=cutoff, until=min(dates), top=top)
-            now = self.now()
-            self.commit(
-                lambda conn, rows=wanted, at=now: write_commits(conn, self.repo_id, rows, at),
-                state,
-                remember=[result.first] if done else [],
-            )
-            self.counts["commits"] += len(wanted)
-            self.counts["commits_pages"] += 1
+            self.store_commit_page(wanted, state, remember=[result.first] if done else [])
             if done:
                 return
 
@@ -690,12 +684,88 @@ class _RepoRun:
                 else:
                     lowest = min(c.committed_at for c in commits)
                     state = self.state.with_pending(name, since=since, until=lowest, top=top)
-            now = self.now()
-            self.commit(lambda conn, rows=commits, at=now: write_commits(conn, self.repo_id, rows, at), state)
-            self.counts["commits"] += len(commits)
-            self.counts["commits_pages"] += 1
+            self.store_commit_page(commits, state)
             if done:
                 return
+
+    def store_commit_page(
+        self,
+        commits: Sequence[Commit],
+        state: GitHubRepoState | None,
+        remember: Sequence[GitHubResponse | None] = (),
+    ) -> None:
+        """A page of the commit list and the details (file lists) of its commits not detailed
+        yet, in ONE transaction with the page's checkpoint and validators, set-based
+        (:func:`~github_activity_tracker.rows.write_commit_details`). If fetching a detail
+        fails, the page and the details fetched before are stored (the rest stay ``pending``
+        for the work queue), then the failure goes on."""
+        details: list[CommitDetails] = []
+        failure: BaseException | None = None
+        fetched = self.page_details(commits)
+        while True:
+            try:
+                result = next(fetched, None)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the page is stored
+                failure = exc
+                break
+            if result is None:
+                break
+            status = "complete" if result.complete else "truncated"
+            details.append(CommitDetails(result.commit, result.files, status, result.source))
+            self.count_details(result)
+        now = self.now()
+
+        def work(conn: Connection) -> None:
+            write_commits(conn, self.repo_id, commits, now)
+            write_commit_details(
+                conn, self.repo_id, details, store_patches=self.settings.store_patches, now=now
+            )
+
+        self.commit(work, state, remember=remember)
+        self.counts["commits"] += len(commits)
+        self.counts["commits_pages"] += 1
+        if failure is not None:
+            raise failure
+
+    def page_details(self, commits: Sequence[Commit]) -> Iterator[FileListResult]:
+        """Details of the page's commits the store has no file list of (none when the
+        ``commit_files`` stream is off or ``max_commit_details_per_run`` is reached)."""
+        if not self.enabled("commit_files") or not commits:
+            return
+        with self.store.engine.connect() as conn:
+            query = select(github_commits.c.sha).where(
+                github_commits.c.repo_id == self.repo_id,
+                github_commits.c.sha.in_(sorted({c.sha for c in commits})),
+                github_commits.c.files_status != "pending",
+            )
+            detailed = set(conn.execute(query).scalars())
+        for commit in commits:
+            if commit.sha in detailed:
+                continue
+            if self.details_left() == 0:
+                return
+            detailed.add(commit.sha)
+            yield self.fetch_commit(commit.sha)
+
+    def details_left(self) -> int | None:
+        cap = self.settings.max_commit_details_per_run
+        return None if cap is None else max(0, cap - self.counts["commit_details"])
+
+    def fetch_commit(self, sha: str) -> FileListResult:
+        if self._fetcher is None:
+            git = GitCommitCache(
+                self.settings.clone_cache_path,
+                tokens=self.collector.connection.tokens,
+                auth_host=self.settings.web_host or html_host(self.client.config.base_url),
+                timeout=self.settings.git_timeout,
+            )
+            self._fetcher = CommitFileFetcher(
+                self.client,
+                git,
+                strategy=self.settings.commit_files_strategy,
+                threshold_pages=self.settings.git_threshold_pages,
+            )
+        return self._fetcher.fetch(self.repo, sha, self.clone_url)
 
     def run_commit_files(self) -> None:
         query = (
@@ -703,25 +773,20 @@ class _RepoRun:
             .where(github_commits.c.repo_id == self.repo_id, github_commits.c.files_status == "pending")
             .order_by(github_commits.c.committed_at.desc(), github_commits.c.sha)
         )
-        if self.settings.max_commit_details_per_run:
-            query = query.limit(self.settings.max_commit_details_per_run)
+        left = self.details_left()
+        if left is not None:
+            query = query.limit(left)
         with self.store.engine.connect() as conn:
-            shas = list(conn.execute(query).scalars())
-        if not shas:
-            return
-        git = GitCommitCache(
-            self.settings.clone_cache_path,
-            tokens=self.collector.connection.tokens,
-            auth_host=self.settings.web_host or html_host(self.client.config.base_url),
-            timeout=self.settings.git_timeout,
-        )
-        fetcher = CommitFileFetcher(
-            self.client,
-            git,
-            strategy=self.settings.commit_files_strategy,
-            threshold_pages=self.settings.git_threshold_pages,
-        )
+            shas = list(conn.execute(query).scalars()) if left != 0 else []
+        if shas:
+            self.store_details(self.fetch_commit(sha) for sha in shas)
+
+    def store_details(self, results: Iterable[FileListResult]) -> None:
+        """Write fetched commit details in batches (one transaction each, set-based:
+        :func:`~github_activity_tracker.rows.write_commit_details`). When fetching fails,
+        the details fetched before the failure are written, then the failure goes on."""
         batch: list[CommitDetails] = []
+        files = 0
 
         def flush() -> None:
             if batch:
@@ -733,18 +798,17 @@ class _RepoRun:
                 )
                 batch.clear()
 
-        files = 0
-        for sha in shas:
+        fetched = iter(results)
+        while True:
             try:
-                result = fetcher.fetch(self.repo, sha, self.clone_url)
+                result = next(fetched, None)
             except BaseException:
                 flush()  # what was fetched before the failure is kept
                 raise
-            batch.append(
-                CommitDetails(
-                    result.commit, result.files, "complete" if result.complete else "truncated", result.source
-                )
-            )
+            if result is None:
+                break
+            status = "complete" if result.complete else "truncated"
+            batch.append(CommitDetails(result.commit, result.files, status, result.source))
             files += len(result.files)
             self.count_details(result)
             if len(batch) >= COMMIT_DETAILS_BATCH or files >= COMMIT_DETAILS_BATCH_FILES:

@@ -10,19 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    String,
-    Table,
-    and_,
-    bindparam,
-    column,
-    or_,
-    select,
-    update,
-    values,
-)
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, text, update
 
 from core.identity import Profile, upsert_profiles
 from core.store import as_utc, upsert_rows
@@ -312,20 +300,28 @@ def write_commit_details(
     return len(rows)
 
 
+# One statement whatever the batch size (the arrays are parameters): compiled once, one round trip.
+_PG_UPDATE_SUMMARIES = text(
+    """
+    UPDATE github_commits AS c
+    SET additions = d.additions, deletions = d.deletions, total_changes = d.total_changes,
+        files_count = d.files_count, files_status = d.files_status, files_source = d.files_source,
+        row_updated_at = :now
+    FROM unnest(CAST(:sha AS text[]), CAST(:additions AS integer[]), CAST(:deletions AS integer[]),
+                CAST(:total_changes AS integer[]), CAST(:files_count AS integer[]),
+                CAST(:files_status AS text[]), CAST(:files_source AS text[]))
+        AS d (sha, additions, deletions, total_changes, files_count, files_status, files_source)
+    WHERE c.repo_id = :repo_id AND c.sha = d.sha
+    """
+)
+
+
 def _update_summaries(conn: Connection, repo_id: int, summaries: Sequence[Row], now: dt.datetime) -> None:
-    t = github_commits
     if conn.dialect.name == "postgresql":
-        types = {"sha": String, "files_status": String, "files_source": String}
-        batch = values(
-            *(column(name, types.get(name, Integer)) for name in ("sha", *_SUMMARY)), name="details"
-        )
-        batch = batch.data([tuple(row[name] for name in ("sha", *_SUMMARY)) for row in summaries])
-        conn.execute(
-            update(t)
-            .where(t.c.repo_id == repo_id, t.c.sha == batch.c.sha)
-            .values({**{name: batch.c[name] for name in _SUMMARY}, "row_updated_at": now})
-        )
+        columns = {name: [row[name] for row in summaries] for name in ("sha", *_SUMMARY)}
+        conn.execute(_PG_UPDATE_SUMMARIES, {**columns, "repo_id": repo_id, "now": now})
         return
+    t = github_commits
     statement = (
         update(t)
         .where(t.c.repo_id == repo_id, t.c.sha == bindparam("b_sha"))

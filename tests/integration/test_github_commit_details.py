@@ -53,14 +53,14 @@ def newest_first(server: FakeGitHubServer) -> list[str]:
     return list(repo.branches[repo.default_branch])
 
 
-def test_details_of_many_commits_commit_in_one_transaction(
+def test_a_page_of_commits_commits_with_its_details_in_one_transaction(
     harness: Harness, server: FakeGitHubServer
 ) -> None:
     counts = harness.run()
 
     assert counts["commit_details"] == 6
-    # the repository, the commit list page, ONE batch of six commits' details
-    assert counts["transactions"] == 3
+    # the repository, then the commit list page WITH its six commits' details
+    assert counts["transactions"] == 2
     assert harness.count(github_commits, github_commits.c.files_status == "complete") == 6
     assert harness.count(github_commit_files) == 8
 
@@ -80,8 +80,11 @@ def test_a_failure_mid_batch_keeps_the_details_fetched_before_it(
     assert done == set(shas[:2])
     assert {r["sha"] for r in harness.rows(github_commit_files)} == set(shas[:2])
 
+    state = harness.state(REPO.lower())
+    assert state.cursor("commits") is not None  # the page is stored, its checkpoint moved
+
     counts = harness.run()
-    assert counts["commit_details"] == 4  # only the ones still pending
+    assert counts["commit_details"] == 4  # only the ones still pending (the work queue)
     assert harness.count(github_commits, github_commits.c.files_status == "complete") == 6
     assert harness.count(github_commit_files) == 8
 
@@ -157,3 +160,15 @@ def test_write_commit_details_replaces_file_lists_and_summaries(store_url: str, 
         assert all(r["files_status"] == "complete" for sha, r in summary.items() if sha != batch[1].sha)
     finally:
         store.dispose()
+
+
+def test_pending_details_beyond_the_cap_wait_for_the_next_run(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    counts = harness.run({"max_commit_details_per_run": 4})
+    assert counts["commit_details"] == 4
+    assert harness.count(github_commits, github_commits.c.files_status == "pending") == 2
+
+    counts = harness.run({"max_commit_details_per_run": 4})
+    assert counts["commit_details"] == 2
+    assert harness.count(github_commits, github_commits.c.files_status == "pending") == 0
