@@ -4,6 +4,9 @@ Items (one per new paper: ``{"doc_id", "url", "mailing"}``) are grouped into dis
 most ``max_papers_per_dispatch`` papers and ``max_payload_bytes`` of JSON (GitHub: at most 10
 top-level ``client_payload`` properties, the body under 64 KB). Each dispatch either succeeds
 for all its papers or fails for all of them, with the category the answer deserves.
+
+A plain ``requests`` POST, not the HTTP kit (GET only, so its retries are safe): a dispatch is
+never retried here; the outbox retries it on a later run, after its back-off.
 """
 
 from __future__ import annotations
