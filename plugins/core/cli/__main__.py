@@ -1,4 +1,4 @@
-"""``python -m core.cli COMMAND``: run, summary, search, migrate, status (see docs/cli.md)."""
+"""``python -m core.cli COMMAND``: run, summary, search, migrate, status, publish (see docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, inspect, select, table
 
+from core.cli.publish import publish
 from core.cli.store_url import STORE_CONN_ID, ConnectionLookup, resolve_store_url
 from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
 from core.collectors.context import parse_instant
@@ -207,14 +208,14 @@ def status(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) 
     return 1 if args.check and stale else 0
 
 
-COMMANDS = {"summary": summary, "search": search, "migrate": migrate, "status": status}
+COMMANDS = {"summary": summary, "search": search, "migrate": migrate, "status": status, "publish": publish}
 
 
 def main(argv: Sequence[str] | None = None, *, lookup: ConnectionLookup = connection_from_env) -> int:
     """Run a console command; ``lookup`` reads connections (default: ``$AIRFLOW_CONN_<ID>``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help"}:
-        print("usage: python -m core.cli {run,summary,search,migrate,status} ...")
+        print("usage: python -m core.cli {run,summary,search,migrate,status,publish} ...")
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "run":
