@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from core.collectors import AbstractCollector
 from core.errors import ConfigError, DataValidationError
+from core.identity import ensure_identity
 from core.vectors.documents import Document
 from youtube_activity_tracker.api import YouTubeApi
 from youtube_activity_tracker.api_schemas import Channel
@@ -55,6 +56,7 @@ class _YouTubeBase(AbstractCollector):
             )
 
     def migrate(self) -> list[int]:
+        ensure_identity(self.store)  # person_profiles: channels and speakers, written with the videos
         return self.store.migrate(COMPONENT, self.migrations)
 
     def now(self) -> dt.datetime:

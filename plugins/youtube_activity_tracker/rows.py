@@ -7,8 +7,10 @@ from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import Connection, select, update
 
+from core.identity import Profile, upsert_profiles
 from core.store import upsert_rows
 from youtube_activity_tracker.api_schemas import Channel, PlaylistItem, Video, iso_duration_seconds
+from youtube_activity_tracker.captions import speakers_from_title
 from youtube_activity_tracker.tables import yt_channels, yt_playlist_items, yt_video_stats, yt_videos
 
 __all__ = [
@@ -36,6 +38,14 @@ def write_channel(conn: Connection, channel: Channel, now: dt.datetime) -> None:
         "updated_at": now,
     }
     upsert_rows(conn, yt_channels, [row], ["channel_id"])
+    profile = Profile(
+        channel.id,
+        seen_at=now,
+        username=channel.snippet.custom_url,
+        display_name=channel.snippet.title,
+        profile_url=f"https://www.youtube.com/channel/{channel.id}",
+    )
+    upsert_profiles(conn, "youtube", [profile])
 
 
 def write_videos(
@@ -71,6 +81,24 @@ def write_videos(
     ]  # fmt: skip
     if stats:
         upsert_rows(conn, yt_video_stats, stats, ["video_id"])
+    _speaker_profiles(conn, videos)
+
+
+def _speaker_profiles(conn: Connection, videos: Sequence[Video]) -> None:
+    """Speakers guessed from talk titles, as low-confidence profiles keyed by the lower-cased name
+    (a speaker has no id): the identity job may link them, never automatically."""
+    profiles = [
+        Profile(
+            name.casefold(),
+            seen_at=v.snippet.published_at,
+            display_name=name,
+            attrs={"confidence": "low", "evidence": "title", "video_id": v.id},
+        )
+        for v in videos
+        for name in speakers_from_title(v.snippet.title, v.snippet.channel_title)
+    ]
+    if profiles:
+        upsert_profiles(conn, "youtube_speaker", profiles)
 
 
 def mark_unavailable(conn: Connection, video_ids: Collection[str], now: dt.datetime) -> int:

@@ -24,6 +24,7 @@ from core.errors import (
     RateLimitError,
     classify_failure,
 )
+from core.identity import person_profiles
 from core.store import Store, load_checkpoint
 from core.vectors.local_sink import search_local_records
 from tests.fakes.wire import FakeClock, Fault
@@ -446,3 +447,15 @@ def test_transcripts_go_through_the_configured_proxy(store_url, fake, clock) -> 
     assert len(server.log) == 8  # watch + player per video, and two caption tracks
     assert all(e.header("Host") == "youtube.invalid" and (e.header("Proxy-Authorization") or "").startswith("Basic ")
                for e in server.log)  # fmt: skip
+
+
+def test_channels_and_title_speakers_become_profiles(store_url, fake, clock) -> None:
+    server, _, channel = fake
+    metadata(server, store_url, clock, channels=[channel]).run()
+    profiles = {(r["source"], r["external_id"]): r for r in rows(store_url, person_profiles)}
+    assert profiles[("youtube", channel)]["display_name"] == "CppCon"
+    speaker = profiles[("youtube_speaker", "ada lovelace")]
+    assert speaker["display_name"] == "Ada Lovelace" and speaker["attrs"]["confidence"] == "low"
+    assert {k for k in profiles if k[0] == "youtube_speaker"} == {
+        ("youtube_speaker", "ada lovelace"), ("youtube_speaker", "grace hopper"), ("youtube_speaker", "alan turing"),
+    }  # fmt: skip
