@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from core.collectors import RunContext
+from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.gitdata_server import FakeGitDataServer
@@ -87,3 +89,16 @@ def test_console_publish(sqlite_url: str, tmp_path: Path, target: FakeGitDataSer
     assert refused.returncode == 1
     assert json.loads(refused.stderr.strip().splitlines()[-1])["failure_category"] == "auth"
     assert TOKEN not in refused.stdout + refused.stderr
+
+
+def test_migrate_creates_the_publish_ledger_when_an_entry_publishes(sqlite_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "collectors.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}"}
+    command = [sys.executable, "-m", "core.cli", "migrate", "--config-file", str(config), "--db", sqlite_url]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "publishing: applied [1]" in first.stdout
+    store = Store.from_url(sqlite_url)
+    assert {"publish_files", "publish_state"} <= set(inspect(store.engine).get_table_names())
+    store.dispose()

@@ -148,6 +148,10 @@ def migrate(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
     store.ensure_core()
     print(f"core: ok; vectors: applied {store.migrate('vectors', VECTOR_MIGRATIONS) or 'nothing new'}")
     print(f"identity: applied {ensure_identity(store) or 'nothing new'}")
+    if any(entry.publish for entry in settings.collectors.values()):
+        from core.publishing.ledger import COMPONENT, PUBLISH_MIGRATIONS
+
+        print(f"publishing: applied {store.migrate(COMPONENT, PUBLISH_MIGRATIONS) or 'nothing new'}")
     for name, entry in settings.collectors.items():
         klass = _collector_class(entry.collector)
         applied = store.migrate(klass.name, klass.migrations)
