@@ -16,6 +16,7 @@ from airflow_collectors.assets import NEWS_XCOM_KEY, news_of
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
 from airflow_collectors.kill_watch import KillWatch, die_with_parent
+from airflow_collectors.pools import check_pools
 from airflow_collectors.vector_sinks import vector_connection_ids
 from airflow_collectors.window import run_options
 from core.collectors import AbstractCollector, RunContext
@@ -60,6 +61,7 @@ class CollectorOperator(BaseOperator):
         connection_ids: Sequence[str] = (),
         partition: str | None = None,
         upstream_task_id: str | None = None,
+        check_pools: Sequence[str] = (),
         entry_params: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
@@ -74,6 +76,7 @@ class CollectorOperator(BaseOperator):
         self.connection_ids = list(connection_ids)
         self.partition = partition
         self.upstream_task_id = upstream_task_id
+        self.check_pools = list(check_pools)
         self.entry_params = list(entry_params)
 
     # ------------------------------------------------------------------ execution
@@ -176,6 +179,7 @@ class CollectorOperator(BaseOperator):
 
     def _run_step(self, collector: AbstractCollector) -> TrackerResult:
         if self.step == "validate":
+            check_pools(self.check_pools, collector=self.collector_name)
             return collector.validate()
         if self.step == "collect":
             return collector.run()

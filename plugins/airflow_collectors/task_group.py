@@ -20,9 +20,10 @@ __all__ = ["STEP_DOCS", "collector_tasks", "list_partitions"]
 #: What each task does, shown on the task's page in the UI (``doc_md``).
 STEP_DOCS = {
     "validate": (
-        "**validate**: parses the collector's config, resolves its connections, migrates its "
-        "tables and runs a cheap preflight (e.g. a token check); lists the partitions. Nothing "
-        "is collected. Failures here are `validation`/`auth`/`permission` and are not retried."
+        "**validate**: parses the collector's config, resolves its connections, checks that the "
+        "collector's Airflow pools exist, migrates its tables and runs a cheap preflight (e.g. a "
+        "token check); lists the partitions. Nothing is collected. Failures here are "
+        "`validation`/`auth`/`permission` and are not retried."
     ),
     "collect": (
         "**collect**: fetches new activity since the stored checkpoint (or the run's "
@@ -110,7 +111,12 @@ def collector_tasks(
     )
     with scope:
         validate = CollectorOperator(
-            task_id="validate", step="validate", doc_md=STEP_DOCS["validate"], **common, **api_pool
+            task_id="validate",
+            step="validate",
+            doc_md=STEP_DOCS["validate"],
+            # In default_pool (always there): it checks that the pools of the next tasks exist.
+            check_pools=[p for p in (pool, sync_pool) if p],
+            **common,
         )
         if partitioned:
             partitions = list_partitions.override(task_id="partitions", doc_md=STEP_DOCS["partitions"])(

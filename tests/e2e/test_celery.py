@@ -158,6 +158,16 @@ def _collectors_yaml(home: Path) -> str:
             schedule: null
             retries: 1
             config: {{name: lost, notes: {NOTES}, sleep_seconds: 40, pid_file: "{home / "lost.pid"}"}}
+          pooled:
+            collector: {TOY}
+            schedule: null
+            pool: e2e_api_pool
+            config: {{name: pooled, notes: 1}}
+          nopool:
+            collector: {TOY}
+            schedule: null
+            pool: no_such_pool
+            config: {{name: nopool, notes: 1}}
     """)
 
 
@@ -212,7 +222,7 @@ def cluster(
             "the collector DAGs to be parsed",
             lambda: all(
                 services.api("GET", f"/api/v2/dags/{d}").status_code == 200
-                for d in ("collect_spread", "collect_lost")
+                for d in ("collect_spread", "collect_lost", "collect_pooled", "collect_nopool")
             ),
             90,
             services,
@@ -357,3 +367,31 @@ def test_bad_params_are_refused_by_the_api_or_fail_validate_recorded_and_alerted
         services,
     )
     assert "Category: validation" in alert.text and "unknown param 'sinse'" in alert.text
+
+
+def test_a_collector_whose_pool_does_not_exist_fails_validate_naming_the_pool(cluster: Cluster):
+    services = cluster.services
+    services.ok("POST", "/api/v2/pools", json={"name": "e2e_api_pool", "slots": 2, "include_deferred": False})
+    ok_run = f"e2e_pooled_{_stamp()}"
+    services.trigger("collect_pooled", ok_run)
+    assert services.wait_run("collect_pooled", ok_run, timeout=180) == "success"
+    (collect,) = _tries(services, "collect_pooled", ok_run, "collect")
+    assert collect["pool"] == "e2e_api_pool"
+
+    run_id = f"e2e_nopool_{_stamp()}"
+    services.trigger("collect_nopool", run_id)
+    assert services.wait_run("collect_nopool", run_id, timeout=180) == "failed"
+    history = cluster.history("nopool", run_id)
+    assert [(r["step"], r["status"], r["failure_category"]) for r in history] == [
+        ("validate", "failed", "validation")
+    ]
+    assert "Airflow pool 'no_such_pool' does not exist" in history[0]["errors"][0]
+    (validate,) = _tries(services, "collect_nopool", run_id, "validate")
+    assert (validate["state"], validate["pool"]) == ("failed", "default_pool")
+    (alert,) = wait_for(
+        "the validation alert",
+        lambda: [a for a in cluster.receiver.received if "Collector: nopool\n" in a.text],
+        60,
+        services,
+    )
+    assert "no_such_pool" in alert.text

@@ -30,7 +30,9 @@ def test_every_workspace_s_channel_tasks_queue_in_the_entry_s_one_pool(tmp_path:
     dag = build_dags(_write(tmp_path, "slack_api"))["collect_slack"]
     collect = dag.get_task("collect")
     assert isinstance(collect, MappedOperator)
-    assert dag.get_task("validate").pool == "slack_api"
+    # validate runs in default_pool: it is what checks that slack_api exists (airflow_collectors.pools)
+    assert dag.get_task("validate").pool == "default_pool"
+    assert dag.get_task("validate").check_pools == ["slack_api"]
     assert collect.pool == "slack_api"  # the mapped task: every <team>/<channel> instance of T1 and T2
     assert set(collect.expand_input.value) == {"partition"}  # mapped over channels, not pools
     assert dag.get_task("sync_pinecone").pool == "default_pool"
