@@ -276,6 +276,13 @@ class DiscordApi(HttpClient):
         while True:
             page = _objects(self.get(path, {"after": str(after), "limit": PAGE_SIZE}).data, path)
             ids = [_message_id(item, path, index) for index, item in enumerate(page)]
+            for index, item in enumerate(page):
+                if item.get("channel_id") not in (None, channel_id):
+                    raise DataValidationError(
+                        f"message {ids[index]} belongs to channel {str(item.get('channel_id'))[:24]}",
+                        source=path,
+                        location=f"[{index}].channel_id",
+                    )
             ordered = [item for _id, item in sorted(zip(ids, page, strict=True), key=lambda pair: pair[0])]
             if ordered and int(ordered[0]["id"]) <= after:
                 raise DataValidationError(f"a message at or before after={after} was returned", source=path)

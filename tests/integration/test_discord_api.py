@@ -522,3 +522,34 @@ def test_a_crash_after_a_page_resumes_from_its_checkpoint(
     result = _run(fake, store_url, clock, lookback_days=0)
     assert result.counts["messages_new"] == 50 and result.counts["messages_read"] == 50
     assert len(_rows(store_url, discord_messages)) == 150
+
+
+def test_hostile_and_broken_pages(fake: DiscordApiServer, store_url: str, clock: FakeClock):
+    good = fake.data.post(HELP, "bob", "fine")
+    fake.data.post(GENERAL, "alice", "hello")
+    # A body cut short on the wire is retried; an object where a list belongs rejects the channel.
+    fake.inject(
+        Fault(path=f"/api/v10/channels/{HELP}/messages", disconnect="mid_body"),
+        Fault(path=f"/api/v10/channels/{GENERAL}/messages", body=b'{"messages": []}'),
+    )
+    with pytest.raises(DataValidationError, match="expected a JSON array"):
+        _run(fake, store_url, clock)
+    assert _message(store_url, good["id"]) is not None
+    with Store.from_url(store_url).engine.connect() as conn:
+        assert load_checkpoint(conn, "discord_bot", GENERAL) is None
+
+    # Another channel's messages, or a page that does not move past after=, are refused.
+    alien = json.dumps([fake.data.messages[HELP][good["id"]]])
+    fake.inject(Fault(path=f"/api/v10/channels/{GENERAL}/messages", body=alien))
+    with pytest.raises(DataValidationError, match="belongs to channel"):
+        _run(fake, store_url, clock, lookback_days=0)
+    assert _message(store_url, good["id"])["channel_id"] == HELP
+    old = fake.data.post(
+        GENERAL, "alice", "old", at=dt.datetime.fromtimestamp(clock.time(), dt.UTC) - dt.timedelta(days=9)
+    )
+    _run(fake, store_url, clock, lookback_days=0)  # #general's checkpoint: its newest message
+    stale = json.dumps([old])
+    fake.inject(Fault(path=f"/api/v10/channels/{GENERAL}/messages", body=stale))
+    fake.data.post(GENERAL, "bob", "new", at=dt.datetime.fromtimestamp(clock.time(), dt.UTC))
+    with pytest.raises(DataValidationError, match="at or before after="):
+        _run(fake, store_url, clock, lookback_days=0)
