@@ -53,8 +53,8 @@ from core.errors import (
     PermissionDeniedError,
     RateLimitError,
     SourceTimeoutError,
-    sanitize_text,
 )
+from core.redaction import redact_logger
 
 __all__ = ["ChannelUnavailable", "SlackApi", "SlackCallError", "map_error"]
 
@@ -72,26 +72,10 @@ PACED_METHODS = frozenset({"conversations.history", "conversations.replies"})
 NON_JSON_PREFIX = "Received a response in a non-JSON format"
 
 
-class _RedactingFilter(logging.Filter):
-    """Redacts the tokens of every :class:`SlackApi` of this process (whole, and any 8+ character
-    prefix a server echoed cut short) and token-shaped text from the SDK's log records."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = sanitize_text(message, self.secrets)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-#: The logger ``slack_sdk`` writes to (its records pass :class:`_RedactingFilter`).
+#: The logger ``slack_sdk`` writes to; its records are redacted (``core.redaction``): the tokens
+#: of every :class:`SlackApi` of this process, whole or cut short, and token-shaped text.
 SDK_LOGGER = logging.getLogger("slack_activity_tracker.sdk")
-_SDK_REDACTION = _RedactingFilter()
-SDK_LOGGER.addFilter(_SDK_REDACTION)
+_SDK_REDACTION = redact_logger(SDK_LOGGER.name)
 
 
 class SlackCallError(CollectorError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import logging
 import time
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -24,8 +23,9 @@ from typing import Any
 import orjson
 import requests
 
-from core.errors import AuthenticationError, CollectorError, RateLimitError, sanitize_text
+from core.errors import AuthenticationError, CollectorError, RateLimitError
 from core.operations.http import HttpClient, HttpClientConfig, HttpResponse, QueryAuth
+from core.redaction import redact_logger
 
 __all__ = [
     "PACIFIC",
@@ -51,21 +51,9 @@ SHORT_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 KEY_REASONS = frozenset({"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY_EXPIRED"})
 
 
-class _QueryKeyRedaction(logging.Filter):
-    """urllib3 logs every request line at DEBUG, query included: ``&key=<API key>``. Its records
-    pass this filter, which redacts key-like query values (``core.errors.sanitize_text``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = sanitize_text(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-_URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
-if not any(isinstance(f, _QueryKeyRedaction) for f in _URLLIB3_LOG.filters):
-    _URLLIB3_LOG.addFilter(_QueryKeyRedaction())
+# urllib3 logs every request line at DEBUG, query included (``&key=<API key>``): the HTTP kit
+# installs core's redaction on its logger; installing it here too keeps this module safe alone.
+redact_logger("urllib3.connectionpool")
 
 
 def next_pacific_midnight(now: dt.datetime) -> dt.datetime:

@@ -49,8 +49,12 @@ from core.operations.http.responses import (
 from core.operations.http.stats import RequestStats
 from core.operations.http.tokens import Token, TokenPool
 from core.operations.http.validators import EtagCache, request_key
+from core.redaction import redact_logger
 
 __all__ = ["BodyTooLargeError", "HttpClient", "HttpResponse", "NotModified", "Pages"]
+
+# urllib3 logs each request line at DEBUG, query (``?key=``, ``?access_token=``) included.
+redact_logger("urllib3.connectionpool")
 
 
 @dataclasses.dataclass(frozen=True)
