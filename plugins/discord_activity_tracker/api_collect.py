@@ -10,7 +10,8 @@ then written in one transaction with the channel's checkpoint (the newest id sto
 compare-and-set): a crash re-reads at most one page. A partition that was read before starts
 ``lookback_days`` back instead, so edits are re-read (``content_hash`` leaves unchanged rows
 alone) and, once the read is complete, stored messages of the window that did not come back
-are marked deleted. ``since``/``until`` become snowflakes; such a bounded run writes rows only.
+are marked deleted (``full_refresh``: the whole history is the window). ``since``/``until``
+become snowflakes; such a bounded run writes rows only.
 A channel the bot may not read (403) or that is gone (404) is skipped, never retried.
 """
 
@@ -55,6 +56,7 @@ MESSAGE_CHANNELS = {0, 5}  # text, announcement: read their messages
 THREAD_PARENTS = {0, 5, 15, 16}  # and forum, media: their threads are partitions
 THREAD_TYPES = {10, 11, 12}
 _DELETE_BATCH = 500
+DISCORD_EPOCH = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 
 API_COUNTS = (
     "partitions",
@@ -325,6 +327,8 @@ class ApiSource:
         window_start: dt.datetime | None = None
         if not forward:
             after = snowflake_at(context.since) if context.since else 0
+        elif context.full_refresh:  # the whole history: every deletion is found
+            window_start, after = DISCORD_EPOCH, 0
         elif state_start and self.settings.lookback_days > 0:
             window_start = self.now() - dt.timedelta(days=self.settings.lookback_days)
             after = min(state_start, snowflake_at(window_start))

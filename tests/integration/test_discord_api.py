@@ -306,6 +306,10 @@ def test_edits_and_deletions_in_the_lookback_window(fake: DiscordApiServer, stor
     unchanged = _run(fake, store_url, clock)
     assert unchanged.counts["messages_deleted"] == 0 and unchanged.counts["messages_new"] == 0
 
+    # A full refresh re-reads the whole history: the old deletion is found too.
+    full = _run(fake, store_url, clock, _context={"full_refresh": True})
+    assert full.counts["messages_deleted"] == 1 and _message(store_url, old["id"])["deleted_at"] is not None
+
 
 def test_since_until_become_snowflakes_and_leave_the_checkpoint(
     fake: DiscordApiServer, store_url: str, clock: FakeClock
