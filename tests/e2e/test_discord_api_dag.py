@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import sqlite3
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,9 @@ from sqlalchemy import func, select
 from core.store import Store, collector_runs
 from discord_activity_tracker.tables import discord_messages
 from tests.e2e.conftest import AirflowHome
-from tests.fakes.discord_api_server import DiscordApiServer
+from tests.fakes.discord_api_server import DiscordApiServer, WallClock
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.fakes.wire import FakeClock, Fault
+from tests.fakes.wire import Fault
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
@@ -35,16 +34,9 @@ GUILD, GENERAL, FORUM = "900000000000000001", "900000000000000010", "90000000000
 MIN_FRAGMENT = 8
 
 
-class _RealClock(FakeClock):
-    """The fake's rate-limit windows on real time (the Airflow subprocess sleeps for real)."""
-
-    def time(self) -> float:
-        return time.time()
-
-
 @pytest.fixture
 def discord() -> Iterator[DiscordApiServer]:
-    server = DiscordApiServer(clock=_RealClock(), tokens=(TOKEN,), bucket_limit=1000)
+    server = DiscordApiServer(clock=WallClock(), tokens=(TOKEN,), bucket_limit=1000)
     data = server.data
     now = dt.datetime.now(dt.UTC)
     data.guild(GUILD, "Northwind Makers")

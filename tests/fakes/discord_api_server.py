@@ -46,7 +46,14 @@ if __package__ in (None, ""):  # run as a script
 
 from tests.fakes.wire import FakeClock, Reply, Request, WireServer
 
-__all__ = ["DEFAULT_TOKEN", "DiscordApiServer", "DiscordData", "rest_message_from_export", "snowflake"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "DiscordApiServer",
+    "DiscordData",
+    "WallClock",
+    "rest_message_from_export",
+    "snowflake",
+]
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFAULT_TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0.GbOtTk.fake-bot-token-secret-value-0123456789"
@@ -160,6 +167,14 @@ def rest_message_from_export(message: Mapping[str, Any], channel_id: str) -> dic
             "guild_id": reference.get("guildId"),
         }
     return rest
+
+
+class WallClock(FakeClock):
+    """Real time for the fake's rate-limit windows, when the client sleeps for real (a child
+    process, Airflow)."""
+
+    def time(self) -> float:
+        return time.time()
 
 
 class DiscordData:
