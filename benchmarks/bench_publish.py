@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import time
+import tracemalloc
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +32,7 @@ from tests.fakes.gitdata_server import FakeGitDataServer
 
 from core.operations.github import GitHubClient, GitHubClientConfig
 from core.operations.github.gitdata import GitDataWriter
+from core.publishing.spool import Spool
 
 TOKEN = "bench-token"
 REPO = "bench/context"
@@ -57,17 +59,26 @@ def writes(server: FakeGitDataServer) -> dict[str, int]:
 
 
 def writer_run(server: FakeGitDataServer, files: Mapping[str, bytes]) -> dict[str, Any]:
+    """The writer with the files spooled to disk, as the publish step hands them over; the peak
+    of what Python allocates meanwhile is traced (the fake server shares the process, so its
+    allocations for the requests are in it too)."""
     config = GitHubClientConfig(base_url=server.root, tokens=(TOKEN,), min_remaining=0)
     server.log.clear()
-    start = time.perf_counter()
-    with GitHubClient(config) as client:
-        outcome = GitDataWriter(client, REPO, "main", write_interval=0).publish(files, message="bench")
-    seconds = time.perf_counter() - start
+    with Spool() as spool:
+        spooled = {path: spool.put(data) for path, data in files.items()}
+        tracemalloc.start()
+        start = time.perf_counter()
+        with GitHubClient(config) as client:
+            outcome = GitDataWriter(client, REPO, "main", write_interval=0).publish(spooled, message="bench")
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     counts = writes(server)
     return {
         "seconds": round(seconds, 2),
         "requests": sum(counts.values()),
         "by_kind": counts,
+        "peak_traced_mb": round(peak / 2**20, 1),
         **outcome.counts(),
     }
 

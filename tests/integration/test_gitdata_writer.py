@@ -264,3 +264,24 @@ def test_tree_answer_cut_short_is_read_again(server, clock) -> None:
     make_writer(server, clock).publish({"a.md": b"a\n"}, message="m")
     assert server.files()["a.md"] == b"a\n"
     assert server.log.count("GET", f"/repos/{REPO}/git/trees/") == 2
+
+
+class CountingContent:
+    """A Content kept "elsewhere" that counts how often its bytes are read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.sha = git_blob_sha(data)
+        self.reads = 0
+
+    def read(self) -> bytes:
+        self.reads += 1
+        return self._data
+
+
+def test_stored_contents_are_read_only_to_send_them(server, clock) -> None:
+    make_writer(server, clock).publish({"same.md": b"same\n"}, message="m")
+    same, changed = CountingContent(b"same\n"), CountingContent(b"new\n")
+    outcome = make_writer(server, clock).publish({"same.md": same, "new.md": changed}, message="m2")
+    assert outcome.written == ("new.md",) and same.reads == 0 and changed.reads == 1
+    assert server.files()["new.md"] == b"new\n"

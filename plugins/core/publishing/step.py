@@ -7,7 +7,8 @@
    commit with the add and the delete), an item that no longer exists loses its file. On
    first adoption of a repository, files already there under an item's ``claim`` in the same
    folder are its stale names (deleted); identical files are simply adopted.
-3. :meth:`GitDataWriter.publish` plans against the remote tree and commits only changes.
+3. :meth:`GitDataWriter.publish` plans against the remote tree and commits only changes. The
+   rendered files wait on disk (:mod:`core.publishing.spool`): memory holds paths and shas.
 4. After the branch moved (or nothing had to), the ledger and the horizon are written in one
    transaction. A failure before that leaves both unmoved: the next run renders the same items
    again and converges (files already on the branch cost nothing).
@@ -19,6 +20,7 @@ fails with ``validation`` naming the items.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import posixpath
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from core.errors import DataValidationError
 from core.operations.filenames import check_path
-from core.operations.github.gitdata import GitDataWriter, Plan, git_blob_sha
+from core.operations.github.gitdata import GitDataWriter, Plan
 from core.protocols import RunResult
 from core.publishing.ledger import (
     COMPONENT,
@@ -41,12 +43,22 @@ from core.publishing.ledger import (
 )
 from core.publishing.settings import PublishSettings
 from core.publishing.source import PublishedFile, PublishSource, RenderFailure
+from core.publishing.spool import Spool, SpooledFile
 from core.store import Store
 from core.store.changes import change_horizon
 
 __all__ = ["publish_rows", "stale_paths"]
 
 log = logging.getLogger("core.publishing")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    """A rendered file, its content spooled to disk."""
+
+    source_key: str
+    claim: str | None
+    blob: SpooledFile
 
 
 def stale_paths(
@@ -64,7 +76,7 @@ def stale_paths(
 
 
 def _adoption(
-    files: Mapping[str, PublishedFile], ledger: Mapping[str, list[LedgerEntry]]
+    files: Mapping[str, _Item], ledger: Mapping[str, list[LedgerEntry]]
 ) -> Callable[[Mapping[str, str]], Iterable[str]] | None:
     """Remote files that are stale names of items the ledger does not know yet."""
     claims: dict[str, list[tuple[str, str]]] = {}
@@ -85,9 +97,9 @@ def _adoption(
 
 
 def _collect(
-    rendered: Iterable[PublishedFile | RenderFailure], max_path_bytes: int
-) -> tuple[dict[str, PublishedFile], list[str]]:
-    files: dict[str, PublishedFile] = {}
+    rendered: Iterable[PublishedFile | RenderFailure], max_path_bytes: int, spool: Spool
+) -> tuple[dict[str, _Item], list[str]]:
+    files: dict[str, _Item] = {}
     by_key: dict[str, str] = {}
     failures: list[str] = []
     for item in rendered:
@@ -107,7 +119,7 @@ def _collect(
             failures.append(f"{item.source_key}: rendered twice, to {by_key[item.source_key]!r} and {path!r}")
             continue
         by_key[item.source_key] = path
-        files[path] = PublishedFile(item.source_key, path, item.content, item.claim)
+        files[path] = _Item(item.source_key, item.claim, spool.put(item.content))
     return files, failures
 
 
@@ -132,31 +144,32 @@ def publish_rows(
     store.ensure_core()
     store.migrate(COMPONENT, PUBLISH_MIGRATIONS)
     target = settings.ledger_target
-    with store.engine.connect() as conn:
-        horizon = change_horizon(conn)
-        stored = load_horizon(conn, target, collector)
-        since = None if full_refresh else stored
-        files, failures = _collect(source.render(conn, since), settings.max_path_bytes)
-        live = source.live_keys(conn)
-        ledger = load_entries(conn, target, collector)
-    new_paths = {item.source_key: path for path, item in files.items()}
-    deletes = stale_paths(ledger, new_paths, live) - files.keys()
+    with Spool() as spool:
+        with store.engine.connect() as conn:
+            horizon = change_horizon(conn)
+            stored = load_horizon(conn, target, collector)
+            since = None if full_refresh else stored
+            files, failures = _collect(source.render(conn, since), settings.max_path_bytes, spool)
+            live = source.live_keys(conn)
+            ledger = load_entries(conn, target, collector)
+        new_paths = {item.source_key: path for path, item in files.items()}
+        deletes = stale_paths(ledger, new_paths, live) - files.keys()
 
-    def message(plan: Plan) -> str:
-        return settings.message.format(
-            files=len(plan.writes),
-            deletions=len(plan.deletes),
-            collector=collector,
-            run_id=run_id or "manual",
+        def message(plan: Plan) -> str:
+            return settings.message.format(
+                files=len(plan.writes),
+                deletions=len(plan.deletes),
+                collector=collector,
+                run_id=run_id or "manual",
+            )
+
+        outcome = writer.publish(
+            {path: item.blob for path, item in files.items()},
+            deletes,
+            message=message,
+            adopt=_adoption(files, ledger),
+            dry_run=dry_run,
         )
-
-    outcome = writer.publish(
-        {path: item.content for path, item in files.items()},
-        deletes,
-        message=message,
-        adopt=_adoption(files, ledger),
-        dry_run=dry_run,
-    )
     if not dry_run:
         at = now()
         with store.transaction() as conn:
@@ -165,7 +178,7 @@ def publish_rows(
                 conn,
                 target,
                 collector,
-                {path: (item.source_key, git_blob_sha(item.content)) for path, item in files.items()},
+                {path: (item.source_key, item.blob.sha) for path, item in files.items()},
                 outcome.head,
                 at,
             )

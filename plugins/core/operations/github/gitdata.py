@@ -28,8 +28,8 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -39,6 +39,8 @@ from core.operations.http import HttpClient, NotFoundError
 
 __all__ = [
     "FILE_MODE",
+    "Content",
+    "FileData",
     "GitDataWriter",
     "Head",
     "Plan",
@@ -52,6 +54,28 @@ log = logging.getLogger("core.operations.github.gitdata")
 FILE_MODE = "100644"
 DEFAULT_MAX_TREE_REQUEST_BYTES = 4_000_000
 Adopt = Callable[[Mapping[str, str]], Iterable[str]]
+
+
+@runtime_checkable
+class Content(Protocol):
+    """A file's bytes kept elsewhere (a spool on disk): its git blob ``sha``, read on demand, so a
+    big publish holds one tree request's worth of content in memory, not every file."""
+
+    @property
+    def sha(self) -> str: ...
+
+    def read(self) -> bytes: ...
+
+
+FileData = bytes | Content
+
+
+def _sha_of(data: FileData) -> str:
+    return git_blob_sha(data) if isinstance(data, bytes) else data.sha
+
+
+def _bytes_of(data: FileData) -> bytes:
+    return data if isinstance(data, bytes) else data.read()
 
 
 def git_blob_sha(data: bytes) -> str:
@@ -121,7 +145,7 @@ class Plan:
     """What one commit would change: ``writes`` (path -> bytes) and ``deletes`` (existing paths)."""
 
     base: Head
-    writes: Mapping[str, bytes]
+    writes: Mapping[str, FileData]
     deletes: tuple[str, ...]
     unchanged: int
     skipped_deletes: tuple[str, ...]  # asked for, but not in the remote tree: nothing to do
@@ -246,17 +270,17 @@ class GitDataWriter:
     # ------------------------------------------------------------------ planning
 
     def plan(
-        self, files: Mapping[str, bytes], deletes: Collection[str] = (), *, adopt: Adopt | None = None
+        self, files: Mapping[str, FileData], deletes: Collection[str] = (), *, adopt: Adopt | None = None
     ) -> Plan:
         """The plan against the current head (see :meth:`publish` for ``adopt``)."""
         return self._plan(self.head(), files, deletes, adopt)
 
     def _plan(
-        self, head: Head, files: Mapping[str, bytes], deletes: Collection[str], adopt: Adopt | None
+        self, head: Head, files: Mapping[str, FileData], deletes: Collection[str], adopt: Adopt | None
     ) -> Plan:
         at_stake = [*files, *deletes]
         remote = self.remote_files(head.tree, at_stake)
-        writes = {path: data for path, data in files.items() if remote.get(path) != git_blob_sha(data)}
+        writes = {path: data for path, data in files.items() if remote.get(path) != _sha_of(data)}
         wanted_deletes = set(deletes)
         if adopt is not None:
             wanted_deletes.update(adopt(remote))
@@ -275,7 +299,7 @@ class GitDataWriter:
 
     def publish(
         self,
-        files: Mapping[str, bytes],
+        files: Mapping[str, FileData],
         deletes: Collection[str] = (),
         *,
         message: str | Callable[[Plan], str],
@@ -340,9 +364,10 @@ class GitDataWriter:
         created = _parse(_Object, self.client.send("POST", endpoint, payload, idempotent=True).data, endpoint)
         return created.sha
 
-    def _entries(self, plan: Plan) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        for path, data in plan.writes.items():
+    def _entries(self, plan: Plan) -> Iterator[dict[str, Any]]:
+        """Tree entries, content read one file at a time (binary files become blobs first)."""
+        for path, stored in plan.writes.items():
+            data = _bytes_of(stored)
             entry: dict[str, Any] = {"path": path, "mode": FILE_MODE, "type": "blob"}
             if is_text(data):
                 entry["content"] = data.decode("utf-8")
@@ -351,11 +376,11 @@ class GitDataWriter:
                 entry["sha"] = self._create(
                     "blobs", {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
                 )
-            entries.append(entry)
-        entries.extend({"path": p, "mode": FILE_MODE, "type": "blob", "sha": None} for p in plan.deletes)
-        return entries
+            yield entry
+        for path in plan.deletes:
+            yield {"path": path, "mode": FILE_MODE, "type": "blob", "sha": None}
 
-    def _chunks(self, entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    def _chunks(self, entries: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         chunk: list[dict[str, Any]] = []
         size = 0
         for entry in entries:
