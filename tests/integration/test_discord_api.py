@@ -383,8 +383,9 @@ def test_spent_bucket_waits_for_its_reset_without_a_429(
 
 
 def test_429_retry_after_and_global_limit_are_waited(
-    fake: DiscordApiServer, store_url: str, clock: FakeClock
+    fake: DiscordApiServer, store_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.DEBUG)
     fake.data.post(GENERAL, "alice", "hello")
     fake.inject(
         Fault(
@@ -411,6 +412,7 @@ def test_429_retry_after_and_global_limit_are_waited(
     assert fake.log.count(status=429) == 2
     assert any(3.0 <= s <= 3.3 for s in clock.sleeps) and any(2.0 <= s <= 2.3 for s in clock.sleeps)
     assert result.counts["invalid_requests"] == 2
+    assert "429" in caplog.text and DEFAULT_TOKEN[:12] not in caplog.text  # every log line, DEBUG included
 
 
 def test_a_long_rate_limit_wait_becomes_rate_limit_error_with_retry_at(
