@@ -14,6 +14,9 @@ holds the metadata, the Celery result backend and, in a third database, the coll
   surviving worker; the rows end exact, ``collector_runs`` holds the vanished try as
   ``resource`` and the success of the retry, and no alert is sent (``resource`` alerts only
   when retries are exhausted). docs/deployment.md describes what the operator sees.
+* ``github``: the GitHub collector partitioned over the repositories of an org on the fake
+  GitHub (in this process, real HTTP); its mapped collects run on both workers and the store
+  holds exactly what the fake serves. Then ``discord`` over the bundled sample exports.
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ import pytest
 from sqlalchemy import func, select
 
 from core.store import Store, collector_runs
-from tests.conftest import PG_HOST, PG_PORT, PG_USER
+from discord_activity_tracker.tables import discord_messages
+from github_activity_tracker.tables import (
+    github_commits,
+    github_issue_comments,
+    github_issues,
+    github_repositories,
+)
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
 from tests.e2e.conftest import AIRFLOW
 from tests.e2e.test_scheduler import (
     Services,
@@ -48,6 +58,7 @@ from tests.e2e.test_scheduler import (
     cluster_env,
     wait_for,
 )
+from tests.fakes.github_server import Dataset, FakeGitHubServer, build_dataset
 from tests.fakes.toy_collector import toy_notes
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -60,6 +71,9 @@ PARTITIONS = [f"repo{n}" for n in range(1, 7)]
 NOTES = 4
 HEARTBEAT_TIMEOUT_SECONDS = 30
 WEBHOOK_PATH = "T0CEL/B0CEL/celerysecret"
+GITHUB_TOKEN = "ghp_" + "CeleryE2eT0ken" * 3
+EXTRA_REPOS = ("gears", "levers", "sprockets")  # with the small dataset's two: five mapped collects
+DISCORD_SAMPLES = PROJECT_ROOT / "include" / "sample_data" / "discord"
 
 
 def _redis_available() -> bool:
@@ -71,6 +85,17 @@ def _redis_available() -> bool:
         return False
 
 
+def _github_dataset() -> Dataset:
+    """The fake's small dataset (acme/widgets, acme/gadgets) plus a few small repositories."""
+    dataset = build_dataset("small")
+    for n, name in enumerate(EXTRA_REPOS):
+        repo = dataset.add_repo("acme", name, description=f"{name} of acme")
+        dataset.add_commit(repo.full_name, f"Initial {name}", author="bob", files=1)
+        issue = dataset.add_issue(repo.full_name, f"First {name} issue", user="carol", body=f"Issue {n}")
+        dataset.add_comment(repo.full_name, issue.number, user="alice", body=f"On {name}")
+    return dataset
+
+
 @dataclasses.dataclass
 class Cluster:
     services: Services
@@ -78,6 +103,7 @@ class Cluster:
     store_url: str
     queue: str
     runs: dict[str, str]
+    github: FakeGitHubServer
 
     def store(self) -> Store:
         return Store.from_url(self.store_url)
@@ -168,6 +194,22 @@ def _collectors_yaml(home: Path) -> str:
             schedule: null
             pool: no_such_pool
             config: {{name: nopool, notes: 1}}
+          github:
+            collector: github_activity_tracker.collector:GitHubCollector
+            schedule: null
+            partitioned: true
+            connections: [github_default]
+            config:
+              orgs: [acme]
+              web_host: github.com
+              clone_cache_dir: "{home / "git"}"
+              vectors: {{sink: local, namespace: github}}
+          discord:
+            collector: discord_activity_tracker.collector:DiscordCollector
+            schedule: null
+            config:
+              export_dir: "{DISCORD_SAMPLES}"
+              vectors: {{sink: local, namespace: discord}}
     """)
 
 
@@ -183,6 +225,7 @@ def cluster(
     home = tmp_path_factory.mktemp("airflow_celery")
     meta_db, store_db = _create_database("af_celery_meta"), _create_database("af_celery_store")
     receiver = WebhookReceiver().start()
+    github = FakeGitHubServer(_github_dataset(), tokens={GITHUB_TOKEN: 5000}).start()
     api_port = _free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     config = home / "collectors.yaml"
@@ -210,10 +253,15 @@ def cluster(
             "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT": json.dumps(
                 {"conn_type": "slackwebhook", "host": receiver.url("/services"), "password": WEBHOOK_PATH}
             ),
+            "AIRFLOW_CONN_GITHUB_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": github.base_url, "password": GITHUB_TOKEN}
+            ),
         }
     )
     services = Services(home=home, env=env, api_url=api_url)
-    cluster = Cluster(services, receiver, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}", queue, {})
+    cluster = Cluster(
+        services, receiver, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}", queue, {}, github
+    )
     try:
         services.boot("api-server", "scheduler", "dag-processor", "triggerer")
         for name in WORKERS:
@@ -222,7 +270,14 @@ def cluster(
             "the collector DAGs to be parsed",
             lambda: all(
                 services.api("GET", f"/api/v2/dags/{d}").status_code == 200
-                for d in ("collect_spread", "collect_lost", "collect_pooled", "collect_nopool")
+                for d in (
+                    "collect_spread",
+                    "collect_lost",
+                    "collect_pooled",
+                    "collect_nopool",
+                    "collect_github",
+                    "collect_discord",
+                )
             ),
             90,
             services,
@@ -241,6 +296,7 @@ def cluster(
                 f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}\n"
             )
         receiver.stop()
+        github.stop()
         _drop_database(meta_db)
         _drop_database(store_db)
 
@@ -395,3 +451,60 @@ def test_a_collector_whose_pool_does_not_exist_fails_validate_naming_the_pool(cl
         services,
     )
     assert "no_such_pool" in alert.text
+
+
+def _rows(cluster: Cluster, query: Any) -> list[tuple[Any, ...]]:
+    store = cluster.store()
+    try:
+        with store.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+    finally:
+        store.dispose()
+
+
+def test_github_partitions_spread_over_both_workers_then_discord_rows_are_exact(cluster: Cluster):
+    services = cluster.services
+    dataset = cluster.github.dataset
+    run_id = f"e2e_github_{_stamp()}"
+    services.trigger("collect_github", run_id)
+    assert services.wait_run("collect_github", run_id, timeout=300) == "success"
+    mapped = services.ok(
+        "GET", f"/api/v2/dags/collect_github/dagRuns/{run_id}/taskInstances/collect/listMapped"
+    )["task_instances"]
+    assert sorted(t["map_index"] for t in mapped) == list(range(len(dataset.repos)))
+    assert {t["state"] for t in mapped} == {"success"}
+    hosts = {t["hostname"] for t in mapped}
+    assert hosts == set(WORKERS), f"mapped GitHub collects ran on {hosts}, not spread over both workers"
+    collects = [r for r in cluster.history("github", run_id) if r["step"] == "collect"]
+    assert sorted(r["partition"] for r in collects) == sorted(dataset.repos)
+    assert {r["status"] for r in collects} == {"success"}
+
+    # Exactly what the fake serves: every row once (a duplicate or a lost partition changes a list).
+    repos = dataset.repos.values()
+    assert sorted(_rows(cluster, select(github_repositories.c.full_name))) == sorted(
+        (r.full_name,) for r in repos
+    )
+    assert sorted(_rows(cluster, select(github_issues.c.repo_full_name, github_issues.c.number))) == sorted(
+        (r.full_name, n) for r in repos for n in r.issues
+    )
+    assert sorted(_rows(cluster, select(github_commits.c.sha))) == sorted(
+        (sha,)
+        for r in repos
+        for sha in r.branches[r.default_branch]  # GET /commits: the default branch
+    )
+    assert sorted(_rows(cluster, select(github_issue_comments.c.comment_id))) == sorted(
+        (c.id,) for r in repos for c in r.issue_comments
+    )
+    assert GITHUB_TOKEN not in services.log_tails(10**7)
+
+    run_id = f"e2e_discord_{_stamp()}"
+    services.trigger("collect_discord", run_id)
+    assert services.wait_run("collect_discord", run_id, timeout=180) == "success"
+    # An export that overlaps an older one repeats messages: each is stored once.
+    exported = {
+        m["id"] for path in DISCORD_SAMPLES.glob("*.json") for m in json.loads(path.read_text())["messages"]
+    }
+    expected = sorted((message_id,) for message_id in exported)
+    assert sorted(_rows(cluster, select(discord_messages.c.message_id))) == expected
+    steps = [(r["step"], r["status"]) for r in cluster.history("discord", run_id)]
+    assert steps == [("validate", "success"), ("collect", "success"), ("sync_pinecone", "success")]
