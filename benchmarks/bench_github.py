@@ -3,6 +3,7 @@ recovering big commits' file lists through the API versus git.
 
     PYTHONPATH=plugins:. python benchmarks/bench_github.py
         [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres] [--per-page 100]
+        [--pull-details-via rest|graphql|both] [--skip-commit-files]
 
 1. Starts the fake GitHub (``tests/fakes/github_server.py --dataset large``) in its own process,
    so the server's payload building does not share this process's interpreter.
@@ -108,7 +109,9 @@ def start_fake(dataset: str, clone_root: Path) -> tuple[subprocess.Popen[bytes],
     raise SystemExit("the fake GitHub server did not start")
 
 
-def collector_run(url: str, store_url: str, tmp: Path, per_page: int) -> tuple[float, dict[str, int]]:
+def collector_run(
+    url: str, store_url: str, tmp: Path, per_page: int, pull_details_via: str = "rest"
+) -> tuple[float, dict[str, int]]:
     context = RunContext(
         store_url=store_url, connections={"github_default": {"host": url, "password": TOKEN}}
     )
@@ -118,6 +121,7 @@ def collector_run(url: str, store_url: str, tmp: Path, per_page: int) -> tuple[f
             "per_page": per_page,
             "clone_cache_dir": str(tmp / "git"),
             "commit_files_strategy": "api",  # git only for the >3,000-file commit (local, fails)
+            "pull_details_via": pull_details_via,
         },
         context=context,
     )
@@ -142,7 +146,7 @@ def stored_items(store_url: str) -> dict[str, int]:
     return counts
 
 
-def bench_collector(pg: str, per_page: int) -> None:
+def bench_collector(pg: str, per_page: int, pull_details_via: str = "rest") -> None:
     name = f"bench_{uuid.uuid4().hex[:10]}"
     admin = _admin(pg)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
@@ -151,9 +155,9 @@ def bench_collector(pg: str, per_page: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         process, url = start_fake("large", Path(tmp) / "no-clones")
         try:
-            first_s, first = collector_run(url, store_url, Path(tmp), per_page)
+            first_s, first = collector_run(url, store_url, Path(tmp), per_page, pull_details_via)
             items = stored_items(store_url)
-            second_s, second = collector_run(url, store_url, Path(tmp), per_page)
+            second_s, second = collector_run(url, store_url, Path(tmp), per_page, pull_details_via)
         finally:
             process.terminate()
             process.wait(10)
@@ -162,7 +166,10 @@ def bench_collector(pg: str, per_page: int) -> None:
 
     total = sum(items.values())
     without_files = total - items["commit files"]
-    print(f"## Collector, fake GitHub `large` dataset, per_page={per_page}, PostgreSQL\n")
+    print(
+        f"## Collector, fake GitHub `large` dataset, per_page={per_page}, "
+        f"pull_details_via={pull_details_via}, PostgreSQL\n"
+    )
     print("Stored items: " + ", ".join(f"{k} {v:,}" for k, v in items.items()) + f" (total {total:,})\n")
     print(
         "| run | wall s | requests | quota-consuming | 304 | requests / 1,000 items | "
@@ -229,9 +236,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--per-page", type=int, default=100)
+    parser.add_argument(
+        "--pull-details-via", choices=("rest", "graphql", "both"), default="rest", help="pull-request details"
+    )
+    parser.add_argument("--skip-commit-files", action="store_true", help="only the collector runs")
     args = parser.parse_args()
-    bench_collector(args.pg, args.per_page)
-    bench_commit_files()
+    for via in ("rest", "graphql") if args.pull_details_via == "both" else (args.pull_details_via,):
+        bench_collector(args.pg, args.per_page, via)
+    if not args.skip_commit_files:
+        bench_commit_files()
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ checkpoint and the details (file lists) of its commits not detailed yet: ``write
 then ``write_commit_details`` (one DELETE, one COPY of the files, one UPDATE of the
 commits). Only ``GET /commits/{sha}`` is replaced (``fetch_commit`` returns the payload from
 memory). Re-processing is measured two ways: ``re-read`` is what the collector really does
-when it meets stored commits again (pages upserted, nothing changed so nothing written; one
-SELECT per page finds their details complete, none fetched), and ``rewrite`` sets every
+when it meets stored commits again (one SELECT per page finds them stored with complete
+details: a sha names immutable content, so nothing is written or fetched), and ``rewrite`` sets every
 commit's details back to ``pending`` first (not timed), so every page writes its details
 again: the same work the original's re-processing does.
 

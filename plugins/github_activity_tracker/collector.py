@@ -36,6 +36,7 @@ from core.operations.github_ops import (
     GitHubResponse,
     NotModified,
     Pages,
+    PointBudget,
     require_same_origin,
 )
 from core.protocols import IncrementalState
@@ -65,6 +66,7 @@ from github_activity_tracker.http_validators import tracked
 from github_activity_tracker.markdown_export import export_issues
 from github_activity_tracker.preprocess import documents
 from github_activity_tracker.protocol_impl import GitHubCollectResult, GitHubRepoState
+from github_activity_tracker.pull_graphql import GraphQLUnavailable, fetch_pulls
 from github_activity_tracker.rows import (
     CommitDetails,
     mark_pull_synced,
@@ -135,6 +137,17 @@ class GitHubCollector(AbstractCollector):
         self._connection: GitHubConnection | None = None
         self._client: GitHubClient | None = None
         self._partitions: list[str] | None = None
+        self.graphql_unavailable = False  # GraphQL failed as a whole once: REST for the rest of the run
+        self._budget: PointBudget | None = None
+
+    @property
+    def budget(self) -> PointBudget:
+        """GraphQL points, shared by every repository of the run (one token pool)."""
+        if self._budget is None:
+            self._budget = PointBudget(
+                max_wait=self.settings.max_rate_limit_wait, clock=self._clock, sleep=self._sleep
+            )
+        return self._budget
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -701,7 +714,10 @@ class _RepoRun:
         for the work queue), then the failure goes on."""
         details: list[CommitDetails] = []
         failure: BaseException | None = None
-        fetched = self.page_details(commits)
+        stored = self.stored_commits(commits)
+        # A sha names immutable content: a stored commit is not written again (a full refresh does).
+        new = list(commits) if self.full_refresh else [c for c in commits if c.sha not in stored]
+        fetched = self.page_details([c for c in commits if stored.get(c.sha, "pending") == "pending"])
         while True:
             try:
                 result = next(fetched, None)
@@ -716,7 +732,7 @@ class _RepoRun:
         now = self.now()
 
         def work(conn: Connection) -> None:
-            write_commits(conn, self.repo_id, commits, now)
+            write_commits(conn, self.repo_id, new, now)
             write_commit_details(
                 conn, self.repo_id, details, store_patches=self.settings.store_patches, now=now
             )
@@ -727,18 +743,23 @@ class _RepoRun:
         if failure is not None:
             raise failure
 
-    def page_details(self, commits: Sequence[Commit]) -> Iterator[FileListResult]:
-        """Details of the page's commits the store has no file list of (none when the
-        ``commit_files`` stream is off or ``max_commit_details_per_run`` is reached)."""
-        if not self.enabled("commit_files") or not commits:
-            return
+    def stored_commits(self, commits: Sequence[Commit]) -> dict[str, str]:
+        """sha -> ``files_status`` of the page's commits already stored (one SELECT)."""
+        if not commits:
+            return {}
+        t = github_commits
+        query = select(t.c.sha, t.c.files_status).where(
+            t.c.repo_id == self.repo_id, t.c.sha.in_(sorted({c.sha for c in commits}))
+        )
         with self.store.engine.connect() as conn:
-            query = select(github_commits.c.sha).where(
-                github_commits.c.repo_id == self.repo_id,
-                github_commits.c.sha.in_(sorted({c.sha for c in commits})),
-                github_commits.c.files_status != "pending",
-            )
-            detailed = set(conn.execute(query).scalars())
+            return {sha: status for sha, status in conn.execute(query).all()}
+
+    def page_details(self, commits: Sequence[Commit]) -> Iterator[FileListResult]:
+        """Details of these commits (those without a file list), one request each; none when
+        the ``commit_files`` stream is off or ``max_commit_details_per_run`` is reached."""
+        if not self.enabled("commit_files"):
+            return
+        detailed: set[str] = set()
         for commit in commits:
             if commit.sha in detailed:
                 continue
@@ -850,10 +871,60 @@ class _RepoRun:
                     .group_by(github_reviews.c.pull_number)
                 ).all()
             )
+        if self.settings.pull_details_via == "graphql" and not self.collector.graphql_unavailable:
+            queue = self.pulls_via_graphql(queue)
         for number, updated_at, head_sha in queue:
             self.sync_pull(
                 int(number), as_utc(updated_at), head_sha is not None, int(review_counts.get(number, 0))
             )
+
+    def pulls_via_graphql(self, queue: Sequence[Any]) -> list[Any]:
+        """Details and reviews through GraphQL, ``graphql_batch`` pull requests per query and
+        per transaction; returns the part of the queue REST must still fetch (pull requests
+        GraphQL could not give in full, or all that remain once GraphQL is unavailable)."""
+        rest: list[Any] = []
+        batch = self.settings.graphql_batch
+        for start in range(0, len(queue), batch):
+            chunk = list(queue[start : start + batch])
+            try:
+                found = fetch_pulls(
+                    self.client, self.repo, [int(row[0]) for row in chunk], self.collector.budget
+                )
+            except GraphQLUnavailable as exc:
+                log.warning(
+                    "%s: GraphQL unavailable, pull requests through REST from here: %s",
+                    self.repo,
+                    sanitize_exception_message(exc, self.collector.secrets()),
+                )
+                self.collector.graphql_unavailable = True
+                self.counts["graphql_fallbacks"] += 1
+                return [*rest, *queue[start:]]
+            self.counts["graphql_queries"] += 1
+            now = self.now()
+            done: list[tuple[Any, tuple[PullRequest, list[Review]]]] = []
+            for row in chunk:
+                got = found.get(int(row[0]))
+                if got is None:
+                    rest.append(row)
+                else:
+                    done.append((row, got))
+
+            def work(
+                conn: Connection,
+                done: list[tuple[Any, tuple[PullRequest, list[Review]]]] = done,
+                now: dt.datetime = now,
+            ) -> None:
+                for (number, updated_at, _), (pull, reviews) in done:
+                    write_pull_details(conn, self.repo_id, pull, as_utc(updated_at), now)
+                    write_reviews(conn, self.repo_id, int(number), reviews, now)
+
+            self.commit(work)
+            for (number, _, _), (_, reviews) in done:
+                self.touched.add(int(number))
+                self.counts["pull_requests"] += 1
+                self.counts["pull_requests_via_graphql"] += 1
+                self.counts["reviews"] += len(reviews)
+        return rest
 
     def sync_pull(
         self, number: int, updated_at: dt.datetime | None, known: bool, stored_reviews: int

@@ -107,6 +107,10 @@ class GitHubConfig(BaseModel):
     request_timeout: float = Field(default=60, gt=0)
     transient_max_retries: int = Field(default=4, ge=0)
     max_commit_details_per_run: int | None = Field(default=None, gt=0)
+    pull_details_via: Literal["rest", "graphql"] = Field(
+        default="rest", description="graphql: details and reviews of many pull requests per request"
+    )
+    graphql_batch: int = Field(default=20, ge=1, le=50, description="pull requests per GraphQL query")
     store_patches: bool = False
 
     commit_files_strategy: Literal["auto", "api", "git"] = "auto"

@@ -966,6 +966,64 @@ class Payloads:
             "changed_files": p.changed_files,
         }
 
+    def actor(self, login: str | None) -> dict[str, Any] | None:
+        user = self.user(login)
+        if user is None:
+            return None
+        return {
+            "__typename": user["type"],
+            "login": user["login"],
+            "url": user["html_url"],
+            "databaseId": user["id"],
+        }
+
+    def pull_node(self, r: Repo, i: Issue, *, reviews_first: int) -> dict[str, Any]:
+        """The GraphQL ``pullRequest`` node of the fields the tracker asks for."""
+        p = i.pull
+        assert p is not None
+        reviews = sorted((rv for rv in r.reviews if rv.pull_number == i.number), key=lambda rv: rv.id)
+        state = "MERGED" if p.merged_at else i.state.upper()
+        return {
+            "number": i.number,
+            "databaseId": i.id,
+            "state": state,
+            "title": i.title,
+            "updatedAt": iso(i.updated_at),
+            "isDraft": p.draft,
+            "mergedAt": iso(p.merged_at),
+            "mergeCommit": {"oid": p.merge_commit_sha} if p.merge_commit_sha else None,
+            "mergedBy": self.actor(p.merged_by),
+            "headRefName": p.head_ref,
+            "headRefOid": p.head_sha,
+            "headRepository": {"nameWithOwner": r.full_name},
+            "baseRefName": p.base_ref,
+            "baseRefOid": p.base_sha,
+            "additions": p.additions,
+            "deletions": p.deletions,
+            "changedFiles": p.changed_files,
+            "commits": {"totalCount": p.commits},
+            "reviewRequests": {
+                "nodes": [{"requestedReviewer": self.actor(u)} for u in p.requested_reviewers]
+            },
+            "reviews": {
+                "pageInfo": {"hasNextPage": len(reviews) > reviews_first},
+                "nodes": [
+                    {
+                        "databaseId": rv.id,
+                        "id": node_id("PullRequestReview", rv.id),
+                        "author": self.actor(rv.user),
+                        "authorAssociation": rv.author_association,
+                        "state": rv.state,
+                        "body": rv.body,
+                        "commit": {"oid": rv.commit_id},
+                        "url": f"{HTML}/{r.full_name}/pull/{i.number}#pullrequestreview-{rv.id}",
+                        "submittedAt": iso(rv.submitted_at),
+                    }
+                    for rv in reviews[:reviews_first]
+                ],
+            },
+        }
+
     def pull_summary(self, r: Repo, i: Issue) -> dict[str, Any]:
         """``GET /pulls`` items: the PR object without the counters of the single GET."""
         return {k: v for k, v in self.pull(r, i).items() if k not in PULL_DETAIL_ONLY}
@@ -1218,7 +1276,7 @@ class FakeGitHubServer(WireServer):
     :attr:`served` (and ``log``, the toolkit's request log).
     """
 
-    methods = ("GET",)
+    methods = ("GET", "POST")  # POST: GraphQL only
     server_name = "GitHub.com"
     default_headers = {
         "X-GitHub-Api-Version-Selected": "2022-11-28",
@@ -1252,6 +1310,8 @@ class FakeGitHubServer(WireServer):
         self.quotas[""] = self._fresh_quota(anonymous_limit)
         # Misbehaving rate-limit headers: the reset in milliseconds, or literal replacements.
         self.reset_in_milliseconds = False
+        self.graphql_queries: list[str] = []  # every GraphQL query received, in order
+        self.graphql_errors: list[dict[str, Any]] = []  # the next GraphQL answer: these errors, no data
         self.rate_header_overrides: dict[str, str] = {}
         self.lock = self.dataset.lock
 
@@ -1404,6 +1464,19 @@ class FakeGitHubServer(WireServer):
                     self.error(params["status"], req, params["message"]), self._rate_headers(quota)
                 )
 
+            if req.method == "POST" and path != "/graphql":
+                return self.error(404, req, "Not Found")
+            if req.method == "POST":
+                req.notes["consumed"] = self._consume(quota, path)
+                answer = self._graphql(req, quota)
+                body = json.dumps(answer, separators=(",", ":")).encode()
+                headers = {
+                    "Content-Type": JSON,
+                    **self._rate_headers(quota),
+                    "X-RateLimit-Resource": "graphql",
+                }
+                reply = Reply(200, body, headers)  # GitHub answers GraphQL errors with 200 too
+                return fault.apply(reply) if fault else reply
             try:
                 payload, links, last_modified = self.route(path, query)
             except _HTTPProblem as problem:
@@ -1447,6 +1520,50 @@ class FakeGitHubServer(WireServer):
             },
             "rate": core,
         }
+
+    # ---------------------------------------------------------------- GraphQL
+
+    def _graphql(self, req: Request, quota: TokenQuota) -> dict[str, Any]:
+        """The one query shape the tracker sends: ``p<n>: pullRequest(number: n)`` aliases
+        of ``repository(owner: $owner, name: $name)``, plus ``rateLimit``. A pull request that
+        does not exist is ``null`` with a ``NOT_FOUND`` error on its alias, as GitHub does."""
+        try:
+            request = req.json()
+            query, variables = str(request["query"]), dict(request.get("variables") or {})
+        except (ValueError, KeyError, TypeError):
+            return {"errors": [{"message": "Problems parsing JSON"}]}
+        wanted = re.findall(r"(\w+):\s*pullRequest\(number:\s*(\d+)\)", query)
+        first = re.search(r"reviews\(first:\s*(\d+)\)", query)
+        if "repository(owner: $owner, name: $name)" not in query or not wanted:
+            return {"errors": [{"type": "PARSE", "message": "the fake knows one query shape only"}]}
+        self.graphql_queries.append(query)
+        if self.graphql_errors:  # an answer the test scripted (e.g. RATE_LIMITED)
+            scripted, self.graphql_errors = self.graphql_errors, []
+            return {"errors": scripted}
+        try:
+            repo = self.dataset.repo(f"{variables.get('owner')}/{variables.get('name')}")
+        except KeyError:
+            return {"data": {"repository": None}, "errors": [{"type": "NOT_FOUND", "path": ["repository"]}]}
+        payloads = Payloads(self.dataset, self.base_url)
+        nodes: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for alias, number in wanted:
+            issue = repo.issues.get(int(number))
+            if issue is None or issue.pull is None:
+                nodes[alias] = None
+                errors.append(
+                    {"type": "NOT_FOUND", "path": ["repository", alias], "message": "Could not resolve"}
+                )
+                continue
+            nodes[alias] = payloads.pull_node(
+                repo, issue, reviews_first=int(first.group(1)) if first else 100
+            )
+        reset = dt.datetime.fromtimestamp(quota.reset, dt.UTC)
+        data = {
+            "rateLimit": {"cost": 1, "remaining": quota.remaining, "resetAt": iso(reset)},
+            "repository": nodes,
+        }
+        return {"data": data, **({"errors": errors} if errors else {})}
 
     # ---------------------------------------------------------------- routes
 

@@ -25,6 +25,7 @@ from core.operations.github import (
     request_key,
     require_same_origin,
 )
+from core.operations.github.graphql import GraphQLAnswer, PointBudget, graphql_url, run_query
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -37,13 +38,17 @@ __all__ = [
     "GitHubGoneError",
     "GitHubNotFoundError",
     "GitHubResponse",
+    "GraphQLAnswer",
     "InMemoryEtagCache",
     "NotModified",
     "Pages",
+    "PointBudget",
     "RateLimitSnapshot",
     "RequestStats",
     "fingerprint",
+    "graphql_url",
     "parse_link_header",
     "request_key",
     "require_same_origin",
+    "run_query",
 ]
