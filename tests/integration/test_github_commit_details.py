@@ -19,7 +19,7 @@ from github_activity_tracker.api_schemas import Commit
 from github_activity_tracker.collector import GitHubCollector
 from github_activity_tracker.rows import CommitDetails, write_commit_details, write_commits
 from github_activity_tracker.tables import github_commit_files, github_commits
-from tests.fakes.github_server import FakeClock, FakeGitHubServer, Fault
+from tests.fakes.github_server import FakeClock, FakeGitHubServer, Fault, FileChange
 from tests.integration.test_github_collector import T1, Harness
 from tests.integration.test_github_filters import REPO, llvm_dataset
 
@@ -172,3 +172,27 @@ def test_pending_details_beyond_the_cap_wait_for_the_next_run(
     counts = harness.run({"max_commit_details_per_run": 4})
     assert counts["commit_details"] == 2
     assert harness.count(github_commits, github_commits.c.files_status == "pending") == 0
+
+
+def test_stored_commits_are_not_written_again_unless_full_refresh(
+    harness: Harness, server: FakeGitHubServer
+) -> None:
+    """A sha names immutable content: a re-read (here the whole list, by a wide overlap) writes
+    nothing for stored commits; a full refresh writes them (e.g. GitHub now maps the author)."""
+    harness.run({"overlap_minutes": 100_000})
+    stamps = {r["sha"]: r["row_updated_at"] for r in harness.rows(github_commits)}
+    newest = newest_first(server)[0]
+    server.dataset.repo(REPO).commits[newest].message = "Amended text GitHub now shows"
+    server.dataset.add_commit(REPO, "[clang] one more", author="bob", files=[FileChange("clang/x.cpp")])
+
+    counts = harness.run({"overlap_minutes": 100_000})
+    assert counts["commits"] == 7  # all listed again
+    rows = {r["sha"]: r for r in harness.rows(github_commits)}
+    assert {sha: rows[sha]["row_updated_at"] for sha in stamps} == stamps
+    assert rows[newest]["message"] != "Amended text GitHub now shows"
+
+    harness.run({"overlap_minutes": 100_000}, full_refresh=True)
+    assert (
+        harness.rows(github_commits, github_commits.c.sha == newest)[0]["message"]
+        == "Amended text GitHub now shows"
+    )
