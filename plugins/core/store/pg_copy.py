@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Boolean,
     Column,
     ColumnElement,
     Date,
     DateTime,
+    LargeBinary,
     MetaData,
     Table,
     func,
@@ -34,6 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateTable
+from sqlalchemy.types import TypeDecorator
+
+from core.errors import DataValidationError
 
 __all__ = [
     "NULL",
@@ -49,6 +54,8 @@ __all__ = [
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_BUFFER = 1 << 20
+_DIALECT = postgresql.dialect()
+_UNIQUE_VIOLATION = "23505"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +70,12 @@ class CopyRows:
         return self.count
 
 
+COPY_DRIVERS = frozenset({"psycopg2", "psycopg"})
+
+
 def copy_supported(bind: Connection | Engine) -> bool:
-    """Whether ``bind`` takes :class:`CopyRows` (PostgreSQL through psycopg2)."""
-    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg2"
+    """Whether ``bind`` takes :class:`CopyRows` (PostgreSQL through psycopg2 or psycopg 3)."""
+    return bind.dialect.name == "postgresql" and bind.dialect.driver in COPY_DRIVERS
 
 
 def copy_text(value: str) -> str:
@@ -85,21 +95,84 @@ def _text(value: Any) -> str:
     return NULL if value is None else copy_text(value if isinstance(value, str) else str(value))
 
 
-def _json(value: Any) -> str:
+def _json_null(value: Any) -> str:
     return NULL if value is None else copy_json(value)
 
 
+def _json_none_as_json(value: Any) -> str:
+    return copy_json(value)  # ``None`` is the JSON ``null``, as SQLAlchemy binds it (none_as_null=False)
+
+
 def _boolean(value: Any) -> str:
-    return NULL if value is None else ("t" if value else "f")
+    if value is None:
+        return NULL
+    if isinstance(value, str):  # SQLAlchemy's Boolean refuses "true" as well: no silent truthiness
+        raise TypeError("not a boolean")
+    return "t" if value else "f"
 
 
 def _instant(value: Any) -> str:
-    return NULL if value is None else value.isoformat()
+    if value is None:
+        return NULL
+    return copy_text(value) if isinstance(value, str) else value.isoformat()
+
+
+def _bytea(value: Any) -> str:
+    # bytea's hex input form ``\x0a1b``; COPY text doubles the backslash.
+    return NULL if value is None else "\\\\x" + bytes(value).hex()
+
+
+def _array_element(value: Any, element: Callable[[Any], str | None]) -> str:
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(_array_element(item, element) for item in value) + "}"
+    raw = element(value)
+    if raw is None:
+        return "NULL"
+    return '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _raw_element(column_type: Any) -> Callable[[Any], str | None]:
+    """An array element's own text (no COPY escaping: the whole literal is escaped once)."""
+    if isinstance(column_type, LargeBinary):
+        return lambda v: None if v is None else "\\x" + bytes(v).hex()
+    if isinstance(column_type, Boolean):
+        return lambda v: None if v is None else ("t" if v else "f")
+    if isinstance(column_type, DateTime | Date):
+        return lambda v: None if v is None else (v if isinstance(v, str) else v.isoformat())
+    if isinstance(column_type, JSON):
+        return lambda v: None if v is None else orjson.dumps(v).decode()
+    return lambda v: None if v is None else (v if isinstance(v, str) else str(v))
+
+
+def _array(column_type: ARRAY) -> Callable[[Any], str]:
+    element = _raw_element(column_type.item_type.dialect_impl(_DIALECT))
+
+    def convert(value: Any) -> str:
+        return NULL if value is None else copy_text(_array_element(list(value), element))
+
+    return convert
+
+
+def _decorated(column_type: TypeDecorator[Any]) -> Callable[[Any], str]:
+    inner = _converter(column_type.impl_instance)
+
+    def convert(value: Any) -> str:
+        return inner(column_type.process_bind_param(value, _DIALECT))
+
+    return convert
 
 
 def _converter(column_type: Any) -> Callable[[Any], str]:
+    """How a value of ``column_type`` is written as a COPY field, matching what the driver binds."""
+    if isinstance(column_type, TypeDecorator):
+        return _decorated(column_type)
+    column_type = column_type.dialect_impl(_DIALECT)  # a ``with_variant`` type: its PostgreSQL side
+    if isinstance(column_type, ARRAY):
+        return _array(column_type)
     if isinstance(column_type, JSON):
-        return _json
+        return _json_null if column_type.none_as_null else _json_none_as_json
+    if isinstance(column_type, LargeBinary):
+        return _bytea
     if isinstance(column_type, Boolean):
         return _boolean
     if isinstance(column_type, DateTime | Date):
@@ -108,11 +181,45 @@ def _converter(column_type: Any) -> Callable[[Any], str]:
 
 
 def encode_rows(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> CopyRows:
-    """``rows`` (already unique on their key) as COPY text."""
+    """``rows`` (already unique on their key) as COPY text.
+
+    A value its column cannot take (a NUL character in text, a ``str`` for a binary column...)
+    raises :class:`~core.errors.DataValidationError` naming the table, the column and the row.
+    """
     converters = [(name, _converter(table.c[name].type)) for name in columns]
-    lines = ["\t".join([convert(row[name]) for name, convert in converters]) for row in rows]
+    try:
+        lines = ["\t".join([convert(row[name]) for name, convert in converters]) for row in rows]
+    except Exception:  # find the culprit, then say which one it is
+        _raise_bad_value(table, converters, rows)
+        raise
     lines.append("")
-    return CopyRows(tuple(columns), "\n".join(lines).encode(), len(rows))
+    data = "\n".join(lines).encode()
+    if b"\x00" in data:  # PostgreSQL text cannot hold NUL; JSON escapes it, so only text fields carry one
+        _raise_bad_value(table, converters, rows)
+    return CopyRows(tuple(columns), data, len(rows))
+
+
+def _raise_bad_value(
+    table: Table, converters: Sequence[tuple[str, Callable[[Any], str]]], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    key_names = [column.name for column in table.primary_key.columns]
+    for index, row in enumerate(rows):
+        for name, convert in converters:
+            try:
+                problem = (
+                    "a NUL character (PostgreSQL text cannot hold one)"
+                    if "\x00" in convert(row[name])
+                    else None
+                )
+            except Exception as exc:  # noqa: BLE001
+                problem = f"{type(row[name]).__name__} cannot be written to a {table.c[name].type} column ({type(exc).__name__})"
+            if problem:
+                key = {k: row[k] for k in key_names if k in row}
+                raise DataValidationError(
+                    f"row {index} {key or ''} has {problem}".replace("  ", " "),
+                    source=table.name,
+                    location=name,
+                )
 
 
 @functools.lru_cache(maxsize=64)
@@ -197,8 +304,6 @@ def copy_upsert(
 
 def _inserted_directly(conn: Connection, table: Table, rows: CopyRows, constants: Mapping[str, Any]) -> bool:
     """COPY ``rows`` into ``table`` itself; False, with nothing written, when a key exists already."""
-    from psycopg2.errors import UniqueViolation  # here, not at the top: parsing a DAG loads no driver
-
     data = rows.data
     if constants:
         shared = "\t".join(_converter(table.c[name].type)(value) for name, value in constants.items())
@@ -206,7 +311,10 @@ def _inserted_directly(conn: Connection, table: Table, rows: CopyRows, constants
     savepoint = conn.begin_nested()
     try:
         _copy(conn, conn.dialect.identifier_preparer.format_table(table), (*rows.columns, *constants), data)
-    except UniqueViolation:
+    except Exception as exc:
+        # Both drivers carry the SQLSTATE: psycopg2 as ``pgcode``, psycopg 3 as ``sqlstate``.
+        if _UNIQUE_VIOLATION not in {getattr(exc, "pgcode", None), getattr(exc, "sqlstate", None)}:
+            raise
         savepoint.rollback()
         return False
     savepoint.commit()
@@ -215,8 +323,15 @@ def _inserted_directly(conn: Connection, table: Table, rows: CopyRows, constants
 
 def _copy(conn: Connection, table_name: str, columns: Sequence[str], data: bytes) -> None:
     names = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in columns)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    sql = f"COPY {table_name} ({names}) FROM STDIN"
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(f"COPY {table_name} ({names}) FROM STDIN", io.BytesIO(data), _COPY_BUFFER)
+        if conn.dialect.driver == "psycopg2":
+            cursor.copy_expert(sql, io.BytesIO(data), _COPY_BUFFER)
+            return
+        with cursor.copy(sql) as copy:  # psycopg 3
+            view = memoryview(data)
+            for start in range(0, len(view), _COPY_BUFFER):
+                copy.write(view[start : start + _COPY_BUFFER])
     finally:
         cursor.close()

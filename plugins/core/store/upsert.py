@@ -49,7 +49,9 @@ def upsert_rows(
     shared = dict(constants or {})
     if isinstance(rows, CopyRows):
         if not copy_supported(conn):
-            raise ValueError(f"CopyRows need PostgreSQL through psycopg2, not {conn.dialect.name}")
+            raise ValueError(
+                f"CopyRows need PostgreSQL through psycopg2 or psycopg, not {conn.dialect.name}+{conn.dialect.driver}"
+            )
         unique_rows: list[Mapping[str, Any]] = []
         columns = list(rows.columns)
         count = rows.count
