@@ -1,5 +1,6 @@
 # Production image: the official Airflow 3.3.2 image on Python 3.11, the minor version the
 # tests run on (.venv), plus this package, installed with the committed constraints.
+# Not an Astro Runtime image: for `astro dev start` see docs/deployment.md ("Astro").
 FROM apache/airflow:3.3.2-python3.11
 
 COPY --chown=airflow:root requirements.txt constraints.txt /opt/collectors/

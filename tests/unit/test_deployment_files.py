@@ -164,3 +164,45 @@ def test_every_connection_is_declared_and_provided(settings, compose, collectors
     assert not missing, f"connections neither in docker-compose.yaml nor .env.example: {missing}"
     env_file = compose["x-airflow-common"]["env_file"]
     assert env_file == [{"path": ".env", "required": False}]
+
+
+def _documented_yaml(heading: str) -> dict[str, Any]:
+    """The first ```yaml block under ``heading`` in docs/deployment.md."""
+    text = (PROJECT_ROOT / "docs" / "deployment.md").read_text()
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block, f"no yaml block under '## {heading}'"
+    return yaml.safe_load(block.group(1))
+
+
+def test_the_astro_project_files_exist_and_agree_with_the_project():
+    config = yaml.safe_load((PROJECT_ROOT / ".astro" / "config.yaml").read_text())
+    assert config["project"]["name"]
+    packages = (PROJECT_ROOT / "packages.txt").read_text().split()
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in packages), packages
+    assert "git" in packages, "the GitHub collector's git strategy needs git"
+    for folder in ("dags", "plugins", "include"):
+        assert (PROJECT_ROOT / folder).is_dir(), folder
+    doc = (PROJECT_ROOT / "docs" / "deployment.md").read_text().split("## Astro", 1)[1].split("\n## ", 1)[0]
+    runtime = re.search(r"FROM astrocrpublic\.azurecr\.io/runtime:(\d+\.\d+)-<patch>-python-(\d+\.\d+)", doc)
+    assert runtime, "docs/deployment.md names the Astro Runtime FROM line"
+    airflow = _pins(PROJECT_ROOT / "requirements.txt")["apache-airflow"]
+    assert airflow.startswith(runtime.group(1) + "."), "the Runtime line is not on the pinned Airflow"
+    assert runtime.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"apache-airflow=={airflow}" in doc
+
+
+def test_the_documented_helm_values_match_the_image_and_the_cluster():
+    values = _documented_yaml("Kubernetes (official Helm chart), on paper")
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    airflow = _pins(PROJECT_ROOT / "requirements.txt")["apache-airflow"]
+    assert str(values["images"]["airflow"]["tag"]).startswith(f"{airflow}-")
+    assert values["executor"] in {"CeleryExecutor", "KubernetesExecutor"}
+    env = {e["name"]: e["value"] for e in values["env"]}
+    assert f"COLLECTORS_CONFIG={env['COLLECTORS_CONFIG']}" in dockerfile
+    secrets = {s["envName"] for s in values["secret"]}
+    assert "AIRFLOW_CONN_COLLECTOR_DB" in secrets, "the store connection must reach every worker"
+    assert values["triggerer"]["enabled"] is True, "deadline callbacks run on the triggerer"
+    assert values["dagProcessor"]["enabled"] is True
+    assert values["data"]["metadataSecretName"] and values["postgresql"]["enabled"] is False
+    assert values["workers"]["persistence"]["enabled"] is False
