@@ -130,7 +130,9 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
         params=ParamsDict({**_params(), **_entry_params(entry)}),
         doc_md=_doc_md(name, entry, source),
         default_args={"owner": defaults.owner},
-        render_template_as_native_obj=True,
+        # Not native: native rendering turns every digit-only string of the config (Discord ids,
+        # partitions) into an int, as it does a mapped task's label.
+        render_template_as_native_obj=False,
         deadline=(
             collector_deadline(
                 collector=name,

@@ -159,3 +159,23 @@ def test_invalid_config_fails_dag_parsing_naming_the_entry(airflow_home: Airflow
     )
     output = result.stdout + result.stderr
     assert "collectors.broken.collector" in output and "nowhere.module" in output
+
+
+def test_partitions_made_of_digits_label_their_mapped_tasks(airflow_home: AirflowHome, tmp_path: Path):
+    """Discord channel ids are partitions: the DAG renders templates as native objects, which
+    turned the label ``"837979912278245376"`` into an int and crashed the task."""
+    config = _config(
+        tmp_path,
+        f"""
+        collectors:
+          digits:
+            collector: {TOY}
+            partitioned: true
+            config: {{notes: 1, partitions: ["837979912278245376", "42"]}}
+    """,
+    )
+    result = airflow_home.dags_test("collect_digits", config_file=config, state_dir=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    collects = [r for r in _runs(tmp_path) if r["step"] == "collect"]
+    assert sorted(r["partition"] for r in collects) == ["42", "837979912278245376"]
+    assert all(r["status"] == "success" for r in collects)
