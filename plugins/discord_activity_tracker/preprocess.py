@@ -9,6 +9,7 @@ whose every message is deleted has no document, and its id is removed from the i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ def _changed_ids(engine: Engine, changed_since: int | None) -> Iterator[list[str
             yield list(partition)
 
 
-def _roots(engine: Engine, ids: Sequence[str]) -> set[str]:
+def _roots(conn: Connection, ids: Sequence[str]) -> set[str]:
     """Thread root of every id: its topmost ancestor that is stored, or, when that message is in
     a Discord thread (a forum post, a thread of a channel), the thread itself: its id is the
     thread's starter message id."""
@@ -49,22 +50,23 @@ def _roots(engine: Engine, ids: Sequence[str]) -> set[str]:
     channel_of: dict[str, str] = {}
     missing: set[str] = set()
     frontier = set(ids)
-    with engine.connect() as conn:
-        for _ in range(_MAX_DEPTH):
-            unknown = [i for i in frontier if i not in parent and i not in missing]
-            if not unknown:
-                break
-            rows = conn.execute(
+    for _ in range(_MAX_DEPTH):
+        unknown = sorted(i for i in frontier if i not in parent and i not in missing)
+        if not unknown:
+            break
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(unknown):
+            for message_id, reply_to, channel_id in conn.execute(
                 select(_m.c.message_id, _m.c.reply_to_message_id, _m.c.channel_id).where(
-                    _m.c.message_id.in_(unknown)
+                    _m.c.message_id.in_(chunk)
                 )
-            ).all()
-            found: dict[str, str | None] = {row[0]: row[1] for row in rows}
-            channel_of.update({row[0]: row[2] for row in rows})
-            missing.update(i for i in unknown if i not in found)
-            parent.update(found)
-            frontier = {target for target in found.values() if target}
-        threads = _thread_channels(conn, set(channel_of.values()))
+            ):
+                found[message_id] = reply_to
+                channel_of[message_id] = channel_id
+        missing.update(i for i in unknown if i not in found)
+        parent.update(found)
+        frontier = {target for target in found.values() if target}
+    threads = _thread_channels(conn, set(channel_of.values()))
     roots: set[str] = set()
     for message_id in ids:
         current = message_id
@@ -79,60 +81,91 @@ def _roots(engine: Engine, ids: Sequence[str]) -> set[str]:
 
 
 def _thread_channels(conn: Connection, channel_ids: set[str]) -> set[str]:
-    if not channel_ids:
-        return set()
-    query = select(discord_channels.c.channel_id).where(
-        discord_channels.c.channel_id.in_(sorted(channel_ids)), discord_channels.c.type.in_(THREAD_TYPE_NAMES)
-    )
-    return set(conn.execute(query).scalars())
+    threads: set[str] = set()
+    for chunk in _chunks(sorted(channel_ids)):
+        query = select(discord_channels.c.channel_id).where(
+            discord_channels.c.channel_id.in_(chunk), discord_channels.c.type.in_(THREAD_TYPE_NAMES)
+        )
+        threads.update(conn.execute(query).scalars())
+    return threads
 
 
-def _thread_rows(engine: Engine, root: str) -> list[dict[str, Any]]:
-    columns = [
-        _m.c.message_id,
-        _m.c.reply_to_message_id,
-        _m.c.content,
-        _m.c.created_at,
-        _m.c.edited_at,
-        _m.c.updated_at,
-        _m.c.attachments,
-        _m.c.channel_id,
-        _m.c.guild_id,
-        # The name the message was posted under (webhooks and bots change it per message).
-        func.coalesce(_m.c.author_name, discord_authors.c.name).label("author"),
-        discord_authors.c.author_id,
-        discord_channels.c.name.label("channel"),
-        discord_guilds.c.name.label("guild"),
-    ]
-    joined = (
-        _m.join(discord_authors, discord_authors.c.author_id == _m.c.author_id)
-        .join(discord_channels, discord_channels.c.channel_id == _m.c.channel_id)
-        .join(discord_guilds, discord_guilds.c.guild_id == _m.c.guild_id)
-    )
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    with engine.connect() as conn:
-        # A thread's document: its starter message (id = the thread's), everything posted in it,
-        # and the replies to those.
-        in_thread = select(_m.c.message_id).where(_m.c.channel_id == root)
-        wanted = [root, *conn.execute(in_thread).scalars()]
-        while wanted and len(seen) < 10_000:
-            batch = [w for w in wanted if w not in seen]
-            seen.update(batch)
-            found = [
-                dict(r)
-                for r in conn.execute(
-                    select(*columns)
-                    .select_from(joined)
-                    .where(_m.c.message_id.in_(batch), _m.c.deleted_at.is_(None))
-                ).mappings()
-            ]
-            rows.extend(found)
-            wanted = list(
-                conn.execute(select(_m.c.message_id).where(_m.c.reply_to_message_id.in_(batch))).scalars()
-            )
-    rows.sort(key=lambda r: (r["created_at"], r["message_id"]))
-    return rows
+_COLUMNS = (
+    _m.c.message_id,
+    _m.c.reply_to_message_id,
+    _m.c.content,
+    _m.c.created_at,
+    _m.c.edited_at,
+    _m.c.updated_at,
+    _m.c.attachments,
+    _m.c.channel_id,
+    _m.c.guild_id,
+    # The name the message was posted under (webhooks and bots change it per message).
+    func.coalesce(_m.c.author_name, discord_authors.c.name).label("author"),
+    discord_authors.c.author_id,
+    discord_channels.c.name.label("channel"),
+    discord_guilds.c.name.label("guild"),
+)
+_JOINED = (
+    _m.join(discord_authors, discord_authors.c.author_id == _m.c.author_id)
+    .join(discord_channels, discord_channels.c.channel_id == _m.c.channel_id)
+    .join(discord_guilds, discord_guilds.c.guild_id == _m.c.guild_id)
+)
+_MAX_THREAD_MESSAGES = 10_000
+
+
+def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _BATCH):
+        yield list(values[start : start + _BATCH])
+
+
+def _threads_rows(conn: Connection, roots: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The stored, not deleted messages of each thread in ``roots``, oldest first, loaded
+    set-based: a handful of statements per batch of roots, whatever the number of threads.
+
+    A thread's document holds its starter message (id = the thread's), every message posted in
+    the thread channel, and, level by level, the replies to those (at most about
+    ``_MAX_THREAD_MESSAGES`` per thread)."""
+    members: dict[str, set[str]] = {root: {root} for root in roots}
+    for chunk in _chunks(sorted(members)):
+        for message_id, channel_id in conn.execute(
+            select(_m.c.message_id, _m.c.channel_id).where(_m.c.channel_id.in_(chunk))
+        ):
+            members[channel_id].add(message_id)
+    frontier: dict[str, set[str]] = {root: set(ids) for root, ids in members.items()}
+    for _ in range(_MAX_DEPTH):
+        growing = {
+            root: ids for root, ids in frontier.items() if ids and len(members[root]) < _MAX_THREAD_MESSAGES
+        }
+        if not growing:
+            break
+        children: dict[str, list[str]] = {}
+        for chunk in _chunks(sorted(set().union(*growing.values()))):
+            for message_id, parent in conn.execute(
+                select(_m.c.message_id, _m.c.reply_to_message_id).where(_m.c.reply_to_message_id.in_(chunk))
+            ):
+                children.setdefault(parent, []).append(message_id)
+        frontier = {}
+        for root, ids in growing.items():
+            fresh = {
+                child for parent in ids for child in children.get(parent, ()) if child not in members[root]
+            }
+            members[root] |= fresh
+            frontier[root] = fresh
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(set().union(*members.values()) if members else set())):
+        query = (
+            select(*_COLUMNS)
+            .select_from(_JOINED)
+            .where(_m.c.message_id.in_(chunk), _m.c.deleted_at.is_(None))
+        )
+        found.update((row["message_id"], dict(row)) for row in conn.execute(query).mappings())
+    threads: dict[str, list[dict[str, Any]]] = {}
+    for root, ids in members.items():
+        rows = [found[i] for i in ids if i in found]
+        rows.sort(key=lambda r: (r["created_at"], r["message_id"]))
+        threads[root] = rows
+    return threads
 
 
 def _render(rows: list[dict[str, Any]]) -> str:
@@ -193,22 +226,28 @@ def deleted_thread_roots(engine: Engine, changed_since: int | None) -> list[str]
     gone: list[str] = []
     with engine.connect() as conn:
         deleted = list(conn.execute(query).scalars())
-    for start in range(0, len(deleted), _BATCH):
-        for root in sorted(_roots(engine, deleted[start : start + _BATCH])):
-            if root not in gone and not _thread_rows(engine, root):
-                gone.append(root)
+        for ids in _chunks(deleted):
+            candidates = sorted(_roots(conn, ids) - set(gone))
+            threads = _threads_rows(conn, candidates)
+            gone.extend(root for root in candidates if not threads[root])
     return gone
 
 
 def thread_documents(engine: Engine, changed_since: int | None, doc_ids: Iterable[str]) -> Iterator[Document]:
     """Documents of every thread with a message changed at or after the change sequence
-    ``changed_since`` (every thread when ``None``), plus the threads ``doc_ids``."""
+    ``changed_since`` (every thread when ``None``), plus the threads ``doc_ids``.
+
+    Changed messages are read in batches of ``_BATCH``; each batch's threads are found and
+    loaded set-based on one connection kept for the whole walk (no statement per thread)."""
     emitted: set[str] = set()
     batches = _changed_ids(engine, changed_since)
     extra = list(doc_ids)
-    for ids in [extra, *batches] if extra else batches:
-        for root in sorted(_roots(engine, ids) - emitted):
-            emitted.add(root)
-            rows = _thread_rows(engine, root)
-            if rows:
-                yield _document(root, rows)
+    with engine.connect() as conn:
+        for ids in itertools.chain(_chunks(extra), batches):
+            roots = sorted(_roots(conn, ids) - emitted)
+            emitted.update(roots)
+            threads = _threads_rows(conn, roots)
+            for root in roots:
+                if threads[root]:
+                    yield _document(root, threads[root])
+            conn.rollback()  # end the read transaction between batches

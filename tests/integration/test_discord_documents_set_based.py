@@ -1,0 +1,77 @@
+"""The Discord document builder loads changed threads set-based: the statements it sends grow with
+the number of batches of changed messages, not with the number of threads (issue 17, item 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.generate_discord_export import write_channel_export
+from sqlalchemy import event, func, select
+
+from core.collectors import RunContext
+from core.store import Store
+from discord_activity_tracker.collector import DiscordCollector
+from discord_activity_tracker.preprocess import deleted_thread_roots, thread_documents
+from discord_activity_tracker.tables import discord_messages
+
+CHANNEL = {"id": "838565520998400000", "type": "GuildTextChat", "name": "busy", "topic": None}
+
+
+def _statements(store: Store, build) -> tuple[int, object]:  # type: ignore[no-untyped-def]
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        result = build()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    return len(sent), result
+
+
+def test_thread_documents_send_a_bounded_number_of_statements(store_url: str, tmp_path: Path) -> None:
+    write_channel_export(tmp_path / "busy.json", channel=CHANNEL, message_count=2_000, seed=7)
+    DiscordCollector({"export_dir": str(tmp_path)}, context=RunContext(store_url=store_url)).run()
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        messages = conn.execute(select(func.count()).select_from(discord_messages)).scalar_one()
+        replies = conn.execute(
+            select(func.count()).where(discord_messages.c.reply_to_message_id.is_not(None))
+        ).scalar_one()
+
+    statements, documents = _statements(store, lambda: list(thread_documents(store.engine, None, [])))
+
+    assert isinstance(documents, list)
+    # Every message is in exactly one document (a reply joins its parent's thread).
+    assert len(documents) == messages - replies
+    assert sum(d.metadata["message_count"] for d in documents) == messages
+    # 2,000 messages are 4 batches of 500; each costs a few statements per reply depth level, far
+    # below one per thread (the per-thread builder sent at least 2 x 1,700 here).
+    assert statements < 200 < len(documents)
+
+
+def test_deleted_thread_roots_send_a_bounded_number_of_statements(store_url: str, tmp_path: Path) -> None:
+    write_channel_export(tmp_path / "busy.json", channel=CHANNEL, message_count=1_200, seed=11)
+    DiscordCollector({"export_dir": str(tmp_path)}, context=RunContext(store_url=store_url)).run()
+    store = Store.from_url(store_url)
+    with store.engine.begin() as conn:
+        roots = list(
+            conn.execute(
+                select(discord_messages.c.message_id)
+                .where(discord_messages.c.reply_to_message_id.is_(None))
+                .order_by(discord_messages.c.message_id)
+            ).scalars()
+        )
+        conn.execute(discord_messages.update().values(deleted_at=func.now()))
+        # One thread keeps a message: it is not gone.
+        conn.execute(
+            discord_messages.update().where(discord_messages.c.message_id == roots[0]).values(deleted_at=None)
+        )
+
+    statements, gone = _statements(store, lambda: deleted_thread_roots(store.engine, None))
+
+    assert isinstance(gone, list)
+    assert sorted(gone) == sorted(roots[1:])
+    assert statements < 200 < len(gone)
