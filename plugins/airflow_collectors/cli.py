@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_collectors.connections import fields_of
 from core.cli.__main__ import main as console_main
 
 __all__ = ["airflow_connection", "main"]
@@ -28,16 +29,7 @@ def airflow_connection(conn_id: str) -> Mapping[str, Any] | None:
         conn = Connection.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         return None
-    return {
-        "conn_id": conn.conn_id,
-        "conn_type": conn.conn_type,
-        "host": conn.host,
-        "login": conn.login,
-        "password": conn.password,
-        "schema": conn.schema,
-        "port": conn.port,
-        "extra": conn.extra_dejson,
-    }
+    return fields_of(conn)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ __all__ = [
     "EMBEDDED_ENV",
     "connection_fields",
     "embedded_mode",
+    "fields_of",
     "resolve_connections",
     "secret_values",
     "store_url",
@@ -31,6 +32,11 @@ def connection_fields(conn_id: str) -> dict[str, Any] | None:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
+    return fields_of(conn)
+
+
+def fields_of(conn: Any) -> dict[str, Any]:
+    """The plain fields of an Airflow connection object (SDK or core model)."""
     return {
         "conn_id": conn.conn_id,
         "conn_type": conn.conn_type,
