@@ -1,0 +1,138 @@
+"""DAG parse time of ``dags/collectors.py`` for 1, 20 and 100 collectors, this tree against a baseline.
+
+    PYTHONPATH=plugins:. python benchmarks/bench_dag_parse.py --counts 1 20 100 --reps 5 --baseline HEAD
+
+- cold: a fresh child process that has imported ``airflow.sdk`` (as Airflow's DAG processor
+  has) runs the DAG file once; the child times that run itself, so interpreter start and
+  Airflow's own import stay out of the figure;
+- warm: the same child runs the DAG file again (modules already imported), median of 5.
+
+The collectors file is generated: the entries of ``include/collectors.yaml`` repeated
+under new names until there are N. ``--baseline REF`` extracts ``plugins/`` and ``dags/``
+of that commit (``git archive``, read-only) and runs it as the other side, alternately
+with this tree (benchmarks/harness.py); without it only this tree runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.harness import MIN_REPS, alternate, print_load, report
+
+ROOT = Path(__file__).resolve().parents[1]
+WARM_RUNS = 5
+
+CHILD = """
+import json, runpy, statistics, sys, time
+import airflow.sdk  # the DAG processor has it loaded before it reads a DAG file
+dag_file = sys.argv[1]
+start = time.perf_counter()
+namespace = runpy.run_path(dag_file)
+cold = time.perf_counter() - start
+warm = []
+for _ in range({warm}):
+    start = time.perf_counter()
+    runpy.run_path(dag_file)
+    warm.append(time.perf_counter() - start)
+dags = [name for name in namespace if name.startswith("collect_")]
+print(json.dumps({{"cold": cold, "warm": statistics.median(warm), "dags": len(dags)}}))
+"""
+
+
+def collectors_file(count: int, folder: Path) -> Path:
+    """A collectors file of ``count`` entries, the real file's entries repeated under new names."""
+    original = yaml.safe_load((ROOT / "include" / "collectors.yaml").read_text(encoding="utf-8"))
+    entries = list(original["collectors"].items())
+    collectors: dict[str, Any] = {}
+    for index in range(count):
+        name, entry = entries[index % len(entries)]
+        collectors[f"{name}_{index}"] = {**entry, "enabled": True}
+    path = folder / f"collectors_{count}.yaml"
+    path.write_text(yaml.safe_dump({**original, "collectors": collectors}), encoding="utf-8")
+    return path
+
+
+def extract(ref: str, folder: Path) -> Path:
+    """``plugins/`` and ``dags/`` as they are at ``ref``, in ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "plugins", "dags", "include"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tempfile.TemporaryFile() as handle:
+        handle.write(archive)
+        handle.seek(0)
+        with tarfile.open(fileobj=handle) as tar:
+            tar.extractall(folder, filter="data")
+    return folder
+
+
+def parse_once(tree: Path, config: Path, result: dict[str, list[float]], key: str) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree / "plugins"),
+        "COLLECTORS_CONFIG": str(config),
+        "COLLECTORS_PROJECT_ROOT": str(tree),
+        "PYTHONDONTWRITEBYTECODE": "",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD.format(warm=WARM_RUNS), str(tree / "dags" / "collectors.py")],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    expected = int(config.stem.rsplit("_", 1)[1])
+    if measured["dags"] != expected:
+        raise SystemExit(f"{tree}: {measured['dags']} DAGs parsed, expected {expected}")
+    result.setdefault(key, []).append(measured["warm"])
+    return float(measured["cold"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 20, 100])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--baseline", help="git ref to compare with (e.g. HEAD)")
+    args = parser.parse_args()
+    if args.reps < MIN_REPS:
+        parser.error(f"--reps must be at least {MIN_REPS}")
+    print_load("before")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        trees = {"this tree": ROOT}
+        if args.baseline:
+            trees = {f"baseline {args.baseline}": extract(args.baseline, folder / "baseline"), **trees}
+        for count in args.counts:
+            config = collectors_file(count, folder)
+            warm: dict[str, list[float]] = {}
+            print(f"{count} collectors, cold (fresh process, airflow.sdk imported):", flush=True)
+            cold = alternate(
+                {
+                    label: functools.partial(parse_once, tree, config, warm, label)
+                    for label, tree in trees.items()
+                },
+                reps=args.reps,
+            )
+            baseline = next(iter(trees))
+            for line in report(cold, baseline):
+                print(f"  cold {line}")
+            for line in report(warm, baseline):
+                print(f"  warm {line}")
+    print_load("after")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""What keeps DAG parsing cheap (docs/performance.md, "DAG parsing") still holds, and changes nothing else."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema.validators import Draft7Validator, validator_for
+
+from airflow_collectors.dag_factory import PARAM_DIALECT, build_dags
+from core import config as config_module
+from core.config import check_collector_path, load_collectors_file, project_root
+from core.errors import ConfigError
+
+REAL_FILE = project_root() / "include" / "collectors.yaml"
+
+
+@pytest.fixture
+def tracker_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package whose ``__init__`` and module would fail if imported."""
+    package = tmp_path / "parse_cost_tracker"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('the package was imported')\n")
+    (package / "collector.py").write_text(
+        textwrap.dedent(
+            """
+            raise RuntimeError('the module was imported')
+            from elsewhere import (
+                Imported,
+                Other as Renamed,
+            )
+            class Direct:
+                pass
+            Assigned = Direct
+            '''
+            class OnlyInAString:
+            '''
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return package
+
+
+@pytest.mark.parametrize("name", ["Direct", "Assigned", "Imported", "Renamed"])
+def test_a_collector_path_is_checked_without_importing_anything(tracker_package: Path, name: str) -> None:
+    check_collector_path(f"parse_cost_tracker.collector:{name}")
+    assert "parse_cost_tracker" not in sys.modules
+    assert "parse_cost_tracker.collector" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("parse_cost_tracker.collector:Missing", "'Missing' is not defined"),
+        ("parse_cost_tracker.collector:Other", "'Other' is not defined"),  # imported under another name
+        ("parse_cost_tracker.nowhere:Direct", "module 'parse_cost_tracker.nowhere' not found"),
+        ("parse_cost_tracker:Direct", "'Direct' is not defined"),
+    ],
+)
+def test_a_missing_module_or_name_is_still_refused(tracker_package: Path, path: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_collector_path(path)
+    assert "parse_cost_tracker" not in sys.modules
+
+
+def test_an_edited_module_is_read_again(tracker_package: Path) -> None:
+    module = tracker_package / "collector.py"
+    check_collector_path("parse_cost_tracker.collector:Direct")
+    module.write_text("class Renamed:\n    pass\n")
+    stat = module.stat()
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(ConfigError, match="'Direct' is not defined"):
+        check_collector_path("parse_cost_tracker.collector:Direct")
+
+
+def test_the_fast_yaml_loader_reads_the_real_file_as_the_pure_python_one_does() -> None:
+    if hasattr(yaml, "CSafeLoader"):
+        assert config_module._YAML_LOADER is yaml.CSafeLoader
+    text = REAL_FILE.read_text(encoding="utf-8")
+    assert config_module._load_yaml(text) == yaml.safe_load(text)
+
+
+def test_every_dag_param_schema_is_draft_7_and_still_validates(tmp_path: Path) -> None:
+    source = tmp_path / "collectors.yaml"
+    source.write_text(
+        textwrap.dedent(
+            """
+            collectors:
+              toy:
+                collector: tests.fakes.toy_collector:ToyCollector
+                schedule: "@daily"
+                params:
+                  tags: {type: array, items: {type: string}, default: []}
+            """
+        )
+    )
+    load_collectors_file(source)
+    dag = build_dags(source)["collect_toy"]
+    assert set(dag.params) == {"since", "until", "partitions", "dry_run", "full_refresh", "tags"}
+    for name in dag.params:
+        schema = dag.params.get_param(name).schema
+        assert schema["$schema"] == PARAM_DIALECT["$schema"], name
+        assert validator_for(schema) is Draft7Validator, name
+    with pytest.raises(Exception, match="does not match"):
+        dag.params.get_param("since").resolve("yesterday")
+    with pytest.raises(Exception, match="is not of type 'array'"):
+        dag.params.get_param("tags").resolve("one")
