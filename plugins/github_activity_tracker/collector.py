@@ -732,9 +732,14 @@ class _RepoRun:
         now = self.now()
 
         def work(conn: Connection) -> None:
-            write_commits(conn, self.repo_id, new, now)
+            write_commits(conn, self.repo_id, new, now, expect_new=not self.full_refresh)
             write_commit_details(
-                conn, self.repo_id, details, store_patches=self.settings.store_patches, now=now
+                conn,
+                self.repo_id,
+                details,
+                store_patches=self.settings.store_patches,
+                now=now,
+                without_files={c.sha for c in commits if c.sha not in stored},
             )
 
         self.commit(work, state, remember=remember)

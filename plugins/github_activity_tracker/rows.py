@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select, text, update
@@ -67,8 +67,10 @@ def _upsert_content(
     keys: Sequence[str],
     *,
     exclude_from_update: Iterable[str] = (),
+    expect_new: bool = False,
 ) -> int:
-    """Insert or update in place; an update happens only when a content column differs."""
+    """Insert or update in place; an update happens only when a content column differs.
+    ``expect_new``: nearly every key is new (PostgreSQL tries a plain COPY first)."""
     if not rows:
         return 0
     present = set(rows[0])
@@ -80,6 +82,7 @@ def _upsert_content(
         keys,
         update_columns=[*content, "row_updated_at"],
         only_if_changed=content,
+        expect_new=expect_new,
     )
 
 
@@ -171,7 +174,10 @@ _COMMIT_DETAIL_COLUMNS = (
 )
 
 
-def write_commits(conn: Connection, repo_id: int, commits: Sequence[Commit], now: dt.datetime) -> int:
+def write_commits(
+    conn: Connection, repo_id: int, commits: Sequence[Commit], now: dt.datetime, *, expect_new: bool = False
+) -> int:
+    """Upsert commits (details columns untouched); ``expect_new``: the caller knows them to be new."""
     if not commits:
         return 0
     users: list[SimpleUser | None] = []
@@ -203,7 +209,12 @@ def write_commits(conn: Connection, repo_id: int, commits: Sequence[Commit], now
         )
     write_users(conn, users, now)
     return _upsert_content(
-        conn, github_commits, rows, ["repo_id", "sha"], exclude_from_update=_COMMIT_DETAIL_COLUMNS
+        conn,
+        github_commits,
+        rows,
+        ["repo_id", "sha"],
+        exclude_from_update=_COMMIT_DETAIL_COLUMNS,
+        expect_new=expect_new,
     )
 
 
@@ -272,20 +283,24 @@ def write_commit_details(
     *,
     store_patches: bool,
     now: dt.datetime,
+    without_files: Collection[str] = (),
 ) -> int:
     """Replace the file lists of a batch of commits and mark their details done, set-based:
     one ``DELETE`` of their old file rows, the new ones in one batch (COPY on PostgreSQL from
     ``COPY_THRESHOLD`` rows), one ``UPDATE ... FROM (VALUES ...)`` of the commits (SQLite: one
-    executemany). Call it inside the batch's transaction. Returns the file rows written."""
+    executemany). Call it inside the batch's transaction. Returns the file rows written.
+    ``without_files``: shas the caller knows to have no file rows yet (just inserted), left
+    out of the ``DELETE``."""
     by_sha = {d.commit.sha: d for d in details}
     if not by_sha:
         return 0
     shas = sorted(by_sha)
-    for start in range(0, len(shas), _IN_CHUNK):
+    replaced = [sha for sha in shas if sha not in set(without_files)]
+    for start in range(0, len(replaced), _IN_CHUNK):
         conn.execute(
             github_commit_files.delete().where(
                 github_commit_files.c.repo_id == repo_id,
-                github_commit_files.c.sha.in_(shas[start : start + _IN_CHUNK]),
+                github_commit_files.c.sha.in_(replaced[start : start + _IN_CHUNK]),
             )
         )
     rows: list[Row] = []
