@@ -31,7 +31,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,19 @@ class Cluster:
         finally:
             store.dispose()
 
+    def ensure_workers(self) -> None:
+        """Start every worker that is not running (an earlier test may have killed one) and wait
+        until all of them are ready."""
+        for name in WORKERS:
+            if name not in self.services.procs:
+                self.start_worker(name)
+        wait_for(
+            "both Celery workers to be ready",
+            lambda: all("ready." in self.services.logs[w].read_text(errors="replace") for w in WORKERS),
+            90,
+            self.services,
+        )
+
     def start_worker(self, name: str) -> None:
         """``airflow celery worker`` as its own session (so a test can kill all of it)."""
         services = self.services
@@ -213,23 +226,25 @@ def _collectors_yaml(home: Path) -> str:
     """)
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _postgres_server: None
+@contextlib.contextmanager
+def running_cluster(
+    request: pytest.FixtureRequest,
+    home: Path,
+    *,
+    broker_url: str,
+    collectors_yaml: Callable[[Path], str],
+    dag_ids: Iterable[str],
 ) -> Iterator[Cluster]:
-    if not _redis_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required for the CeleryExecutor tests and is not answering at {REDIS_URL}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    """Boot the cluster (broker ``broker_url``), wait for ``dag_ids`` and both workers; stop it
+    and drop its databases afterwards, printing the service logs when a test failed."""
     failed_before = request.session.testsfailed
-    home = tmp_path_factory.mktemp("airflow_celery")
     meta_db, store_db = _create_database("af_celery_meta"), _create_database("af_celery_store")
     receiver = WebhookReceiver().start()
     github = FakeGitHubServer(_github_dataset(), tokens={GITHUB_TOKEN: 5000}).start()
     api_port = _free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     config = home / "collectors.yaml"
-    config.write_text(_collectors_yaml(home))
+    config.write_text(collectors_yaml(home))
     queue = f"e2e_celery_{uuid.uuid4().hex[:10]}"  # no other test run's worker can take our tasks
     meta_url = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}"
     env = cluster_env(
@@ -244,7 +259,7 @@ def cluster(
         {
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.fakes.worker_hostname.hostname",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CELERY__BROKER_URL": broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta_url}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
@@ -268,26 +283,11 @@ def cluster(
             cluster.start_worker(name)
         wait_for(
             "the collector DAGs to be parsed",
-            lambda: all(
-                services.api("GET", f"/api/v2/dags/{d}").status_code == 200
-                for d in (
-                    "collect_spread",
-                    "collect_lost",
-                    "collect_pooled",
-                    "collect_nopool",
-                    "collect_github",
-                    "collect_discord",
-                )
-            ),
+            lambda: all(services.api("GET", f"/api/v2/dags/{d}").status_code == 200 for d in dag_ids),
             90,
             services,
         )
-        wait_for(
-            "both Celery workers to be ready",
-            lambda: all("ready." in services.logs[w].read_text(errors="replace") for w in WORKERS),
-            90,
-            services,
-        )
+        cluster.ensure_workers()
         yield cluster
     finally:
         services.stop()
@@ -299,6 +299,22 @@ def cluster(
         github.stop()
         _drop_database(meta_db)
         _drop_database(store_db)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _postgres_server: None
+) -> Iterator[Cluster]:
+    if not _redis_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required for the CeleryExecutor tests and is not answering at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    dag_ids = [f"collect_{name}" for name in ("spread", "lost", "pooled", "nopool", "github", "discord")]
+    home = tmp_path_factory.mktemp("airflow_celery")
+    with running_cluster(
+        request, home, broker_url=REDIS_URL, collectors_yaml=_collectors_yaml, dag_ids=dag_ids
+    ) as booted:
+        yield booted
 
 
 def _stamp() -> str:
@@ -463,6 +479,7 @@ def _rows(cluster: Cluster, query: Any) -> list[tuple[Any, ...]]:
 
 
 def test_github_partitions_spread_over_both_workers_then_discord_rows_are_exact(cluster: Cluster):
+    cluster.ensure_workers()  # the lost-worker test kills one
     services = cluster.services
     dataset = cluster.github.dataset
     run_id = f"e2e_github_{_stamp()}"
