@@ -17,13 +17,14 @@ from airflow_collectors.connections import resolve_connections, secret_values, s
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
 from airflow_collectors.kill_watch import KillWatch, die_with_parent
 from airflow_collectors.pools import check_pools
+from airflow_collectors.run_history import record_step_run
 from airflow_collectors.vector_sinks import vector_connection_ids
 from airflow_collectors.window import run_options
 from core.collectors import AbstractCollector, RunContext
 from core.collectors.lifecycle import was_logged
 from core.errors import ConfigError
 from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
-from core.store import RunRecord, Store, collector_checkpoints, record_run
+from core.store import collector_checkpoints
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -319,33 +320,18 @@ class CollectorOperator(BaseOperator):
             counts=result.counts,
             partition=self.partition,
         )
-        try:
-            store = run_context.store()
-            store.ensure_core()
-            record_run(
-                store.engine,
-                RunRecord(
-                    collector=self.collector_name,
-                    step=self.step,
-                    status=status,
-                    started_at=started_at,
-                    finished_at=finished_at,
-                    counts=dict(result.counts),
-                    errors=list(result.errors),
-                    failure_category=getattr(result, "failure_category", None),
-                    duration_seconds=result.duration_seconds,
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    map_index=ti.map_index if ti.map_index is not None else -1,
-                    partition=self.partition or "",
-                    try_number=ti.try_number,
-                ),
-            )
-        except Exception as exc:  # noqa: BLE001 - run history must never hide the step's outcome
-            self.log.warning("Could not record the run in collector_runs: %s", type(exc).__name__)
-        finally:
-            _dispose(run_context)
+        record_step_run(
+            run_context,
+            ti,
+            result,
+            collector=self.collector_name,
+            step=self.step,
+            status=status,
+            started_at=started_at,
+            finished_at=finished_at,
+            partition=self.partition,
+            log=self.log,
+        )
 
 
 def _under_supervisor() -> bool:
@@ -391,12 +377,6 @@ def _moved_since(
     if before is None or after is None:
         return None
     return tuple(sorted(p for p, mark in after.items() if before.get(p) != mark))
-
-
-def _dispose(run_context: RunContext) -> None:
-    store: Store | None = run_context._store
-    if store is not None:
-        store.dispose()
 
 
 def _format_counts(result: TrackerResult) -> str:

@@ -25,10 +25,10 @@ from sqlalchemy.engine import make_url
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import to_step_failure
 from airflow_collectors.operator import CATEGORY_XCOM_KEY
+from airflow_collectors.run_history import record_step_run
 from core.collectors import RunContext
 from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
 from core.publishing.settings import PublishSettings
-from core.store import RunRecord, record_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -137,32 +137,15 @@ class PublishOperator(BaseOperator):
     ) -> None:
         if run_context is None:
             return  # no store known: nothing to record in
-        ti: Any = context.get("ti")
-        try:
-            store = run_context.store()
-            store.ensure_core()
-            record_run(
-                store.engine,
-                RunRecord(
-                    collector=self.collector_name,
-                    step=self.step,
-                    status=status,
-                    started_at=started_at,
-                    finished_at=dt.datetime.now(dt.UTC),
-                    counts=dict(result.counts),
-                    errors=list(result.errors),
-                    failure_category=getattr(result, "failure_category", None),
-                    duration_seconds=result.duration_seconds,
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    map_index=-1,
-                    try_number=ti.try_number,
-                ),
-            )
-        except Exception as exc:  # noqa: BLE001 - run history must never hide the step's outcome
-            self.log.warning("Could not record the run in collector_runs: %s", type(exc).__name__)
-        finally:
-            store_ = run_context._store
-            if store_ is not None:
-                store_.dispose()
+        record_step_run(
+            run_context,
+            context.get("ti"),
+            result,
+            collector=self.collector_name,
+            step=self.step,
+            status=status,
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.UTC),
+            partition=self.partition,
+            log=self.log,
+        )
