@@ -149,8 +149,10 @@ def _indented(value: Any, depth: int) -> bytes:
     return (b" " * depth) + text.replace(b"\n", b"\n" + b" " * depth)
 
 
-def _messages(rng: random.Random, count: int, channel_id: str, users: int) -> Iterator[dict[str, Any]]:
-    moment = START
+def _messages(
+    rng: random.Random, count: int, channel_id: str, users: int, start: dt.datetime = START
+) -> Iterator[dict[str, Any]]:
+    moment = start
     recent: list[str] = []
     for sequence in range(count):
         moment += dt.timedelta(seconds=rng.randint(1, 900))
@@ -162,13 +164,19 @@ def _messages(rng: random.Random, count: int, channel_id: str, users: int) -> It
 
 
 def write_channel_export(
-    path: Path, *, channel: dict[str, Any], message_count: int, seed: int, users: int = 500
+    path: Path,
+    *,
+    channel: dict[str, Any],
+    message_count: int,
+    seed: int,
+    users: int = 500,
+    start: dt.datetime = START,
 ) -> Path:
-    """Write one channel export with ``message_count`` messages, streaming."""
+    """Write one channel export with ``message_count`` messages after ``start``, streaming."""
     rng = random.Random(seed)
     with path.open("wb") as out:
         _write_preamble(out, channel)
-        for index, message in enumerate(_messages(rng, message_count, channel["id"], users)):
+        for index, message in enumerate(_messages(rng, message_count, channel["id"], users, start)):
             if index:
                 out.write(b",\n")
             out.write(_indented(message, 4))

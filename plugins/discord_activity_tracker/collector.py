@@ -23,13 +23,19 @@ from core.errors import DataValidationError, classify_failure, sanitize_exceptio
 from core.identity import Profile, ensure_identity, upsert_profiles
 from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.store.pg_copy import copy_supported
+from core.store.timestamps import as_utc
 from core.vectors.documents import Document
 from discord_activity_tracker.api_collect import ApiSource
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
 from discord_activity_tracker.export_errors import rejected_files_error
 from discord_activity_tracker.export_reader import ExportReader, ExportSummary, discover_exports
-from discord_activity_tracker.preprocess import deleted_thread_roots, merged_thread_roots, thread_documents
+from discord_activity_tracker.preprocess import (
+    deleted_thread_roots,
+    former_chain_roots,
+    merged_thread_roots,
+    thread_documents,
+)
 from discord_activity_tracker.protocol_impl import DiscordChannelState, DiscordCollectResult
 from discord_activity_tracker.rows import channel_row, guild_row
 from discord_activity_tracker.spool import SpooledBatch, SpooledExport, Window, spool_export
@@ -37,6 +43,7 @@ from discord_activity_tracker.tables import (
     DISCORD_MIGRATIONS,
     discord_authors,
     discord_channels,
+    discord_export_contents,
     discord_export_files,
     discord_guilds,
     discord_messages,
@@ -50,7 +57,9 @@ _COUNTS = (
     "files",
     "files_unchanged",
     "files_other_partition",
+    "files_outside_window",
     "files_skipped",
+    "bytes_validated",
     "messages_read",
     "messages_new",
     "messages_updated_or_same",
@@ -153,6 +162,15 @@ class DiscordCollector(AbstractCollector):
                     counts["files_unchanged"] += 1
                     log.info("[%d/%d] %s: unchanged since last ingest, skipped", number, len(plan), path.name)
                     continue
+                if step.action == "outside_window":
+                    counts["files_outside_window"] += 1
+                    log.info(
+                        "[%d/%d] %s: no message in the run's window, skipped", number, len(plan), path.name
+                    )
+                    continue
+                assert outcome is not None
+                self._remember_content(outcome.summary)
+                counts["bytes_validated"] += outcome.summary.size_bytes
                 if step.action == "other_partition":
                     counts["files_other_partition"] += 1
                     continue
@@ -195,6 +213,8 @@ class DiscordCollector(AbstractCollector):
                     action = "other_partition"
                 elif self._unchanged(path):
                     action = "unchanged"
+                elif self._outside_window(path):
+                    action = "outside_window"
                 else:
                     action = "ingest"
             except Exception as exc:  # noqa: BLE001 - reported with the other rejected files
@@ -227,7 +247,7 @@ class DiscordCollector(AbstractCollector):
 
         def submit_next() -> None:
             for step in steps:
-                if step.action == "unchanged":
+                if step.action in ("unchanged", "outside_window"):
                     pending.append((step, None))
                     continue
                 pending.append(
@@ -262,6 +282,52 @@ class DiscordCollector(AbstractCollector):
             return False
         with path.open("rb") as file:
             return hashlib.file_digest(file, "sha256").hexdigest() == stored
+
+    def _outside_window(self, path: Path) -> bool:
+        """A bounded run's file whose bytes were validated before (by any run) and hold no
+        message created in the run's window: reading it would write nothing. Files not known
+        yet, or known to meet the window, are read (so a backfill still repairs its rows)."""
+        since, until = self.context.since, self.context.until
+        if not self.settings.skip_unchanged_files or self.context.full_refresh or not self.context.bounded:
+            return False
+        if since is None and until is None:
+            return False
+        with path.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        with self.store.engine.connect() as conn:
+            known = conn.execute(
+                select(
+                    discord_export_contents.c.message_count,
+                    discord_export_contents.c.first_message_at,
+                    discord_export_contents.c.last_message_at,
+                ).where(discord_export_contents.c.sha256 == digest)
+            ).one_or_none()
+        if known is None:
+            return False
+        count, first, last = known
+        if not count or first is None or last is None:
+            return True
+        starts_before_until = until is None or as_utc(first) < until
+        ends_after_since = since is None or as_utc(last) >= since
+        return not (starts_before_until and ends_after_since)
+
+    def _remember_content(self, summary: ExportSummary) -> None:
+        """Record what the validated bytes hold (the same for every run that reads them)."""
+        with self.store.transaction() as conn:
+            upsert_rows(
+                conn,
+                discord_export_contents,
+                [
+                    {
+                        "sha256": summary.sha256,
+                        "channel_id": summary.header.channel.id,
+                        "message_count": summary.message_count,
+                        "first_message_at": _utc(summary.first_timestamp),
+                        "last_message_at": _utc(summary.last_timestamp),
+                    }
+                ],
+                ["sha256"],
+            )
 
     # ------------------------------------------------------------------ the write pass
 
@@ -412,8 +478,14 @@ class DiscordCollector(AbstractCollector):
     def removed_document_ids(self, changed_since: int | None) -> Iterable[str]:
         return [
             *merged_thread_roots(self.store.engine, changed_since),
+            *former_chain_roots(self.store.engine, changed_since),
             *deleted_thread_roots(self.store.engine, changed_since),
         ]
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """UTC, so a store without time zones (SQLite) compares it right."""
+    return None if moment is None else moment.astimezone(dt.UTC)
 
 
 def _incoming_is_not_older(table, excluded):  # type: ignore[no-untyped-def]
@@ -459,7 +531,7 @@ def _reject(path: Path, error: Exception, rejected: list[tuple[Path, Exception]]
 @dataclasses.dataclass(frozen=True)
 class _Step:
     path: Path
-    action: Literal["ingest", "unchanged", "other_partition"]
+    action: Literal["ingest", "unchanged", "other_partition", "outside_window"]
 
 
 def _outcome(

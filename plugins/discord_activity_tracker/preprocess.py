@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, exists, func, select
 
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
@@ -24,7 +24,13 @@ from discord_activity_tracker.tables import (
     discord_messages,
 )
 
-__all__ = ["THREAD_TYPE_NAMES", "deleted_thread_roots", "merged_thread_roots", "thread_documents"]
+__all__ = [
+    "THREAD_TYPE_NAMES",
+    "deleted_thread_roots",
+    "former_chain_roots",
+    "merged_thread_roots",
+    "thread_documents",
+]
 
 THREAD_TYPE_NAMES = ("GuildNewsThread", "GuildPublicThread", "GuildPrivateThread")
 _MAX_DEPTH = 100
@@ -215,6 +221,29 @@ def merged_thread_roots(engine: Engine, changed_since: int | None) -> list[str]:
         return list(
             conn.execute(select(_m.c.message_id).where(_m.c.reply_to_message_id.in_(changed))).scalars()
         )
+
+
+def former_chain_roots(engine: Engine, changed_since: int | None) -> list[str]:
+    """Roots of reply chains inside Discord threads with a message stored at or after
+    ``changed_since``. Versions before a thread became one document gave each such chain a
+    document of its own; none is a document id now (a thread's messages all belong to the
+    thread's document), so removing them cleans what those versions left in the index."""
+    if changed_since is None:
+        return []  # a full re-sync: the ledger's retry list removes documents no longer built
+    threads = select(discord_channels.c.channel_id).where(discord_channels.c.type.in_(THREAD_TYPE_NAMES))
+    touched = (
+        select(_m.c.channel_id)
+        .where(_m.c.change_seq >= changed_since, _m.c.channel_id.in_(threads))
+        .distinct()
+    )
+    parent = _m.alias("parent")
+    query = select(_m.c.message_id).where(
+        _m.c.channel_id.in_(touched),
+        _m.c.message_id != _m.c.channel_id,
+        ~exists().where(parent.c.message_id == _m.c.reply_to_message_id),
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
 
 
 def deleted_thread_roots(engine: Engine, changed_since: int | None) -> list[str]:

@@ -38,6 +38,7 @@ __all__ = [
     "DISCORD_MIGRATIONS",
     "discord_authors",
     "discord_channels",
+    "discord_export_contents",
     "discord_export_files",
     "discord_guilds",
     "discord_messages",
@@ -142,6 +143,18 @@ discord_export_files = Table(
     Column("ingested_at", DateTime(timezone=True), nullable=False),
 )
 
+# What an export's bytes hold, keyed by their hash: facts about the content, not about any run, so
+# every run (bounded ones too) may record them; a backfill skips a known file outside its window.
+discord_export_contents = Table(
+    "discord_export_contents",
+    discord_metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("channel_id", SNOWFLAKE, nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Column("first_message_at", DateTime(timezone=True), nullable=True),
+    Column("last_message_at", DateTime(timezone=True), nullable=True),
+)
+
 DISCORD_MIGRATIONS = (
     Migration(
         1,
@@ -167,6 +180,11 @@ DISCORD_MIGRATIONS = (
         6,
         "discord_channels.last_message_id (as the bot API listed it)",
         lambda conn: _add_columns(conn, (discord_channels, "last_message_id")),
+    ),
+    Migration(
+        7,
+        "discord_export_contents (message time range of each validated export, by content hash)",
+        create_tables(discord_export_contents),
     ),
 )
 

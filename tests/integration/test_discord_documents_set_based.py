@@ -3,6 +3,7 @@ the number of batches of changed messages, not with the number of threads (issue
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from benchmarks.generate_discord_export import write_channel_export
@@ -11,8 +12,9 @@ from sqlalchemy import event, func, select
 from core.collectors import RunContext
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
-from discord_activity_tracker.preprocess import deleted_thread_roots, thread_documents
+from discord_activity_tracker.preprocess import deleted_thread_roots, former_chain_roots, thread_documents
 from discord_activity_tracker.tables import discord_messages
+from tests.fakes import dce_exports
 
 CHANNEL = {"id": "838565520998400000", "type": "GuildTextChat", "name": "busy", "topic": None}
 
@@ -75,3 +77,41 @@ def test_deleted_thread_roots_send_a_bounded_number_of_statements(store_url: str
     assert isinstance(gone, list)
     assert sorted(gone) == sorted(roots[1:])
     assert statements < 200 < len(gone)
+
+
+def test_reply_chain_roots_of_a_changed_thread_are_removed_and_never_document_ids(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Earlier versions gave each reply chain inside a thread export its own document; a thread is
+    now one document, and the vector step removes those chains' ids when the thread changes."""
+    export = dce_exports.forum_post()
+    starter = export["messages"][0]
+    thread_id = export["channel"]["id"]
+    chain_a = {**starter, "id": "1300000000000000011", "timestamp": "2024-10-01T10:05:00+00:00"}
+    chain_b = {**starter, "id": "1300000000000000012", "timestamp": "2024-10-01T10:06:00+00:00"}
+    reply = {
+        **starter,
+        "id": "1300000000000000013",
+        "type": "Reply",
+        "timestamp": "2024-10-01T10:07:00+00:00",
+        "reference": {"messageId": chain_b["id"], "channelId": thread_id, "guildId": export["guild"]["id"]},
+    }
+    export["messages"] = [starter, chain_a, chain_b, reply]
+    export["messageCount"] = 4
+    (tmp_path / "thread.json").write_text(json.dumps(export), encoding="utf-8")
+    collector = DiscordCollector({"export_dir": str(tmp_path)}, context=RunContext(store_url=store_url))
+    collector.run()
+
+    removed = set(collector.removed_document_ids(0))
+    documents = list(collector.preprocess(0, []))
+
+    assert {chain_a["id"], chain_b["id"]} <= removed
+    # Exactly the chains' roots: not the thread's own id, not a reply (never a root of its own).
+    assert sorted(former_chain_roots(collector.store.engine, 0)) == [chain_a["id"], chain_b["id"]]
+    assert [d.doc_id for d in documents] == [thread_id] and thread_id not in removed
+    assert documents[0].metadata["message_count"] == 4
+    # Nothing changed since: nothing to look at.
+    store = Store.from_url(store_url)
+    with store.engine.connect() as conn:
+        newest = conn.execute(select(func.max(discord_messages.c.change_seq))).scalar_one()
+    assert not set(collector.removed_document_ids(newest + 1)) & {chain_a["id"], chain_b["id"]}
