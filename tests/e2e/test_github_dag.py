@@ -4,12 +4,7 @@ fake GitHub in standalone mode, into a fresh PostgreSQL database; assertions rea
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +18,8 @@ from github_activity_tracker.tables import (
     github_issues,
     github_repositories,
 )
-from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import AirflowHome
+from tests.fakes.standalone import standalone_fake
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
@@ -33,42 +28,14 @@ TOKEN = "ghp_" + "E2eT0kenV4lue5ecret9X" * 2
 
 @pytest.fixture
 def fake_github(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path / "fake_github.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "tests/fakes/github_server.py"),
-            "--port",
-            str(port),
-            "--dataset",
-            "small",
-            "--token",
-            f"{TOKEN}:5000",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                request = urllib.request.Request(
-                    f"{url}/rate_limit", headers={"Authorization": f"Bearer {TOKEN}"}
-                )
-                with urllib.request.urlopen(request, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the fake GitHub server did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with standalone_fake(
+        "github_server.py",
+        *("--dataset", "small", "--token", f"{TOKEN}:5000"),
+        probe="/rate_limit",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        log=tmp_path / "fake_github.log",
+    ) as origin:
+        yield origin
 
 
 def _config(tmp_path: Path) -> Path:

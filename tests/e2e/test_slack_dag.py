@@ -5,12 +5,7 @@ database; assertions read the stored rows, the run history and the vector record
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +16,8 @@ from core.identity import person_profiles
 from core.store import Store, collector_runs
 from core.vectors.ledger import vector_local_records
 from slack_activity_tracker.tables import slack_channels, slack_messages, slack_users
-from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import AirflowHome
+from tests.fakes.standalone import standalone_fake
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
@@ -31,32 +26,14 @@ TOKEN = "xoxb-T1-" + "E2eSl4ckT0kenSecret" * 2
 
 @pytest.fixture
 def fake_slack(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path / "fake_slack.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "tests/fakes/slack_server.py"), "--port", str(port),
-         "--dataset", "small", "--token", f"{TOKEN}:T1"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/api/"
-    try:
-        for _ in range(100):
-            try:
-                request = urllib.request.Request(f"{url}auth.test", headers={"Authorization": f"Bearer {TOKEN}"})
-                with urllib.request.urlopen(request, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the fake Slack server did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with standalone_fake(
+        "slack_server.py",
+        *("--dataset", "small", "--token", f"{TOKEN}:T1"),
+        probe="/api/auth.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        log=tmp_path / "fake_slack.log",
+    ) as origin:
+        yield f"{origin}/api/"
 
 
 def _config(tmp_path: Path) -> Path:
