@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email.utils
 import re
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from core.errors import (
     SourceTimeoutError,
     sanitize_text,
 )
+from core.operations.http import retry_after_seconds
 
 __all__ = ["ArchiveDownloader", "ArchiveNotFoundError", "Downloaded"]
 
@@ -60,17 +60,6 @@ class _Wait(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"wait {seconds}s")
         self.seconds = seconds
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 class ArchiveDownloader:
@@ -196,7 +185,7 @@ class ArchiveDownloader:
     def _refuse(self, response: requests.Response, url: str) -> None:
         status = response.status_code
         if status in (429, 503):
-            wait = _retry_after(response.headers.get("Retry-After"), self.clock())
+            wait = retry_after_seconds(response.headers, self.clock())
             if wait is not None:
                 raise _Wait(wait)
         if status >= 500 or status in (408, 429):

@@ -12,7 +12,6 @@ never retried here; the outbox retries it on a later run, after its back-off.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from core.errors import (
     SourceTimeoutError,
     sanitize_text,
 )
+from core.operations.http import retry_after_seconds
 from core.store.outbox import OutboxItem
 from wg21_paper_tracker.config import DispatchSettings
 
@@ -171,14 +171,9 @@ class DispatchSender:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
     def _retry_at(self, headers: Any) -> dt.datetime | None:
-        retry_after = headers.get("Retry-After")
-        if retry_after:
-            if retry_after.strip().isdigit():
-                return self._now() + dt.timedelta(seconds=int(retry_after))
-            try:
-                return email.utils.parsedate_to_datetime(retry_after).astimezone(dt.UTC)
-            except (TypeError, ValueError):
-                pass
+        wait = retry_after_seconds(headers, self._clock())
+        if wait is not None:
+            return self._now() + dt.timedelta(seconds=wait)
         reset = headers.get("X-RateLimit-Reset")
         if headers.get("X-RateLimit-Remaining") == "0" and reset and reset.isdigit():
             return dt.datetime.fromtimestamp(int(reset), dt.UTC)
