@@ -286,8 +286,8 @@ def test_the_store_password_is_a_secret_of_the_command(pg_url):
 
 
 def test_github_issues_and_commits_become_activity_records_in_the_digest(sqlite_url, tmp_path):
-    from github_activity_tracker.collector import GitHubCollector
     from github_activity_tracker.tables import github_commits, github_issues
+    from tests.fakes.github_run import collect_widgets
     from tests.fakes.github_server import FakeClock, FakeGitHubServer, build_dataset
 
     token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0" * 2
@@ -295,24 +295,7 @@ def test_github_issues_and_commits_become_activity_records_in_the_digest(sqlite_
     server = FakeGitHubServer(build_dataset("small"), tokens={token: 5000}, clock=clock.time)
     server.start()
     try:
-        collector = GitHubCollector(
-            {
-                "repositories": ["acme/widgets"],
-                "web_host": "github.com",
-                "clone_cache_dir": str(tmp_path / "git-cache"),
-                "min_remaining": 0,
-            },
-            context=RunContext(
-                store_url=sqlite_url,
-                connections={"github_default": {"host": server.base_url, "password": token}},
-            ),
-            clock=clock.time,
-            sleep=clock.sleep,
-            rng=lambda: 0.0,
-        )
-        collector.validate()
-        collector.run()
-        collector.store.dispose()
+        collect_widgets(server, clock, sqlite_url, tmp_path, token=token)
     finally:
         server.stop()
     issues, commits = _count(sqlite_url, github_issues), _count(sqlite_url, github_commits)

@@ -35,9 +35,9 @@ from core.identity import (
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_authors, discord_messages
-from github_activity_tracker.collector import GitHubCollector
 from github_activity_tracker.tables import github_users
 from tests.conftest import PROJECT_ROOT
+from tests.fakes.github_run import collect_widgets
 from tests.fakes.github_server import FakeClock, FakeGitHubServer, build_dataset
 
 SAMPLES = PROJECT_ROOT / "include" / "sample_data" / "discord"
@@ -243,24 +243,7 @@ def test_github_users_land_in_person_profiles(store: Store, store_url: str, tmp_
     clock = FakeClock()
     token = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0" * 2
     with FakeGitHubServer(build_dataset("small"), tokens={token: 5000}, clock=clock.time) as server:
-        collector = GitHubCollector(
-            {
-                "repositories": ["acme/widgets"],
-                "web_host": "github.com",
-                "clone_cache_dir": str(tmp_path / "git-cache"),
-                "min_remaining": 0,
-            },
-            context=RunContext(
-                store_url=store_url,
-                connections={"github_default": {"host": server.base_url, "password": token}},
-            ),
-            clock=clock.time,
-            sleep=clock.sleep,
-            rng=lambda: 0.0,
-        )
-        collector.validate()
-        collector.run()
-        collector.store.dispose()
+        collect_widgets(server, clock, store_url, tmp_path, token=token)
     with store.engine.connect() as conn:
         users = {str(r.user_id): r for r in conn.execute(select(github_users))}
     stored = profiles(store, "github")

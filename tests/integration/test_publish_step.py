@@ -23,9 +23,9 @@ from core.publishing.step import publish_rows
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_channels, discord_messages
-from github_activity_tracker.collector import GitHubCollector
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.gitdata_server import FakeGitDataServer
+from tests.fakes.github_run import collect_widgets
 from tests.fakes.github_server import FakeClock, FakeGitHubServer, build_dataset
 from tests.fakes.wire import Fault
 
@@ -56,24 +56,7 @@ def github(clock: FakeClock) -> Iterator[FakeGitHubServer]:
 
 
 def collect_github(server: FakeGitHubServer, clock: FakeClock, store_url: str, tmp_path: Path) -> None:
-    collector = GitHubCollector(
-        {
-            "repositories": ["acme/widgets"],
-            "web_host": "github.com",
-            "clone_cache_dir": str(tmp_path / "git-cache"),
-            "min_remaining": 0,
-        },
-        context=RunContext(
-            store_url=store_url,
-            connections={"github_default": {"host": server.base_url, "password": SCRAPE_TOKEN}},
-        ),
-        clock=clock.time,
-        sleep=clock.sleep,
-        rng=lambda: 0.0,
-    )
-    collector.validate()
-    assert collector.run().success
-    collector.store.dispose()
+    assert collect_widgets(server, clock, store_url, tmp_path, token=SCRAPE_TOKEN).success
 
 
 def settings(renderer: str, **overrides: Any) -> PublishSettings:
