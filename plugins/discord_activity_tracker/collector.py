@@ -7,6 +7,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
@@ -25,6 +26,7 @@ from core.store import load_checkpoint, save_checkpoint, upsert_rows
 from core.store.pg_copy import copy_supported
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
+from core.vectors.settings import VectorSettings, parse_vector_settings
 from discord_activity_tracker.api_collect import ApiSource
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
@@ -471,6 +473,13 @@ class DiscordCollector(AbstractCollector):
         )
 
     # ------------------------------------------------------------------ vector step
+
+    @functools.cached_property
+    def vector_settings(self) -> VectorSettings:
+        """Thread documents are small: 1,000 a batch by default (not 200), so the sink's
+        96-record upsert requests come out full (about 0.94 instead of 0.69) with fewer ledger
+        round trips; an entry's ``vectors.batch_documents`` still wins."""
+        return parse_vector_settings({"batch_documents": 1000, **(self.raw_config.get("vectors") or {})})
 
     def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
         return thread_documents(self.store.engine, changed_since, list(doc_ids))

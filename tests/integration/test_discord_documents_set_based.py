@@ -15,6 +15,7 @@ from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.preprocess import deleted_thread_roots, former_chain_roots, thread_documents
 from discord_activity_tracker.tables import discord_messages
 from tests.fakes import dce_exports
+from tests.fakes.pinecone_server import FakePinecone
 
 CHANNEL = {"id": "838565520998400000", "type": "GuildTextChat", "name": "busy", "topic": None}
 
@@ -115,3 +116,20 @@ def test_reply_chain_roots_of_a_changed_thread_are_removed_and_never_document_id
     with store.engine.connect() as conn:
         newest = conn.execute(select(func.max(discord_messages.c.change_seq))).scalar_one()
     assert not set(collector.removed_document_ids(newest + 1)) & {chain_a["id"], chain_b["id"]}
+
+
+def test_a_full_sync_to_pinecone_fills_the_upsert_requests(store_url: str, tmp_path: Path) -> None:
+    write_channel_export(tmp_path / "busy.json", channel=CHANNEL, message_count=2_000, seed=5)
+    with FakePinecone(ready_after=0) as fake:
+        vectors = {"sink": "pinecone", "index": "community-activity", "namespace": "discord"}
+        connection = {"password": fake.api_key, "host": fake.url, "extra": {"region": "us-east-1"}}
+        context = RunContext(store_url=store_url, connections={"pinecone_default": connection})
+        collector = DiscordCollector({"export_dir": str(tmp_path), "vectors": vectors}, context=context)
+        collector.run()
+        result = collector.sync_pinecone()
+        requests = fake.requests_to("/upsert")
+    assert result is not None and result.counts["records_upserted"] > 1_000
+    assert sum(r.record_count for r in requests) == result.counts["records_upserted"]
+    # Requests hold up to 96 records; batches of 200 documents left them 70% full on average.
+    assert sum(r.record_count for r in requests) / len(requests) >= 0.9 * 96
+    assert DiscordCollector({"vectors": {"batch_documents": 50}}).vector_settings.batch_documents == 50

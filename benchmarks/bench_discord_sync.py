@@ -1,0 +1,210 @@
+"""The Discord vector step end to end (store -> documents -> chunks -> Pinecone sink) against the
+sink's own throughput on the same records (issue 17, item 2).
+
+    PYTHONPATH=plugins:. python benchmarks/bench_discord_sync.py [--messages 20000] [--channels 4]
+        [--repeat 3] [--before 182debd] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+
+Ingests generated exports (benchmarks/generate_discord_export.py) into a fresh PostgreSQL
+database once, then, ``--repeat`` times, alternating which goes first:
+
+- "before": a full re-sync (``full_refresh``) whose documents are built by the document builder
+  of commit ``--before`` (read from git history: one statement or more per thread);
+- "after": the same with the current builder (set-based, in batches);
+- "sink": the records the last sync sent, upserted again by ``PineconeSink`` alone.
+
+Each sync goes to a fresh local Pinecone server (tests/fakes/pinecone_server.py). Prints the
+machine load, every rep, then per side the median and range of records/s, the statements and
+pool checkouts of the sync, the batch fill (records per upsert request / 96), and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import types
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+from tests.fakes.pinecone_server import FakePinecone
+
+from benchmarks.bench_discord_ingest import _create_db, _drop_db
+from benchmarks.generate_discord_export import generate_exports
+from core.collectors import RunContext
+from core.store import Store
+from core.vectors.documents import Document, VectorRecord
+from core.vectors.pinecone_sink import MAX_BATCH_RECORDS, PineconeSink, PineconeSinkConfig
+from discord_activity_tracker.collector import DiscordCollector
+
+ROOT = Path(__file__).resolve().parents[1]
+INDEX, NAMESPACE = "bench", "discord"
+VECTORS_EXTRA: dict[str, Any] = {}
+
+
+def _old_builder(commit: str) -> types.ModuleType:
+    source = subprocess.run(
+        ["git", "show", f"{commit}:plugins/discord_activity_tracker/preprocess.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    module = types.ModuleType("discord_preprocess_before")
+    exec(compile(source, f"{commit}:preprocess.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.statements = self.checkouts = 0
+
+    def statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def checkout(self, *_args: Any) -> None:
+        self.checkouts += 1
+
+
+class _RecordingSink(PineconeSink):
+    def __init__(self, config: PineconeSinkConfig, sent: list[VectorRecord]) -> None:
+        super().__init__(config)
+        self._sent = sent
+
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> list[str]:
+        self._sent.extend(records)
+        return super().upsert(namespace, records)
+
+
+def _collector(
+    url: str, exports: Path, sink_factory: Any, builder: types.ModuleType | None
+) -> DiscordCollector:
+    config = {
+        "export_dir": str(exports),
+        "vectors": {"sink": "pinecone", "index": INDEX, "namespace": NAMESPACE, **VECTORS_EXTRA},
+    }
+    context = RunContext(store_url=url, full_refresh=True, vector_sink_factory=sink_factory)
+    if builder is None:
+        return DiscordCollector(config, context=context)
+
+    class Before(DiscordCollector):
+        def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
+            return builder.thread_documents(self.store.engine, changed_since, list(doc_ids))
+
+        def removed_document_ids(self, changed_since: int | None) -> Iterable[str]:
+            engine = self.store.engine
+            return [
+                *builder.merged_thread_roots(engine, changed_since),
+                *builder.deleted_thread_roots(engine, changed_since),
+            ]
+
+    return Before(config, context=context)
+
+
+def sync(url: str, exports: Path, builder: types.ModuleType | None) -> dict[str, Any]:
+    sent: list[VectorRecord] = []
+    counter = _Counter()
+    with FakePinecone(ready_after=0) as fake:
+        config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
+        collector = _collector(url, exports, lambda _store: _RecordingSink(config, sent), builder)
+        event.listen(Engine, "before_cursor_execute", counter.statement)
+        event.listen(Pool, "checkout", counter.checkout)
+        try:
+            started = time.perf_counter()
+            result = collector.sync_pinecone()
+            elapsed = time.perf_counter() - started
+        finally:
+            event.remove(Engine, "before_cursor_execute", counter.statement)
+            event.remove(Pool, "checkout", counter.checkout)
+        assert result is not None and result.counts["records_failed"] == 0, result
+        calls = fake.requests_to("/upsert")
+        fill = statistics.fmean(c.record_count for c in calls) / MAX_BATCH_RECORDS
+    return {
+        "seconds": elapsed,
+        "records": len(sent),
+        "documents": result.counts["documents"],
+        "statements": counter.statements,
+        "checkouts": counter.checkouts,
+        "fill": fill,
+        "sent": sent,
+    }
+
+
+def sink_alone(records: list[VectorRecord]) -> dict[str, Any]:
+    with FakePinecone(ready_after=0) as fake:
+        config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
+        with PineconeSink(config) as sink:
+            sink.ensure_ready([NAMESPACE])
+            started = time.perf_counter()
+            failed = sink.upsert(NAMESPACE, records)
+            elapsed = time.perf_counter() - started
+        assert not failed, failed[:3]
+        calls = fake.requests_to("/upsert")
+        fill = statistics.fmean(c.record_count for c in calls) / MAX_BATCH_RECORDS
+    return {"seconds": elapsed, "records": len(records), "fill": fill, "statements": 0, "checkouts": 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", default="182debd", help="commit whose document builder is 'before'")
+    parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    admin_dsn = args.pg.replace("postgresql+psycopg2://", "postgresql://")
+    old = _old_builder(args.before)
+    name = _create_db(admin_dsn)
+    url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-discord-sync-") as tmp:
+            exports = Path(tmp) / "exports"
+            generate_exports(exports, messages=args.messages, channels=args.channels)
+            DiscordCollector({"export_dir": str(exports)}, context=RunContext(store_url=url)).run()
+            print(f"load average {os.getloadavg()} on {os.cpu_count()} cores")
+            print(f"{args.messages} messages in {args.channels} channels; full re-sync each rep")
+            results: dict[str, list[dict[str, Any]]] = {"before": [], "after": [], "sink": []}
+            for rep in range(args.repeat):
+                order = [("before", old), ("after", None)]
+                for label, builder in order if rep % 2 == 0 else order[::-1]:
+                    outcome = sync(url, exports, builder)
+                    results[label].append(outcome)
+                    print(
+                        f"rep {rep + 1} {label}: {outcome['records'] / outcome['seconds']:,.0f} records/s "
+                        f"({outcome['documents']} documents, {outcome['records']} records, {outcome['seconds']:.2f} s), "
+                        f"{outcome['statements']} statements, {outcome['checkouts']} checkouts, fill {outcome['fill']:.2f}"
+                    )
+                alone = sink_alone(results["after"][-1].pop("sent"))
+                results["before"][-1].pop("sent")
+                results["sink"].append(alone)
+                print(
+                    f"rep {rep + 1} sink alone: {alone['records'] / alone['seconds']:,.0f} records/s, fill {alone['fill']:.2f}"
+                )
+            print(f"load average {os.getloadavg()}")
+            medians = {}
+            for label, reps in results.items():
+                rates = [r["records"] / r["seconds"] for r in reps]
+                medians[label] = statistics.median(rates)
+                print(
+                    f"{label}: median {medians[label]:,.0f} records/s (range {min(rates):,.0f}-{max(rates):,.0f}), "
+                    f"statements {statistics.median(r['statements'] for r in reps):.0f}, "
+                    f"checkouts {statistics.median(r['checkouts'] for r in reps):.0f}, "
+                    f"fill {statistics.median(r['fill'] for r in reps):.2f}"
+                )
+            print(
+                f"after / sink: {medians['after'] / medians['sink']:.0%}; before / sink: {medians['before'] / medians['sink']:.0%}"
+            )
+            print(f"after / before: {medians['after'] / medians['before']:.1f}x")
+    finally:
+        Store.from_url(url).dispose()
+        _drop_db(admin_dsn, name)
+
+
+if __name__ == "__main__":
+    main()
