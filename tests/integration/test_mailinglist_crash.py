@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import textwrap
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +21,13 @@ from core.store import Store, load_checkpoint
 from mailinglist_activity_tracker.tables import ml_messages
 from tests.fakes.console import console
 from tests.fakes.hyperkitty_server import HyperKittyData, HyperKittyFake, synthetic_message
-from tests.fakes.wire import Reply, Request
+from tests.fakes.trap import RequestTrap, kill_when_trapped
+from tests.fakes.wire import Request
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BOOST = "boost@lists.example.org"
 PAGE = 10
-
-
-class Trap:
-    """Holds the first request ``when(request)`` selects open until released (or 60 s)."""
-
-    def __init__(self, fake: HyperKittyFake) -> None:
-        self.fake = fake
-        self.original = fake.handle
-        self.when: Any = None
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        fake.handle = self.handle  # type: ignore[method-assign]
-
-    def handle(self, request: Request) -> Reply:
-        if self.when is not None and not self.arrived.is_set() and self.when(request):
-            self.arrived.set()
-            self.release.wait(60)
-            return Reply.json(503, {"detail": "too late"})
-        return self.original(request)
-
-    def set(self, when: Any) -> None:
-        self.when = when
-        self.arrived.clear()
-        self.release.clear()
 
 
 @pytest.fixture
@@ -90,16 +65,10 @@ def _run(config: Path, db: str) -> dict[str, Any]:
     return json.loads(out)["collect"]["counts"]
 
 
-def _kill_when(trap: Trap, when: Any, config: Path, db: str) -> None:
-    trap.set(when)
+def _kill_when(fake: HyperKittyFake, when: Callable[[Request], bool], config: Path, db: str) -> None:
+    trap = RequestTrap(fake, when)
     victim = console("run", "mailinglist", "--config-file", str(config), "--db", db, "--skip-sync")
-    try:
-        assert trap.arrived.wait(60), victim.communicate(timeout=5)[1][-3000:]
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
-    finally:
-        trap.release.set()
-    assert victim.returncode == -signal.SIGKILL
+    kill_when_trapped(victim, trap)
 
 
 def _ids(store: Store) -> list[str]:
@@ -122,9 +91,8 @@ def test_kill_mid_head_walk_then_rerun_has_no_duplicates_and_no_gaps(
         new = [data.archive(synthetic_message(n), BOOST) for n in range(30, 80)]
         committed = {e.message_id for e in data.archive_order(BOOST)[: 3 * PAGE]}  # pages 1-3 of the walk
         first_of_page_4 = data.archive_order(BOOST)[3 * PAGE].hash
-        trap = Trap(fake)
         _kill_when(
-            trap, lambda r: r.path == f"/archives/api/list/{BOOST}/email/{first_of_page_4}/", config, pg_url
+            fake, lambda r: r.path == f"/archives/api/list/{BOOST}/email/{first_of_page_4}/", config, pg_url
         )
 
         # What the dead run left: pages 1-3 with their checkpoint, nothing of page 4.
@@ -166,8 +134,7 @@ def test_kill_mid_mbox_backfill_then_rerun_resumes_at_the_month(pg_url: str, tmp
         config = _config(tmp_path, fake, backfill="mbox", backfill_from="2024-01-01")
         store = Store.from_url(pg_url)
         try:
-            trap = Trap(fake)
-            _kill_when(trap, lambda r: "/export/" in r.path and "2024-03" in r.path, config, pg_url)
+            _kill_when(fake, lambda r: "/export/" in r.path and "2024-03" in r.path, config, pg_url)
             at_crash = _ids(store)
             assert set(at_crash) == {f"msg-{n}@bench.example.org" for n in range(40)}  # January, February
             with store.engine.connect() as conn:

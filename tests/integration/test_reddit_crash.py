@@ -9,11 +9,9 @@ killed, so the kill point is exact, not a race."""
 from __future__ import annotations
 
 import json
-import signal
 import textwrap
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +23,14 @@ from reddit_activity_tracker.state import RedditState
 from reddit_activity_tracker.tables import reddit_comments
 from tests.fakes.console import console, console_env
 from tests.fakes.reddit_server import RedditData, RedditServer
-from tests.fakes.wire import Reply, Request
+from tests.fakes.trap import RequestTrap, kill_when_trapped
+from tests.fakes.wire import Request
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 CLIENT_ID, SECRET = "crash-client", "crash-secret-value-0123"
 UA = "linux:community-collectors-crash:v0.1 (by /u/cppa_bot)"
 PAGE = 5
-
-
-class Trap:
-    """Holds the first request ``when(request)`` selects open until released (or 60 s)."""
-
-    def __init__(self, fake: RedditServer, when: Callable[[Request], bool]) -> None:
-        self.original = fake.handle
-        self.when = when
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        fake.handle = self.handle  # type: ignore[method-assign]
-
-    def handle(self, request: Request) -> Reply:
-        if not self.arrived.is_set() and self.when(request):
-            self.arrived.set()
-            self.release.wait(60)
-            return Reply.json(503, {"message": "too late"})
-        return self.original(request)
 
 
 @pytest.fixture
@@ -109,15 +90,9 @@ def test_kill_mid_comment_walk_then_rerun_has_no_duplicates_and_no_gaps(
             seen["comments"] += 1
         return seen["comments"] == 3
 
-    trap = Trap(reddit, third_comments_page)
+    trap = RequestTrap(reddit, third_comments_page)
     victim = console("run", "reddit", "--config-file", str(config), "--db", pg_url, "--skip-sync", env=env)
-    try:
-        assert trap.arrived.wait(60), victim.communicate(timeout=5)[1][-3000:]
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
-    finally:
-        trap.release.set()
-    assert victim.returncode == -signal.SIGKILL
+    kill_when_trapped(victim, trap)
 
     store = Store.from_url(pg_url)
     try:
