@@ -8,7 +8,8 @@ Ingests generated exports (benchmarks/generate_discord_export.py) into a fresh P
 database once, then, ``--repeat`` times, alternating which goes first:
 
 - "before": a full re-sync (``full_refresh``) whose documents are built by the document builder
-  of commit ``--before`` (read from git history: one statement or more per thread);
+  of commit ``--before`` (read from git history: one statement or more per thread), sent 200
+  documents per batch (that commit's default);
 - "after": the same with the current builder (set-based, in batches);
 - "sink": the records the last sync sent, upserted again by ``PineconeSink`` alone.
 
@@ -46,6 +47,8 @@ from discord_activity_tracker.collector import DiscordCollector
 ROOT = Path(__file__).resolve().parents[1]
 INDEX, NAMESPACE = "bench", "discord"
 VECTORS_EXTRA: dict[str, Any] = {}
+# "before" also sends documents 200 per batch, the default of that commit.
+BEFORE_BATCH_DOCUMENTS = 200
 
 
 def _old_builder(commit: str) -> types.ModuleType:
@@ -92,6 +95,7 @@ def _collector(
     context = RunContext(store_url=url, full_refresh=True, vector_sink_factory=sink_factory)
     if builder is None:
         return DiscordCollector(config, context=context)
+    config["vectors"] = {**config["vectors"], "batch_documents": BEFORE_BATCH_DOCUMENTS}
 
     class Before(DiscordCollector):
         def preprocess(self, changed_since: int | None, doc_ids: Iterable[str]) -> Iterable[Document]:
