@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def _resolves(conn_id: str) -> bool:
+    """Whether this Airflow resolves ``conn_id`` from any source (metadata, env, secrets backend)."""
+    found = subprocess.run(
+        [_airflow(), "connections", "get", conn_id, "-o", "json"], capture_output=True, text=True, check=False
+    )
+    return found.returncode == 0
+
+
 def apply(path: Path) -> None:
     settings = load(path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,17 +95,10 @@ def apply(path: Path) -> None:
             variables_file.write_text(json.dumps(variables))
             _run("variables", "import", "--action-on-existing-key", "overwrite", str(variables_file))
             print(f"variables: {', '.join(variables)}")
-    missing = []
-    for conn in settings.get("connections") or []:
-        conn_id = str(conn["conn_id"])
-        found = subprocess.run(
-            [_airflow(), "connections", "get", conn_id, "-o", "json"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if found.returncode != 0:
-            missing.append(conn_id)
+    conn_ids = [str(conn["conn_id"]) for conn in settings.get("connections") or []]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each lookup starts an airflow CLI: seconds
+        resolved = list(pool.map(_resolves, conn_ids))
+    missing = [conn_id for conn_id, ok in zip(conn_ids, resolved, strict=True) if not ok]
     if missing:
         print(f"connections not defined here (set AIRFLOW_CONN_<ID> or use the UI): {', '.join(missing)}")
 

@@ -14,7 +14,7 @@
 #                    (postgresql://postgres@127.0.0.1:5432/collectors_ui); ignored when
 #                    AIRFLOW_CONN_COLLECTOR_DB is set
 #   UI_PORT          the API server's port (8080)
-#   AIRFLOW_HOME     .local/airflow-ui: logs, the generated admin password, the JWT secrets
+#   AIRFLOW_HOME     .local/airflow-ui: airflow.cfg, logs, the generated admin password
 #   COLLECTORS_CONFIG  the collectors.yaml to serve (include/collectors.yaml)
 # Both databases are created when missing; the metadata is migrated and airflow_settings.yaml's
 # pools and variables applied on every start (idempotent).
@@ -63,16 +63,8 @@ if [[ -z "${AIRFLOW_CONN_COLLECTOR_DB:-}" ]]; then
   export AIRFLOW_CONN_COLLECTOR_DB="$UI_STORE_URL"
 fi
 
-# Every service must share these: the tasks' execution-API tokens are signed with the JWT secret.
-SECRETS="$AIRFLOW_HOME/ui-secrets.env"
-if [[ ! -f "$SECRETS" ]]; then
-  (umask 077 && "$VENV/bin/python" -c 'import secrets; print(f"AIRFLOW__API__SECRET_KEY={secrets.token_hex(16)}\nAIRFLOW__API_AUTH__JWT_SECRET={secrets.token_hex(32)}")' >"$SECRETS")
-fi
-set -a
-# shellcheck source=/dev/null
-source "$SECRETS"
-set +a
-
+# The API and JWT secrets: Airflow generates them into $AIRFLOW_HOME/airflow.cfg on the first
+# start, which every service below reads, so the tasks' tokens verify everywhere.
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$UI_METADATA_URL"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 export AIRFLOW__API__PORT="$UI_PORT"
