@@ -30,6 +30,6 @@ python -m core.cli search --limit 3 build
 cat <<TXT
 
 Data lives in $COLLECTOR_STATE_DIR/collector.db (SQLite); run this again and nothing is stored twice.
-Open the Airflow UI:   source scripts/env.sh && airflow standalone   (then http://localhost:8080)
+Open the Airflow UI:   scripts/ui.sh   (PostgreSQL metadata, so UI backfills work; prints the URL and the admin password file)
 Run outside Airflow:   source scripts/env.sh && python -m core.cli run discord
 TXT
