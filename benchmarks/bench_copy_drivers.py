@@ -117,7 +117,7 @@ def timed_side(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--bound-rows", type=int, default=20_000, help="rows for the small-batch path")
     parser.add_argument("--reps", type=int, default=5)
