@@ -8,10 +8,10 @@ A thread whose messages all left it (deleted, or reattached elsewhere) is remove
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
 
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
@@ -49,32 +49,51 @@ def _changed_threads(engine: Engine, changed_since: int | None) -> Iterator[list
             yield pairs
 
 
-def _thread_rows(engine: Engine, fqdn: str, thread_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                _m.c.message_id_hash,
-                _m.c.subject,
-                _m.c.sender_name,
-                _m.c.sender_address,
-                _m.c.sent_at,
-                _m.c.first_seen_at,
-                _m.c.content,
-                _m.c.attachments,
-            ).where(_m.c.list_fqdn == fqdn, _m.c.thread_id == thread_id, _m.c.deleted_at.is_(None))
-        ).mappings()
-        out = [dict(r) for r in rows]
-        subject = conn.execute(
-            select(ml_threads.c.subject).where(
-                ml_threads.c.list_fqdn == fqdn, ml_threads.c.thread_id == thread_id
+_THREADS_PER_QUERY = 100  # bounds the rows held at once: a few long threads are many messages
+
+
+def _threads_rows(
+    conn: Connection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The live messages of each (list, thread) in ``pairs``, in thread order, loaded set-based:
+    two statements per list and ``_THREADS_PER_QUERY`` threads, whatever the number of threads."""
+    by_list: dict[str, list[str]] = {}
+    for fqdn, thread_id in pairs:
+        by_list.setdefault(fqdn, []).append(thread_id)
+    threads: dict[tuple[str, str], list[dict[str, Any]]] = {pair: [] for pair in pairs}
+    subjects: dict[tuple[str, str], str | None] = {}
+    for fqdn, thread_ids in sorted(by_list.items()):
+        for start in range(0, len(thread_ids), _THREADS_PER_QUERY):
+            chunk = thread_ids[start : start + _THREADS_PER_QUERY]
+            rows = conn.execute(
+                select(
+                    _m.c.thread_id,
+                    _m.c.message_id_hash,
+                    _m.c.subject,
+                    _m.c.sender_name,
+                    _m.c.sender_address,
+                    _m.c.sent_at,
+                    _m.c.first_seen_at,
+                    _m.c.content,
+                    _m.c.attachments,
+                ).where(_m.c.list_fqdn == fqdn, _m.c.thread_id.in_(chunk), _m.c.deleted_at.is_(None))
+            ).mappings()
+            for row in rows:
+                record = dict(row)
+                threads[(fqdn, record.pop("thread_id"))].append(record)
+            found = conn.execute(
+                select(ml_threads.c.thread_id, ml_threads.c.subject).where(
+                    ml_threads.c.list_fqdn == fqdn, ml_threads.c.thread_id.in_(chunk)
+                )
             )
-        ).scalar_one_or_none()
-    for row in out:
-        row["when"] = as_utc(row["sent_at"] or row["first_seen_at"])
-    out.sort(key=lambda r: (r["when"], r["message_id_hash"]))
-    if out:
-        out[0]["thread_subject"] = subject
-    return out
+            subjects.update(((fqdn, thread_id), subject) for thread_id, subject in found)
+    for pair, out in threads.items():
+        for row in out:
+            row["when"] = as_utc(row["sent_at"] or row["first_seen_at"])
+        out.sort(key=lambda r: (r["when"], r["message_id_hash"]))
+        if out:
+            out[0]["thread_subject"] = subjects.get(pair)
+    return threads
 
 
 def _sender(row: dict[str, Any]) -> str:
@@ -120,12 +139,17 @@ def thread_documents(
     thread when ``None``), plus the threads ``doc_ids``; threads left empty yield nothing."""
     emitted: set[tuple[str, str]] = set()
     extra = [pair for pair in (_split(d) for d in doc_ids) if pair]
-    for pairs in [extra, *_changed_threads(engine, changed_since)]:
-        for fqdn, thread_id in sorted(set(pairs) - emitted):
-            emitted.add((fqdn, thread_id))
-            rows = _thread_rows(engine, fqdn, thread_id)
-            if rows:
-                yield _document(fqdn, thread_id, rows, base_url)
+    with engine.connect() as conn:
+        for pairs in [extra, *_changed_threads(engine, changed_since)]:
+            todo = sorted(set(pairs) - emitted)
+            emitted.update(todo)
+            for start in range(0, len(todo), _BATCH):
+                part = todo[start : start + _BATCH]
+                threads = _threads_rows(conn, part)
+                for fqdn, thread_id in part:
+                    if threads[(fqdn, thread_id)]:
+                        yield _document(fqdn, thread_id, threads[(fqdn, thread_id)], base_url)
+                conn.rollback()  # end the read transaction between batches
 
 
 def removed_thread_documents(engine: Engine, changed_since: int | None) -> Iterator[str]:

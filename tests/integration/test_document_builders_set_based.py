@@ -1,0 +1,110 @@
+"""Document builders of the other trackers load changed threads set-based (issue 17, item 2: the
+rule of the Discord builder): statements grow with batches, not with threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import event
+
+from core.store import Store
+from mailinglist_activity_tracker.preprocess import thread_documents as mailing_list_documents
+from mailinglist_activity_tracker.tables import COMPONENT, MAILINGLIST_MIGRATIONS, ml_messages, ml_threads
+from newsfeed_activity_tracker.preprocess import documents as newsfeed_documents
+from newsfeed_activity_tracker.tables import MIGRATIONS as NEWSFEED_MIGRATIONS
+from newsfeed_activity_tracker.tables import newsfeed_comments, newsfeed_stories
+
+FQDN = "dev.lists.example.org"
+
+
+def _count_statements(store: Store) -> list[str]:
+    sent: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    return sent
+
+
+def test_mailing_list_threads_are_loaded_in_batches(store_url: str) -> None:
+    store = Store.from_url(store_url)
+    store.migrate(COMPONENT, MAILINGLIST_MIGRATIONS)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    threads, per_thread = 700, 3
+    with store.engine.begin() as conn:
+        conn.execute(
+            ml_threads.insert(),
+            [
+                {"list_fqdn": FQDN, "thread_id": f"T{t:05d}", "subject": f"Subject {t}", "updated_at": now}
+                for t in range(threads)
+            ],
+        )
+        conn.execute(
+            ml_messages.insert(),
+            [
+                {
+                    "list_fqdn": FQDN,
+                    "message_id_hash": f"M{t:05d}{m}",
+                    "message_id": f"m{t}.{m}@example.org",
+                    "thread_id": f"T{t:05d}",
+                    "subject": f"Re: Subject {t}",
+                    "sent_at": now + dt.timedelta(minutes=t * 10 + m),
+                    "sender_address": f"user{m}@example.org",
+                    "sender_name": f"User {m}",
+                    "content": f"Body {t}.{m} with enough words to be a document.",
+                    "attachments": [],
+                    "parse_warnings": [],
+                    "source": "rest",
+                    "first_seen_at": now,
+                    "content_hash": f"h{t}{m}",
+                    "updated_at": now,
+                }
+                for t in range(threads)
+                for m in range(per_thread)
+            ],
+        )
+    sent = _count_statements(store)
+
+    documents = list(mailing_list_documents(store.engine, None, [], "https://lists.example.org/archives"))
+
+    assert len(documents) == threads
+    assert {d.metadata["message_count"] for d in documents} == {per_thread}
+    assert documents[0].title.endswith("Subject 0") or "Subject 0" in documents[0].text
+    # 2,100 changed messages are 5 batches; each costs 2 statements per 100 threads (the
+    # per-thread builder sent 2 x 700 here).
+    assert len(sent) < 100 < len(documents)
+
+
+def test_newsfeed_comments_are_loaded_per_batch_of_stories(store_url: str) -> None:
+    store = Store.from_url(store_url)
+    store.migrate("newsfeed", NEWSFEED_MIGRATIONS)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    shared = {"author": "ann", "deleted": False, "created_at": now, "updated_at": now}
+    stories = 600
+    with store.engine.begin() as conn:
+        conn.execute(
+            newsfeed_stories.insert(),
+            [
+                {**shared, "story_id": s, "title": f"Story {s}", "url": None, "score": 1, "text": ""}
+                for s in range(stories)
+            ],
+        )
+        conn.execute(
+            newsfeed_comments.insert(),
+            [
+                {
+                    **shared,
+                    "comment_id": 10 * s + c,
+                    "story_id": s,
+                    "parent_id": s,
+                    "text": f"comment {s}.{c}",
+                }
+                for s in range(stories)
+                for c in range(2)
+            ],
+        )
+    sent = _count_statements(store)
+
+    documents = list(newsfeed_documents(store.engine, None, []))
+
+    assert [d.doc_id for d in documents] == [str(s) for s in range(stories)]
+    assert "comment 599.0" in documents[-1].text and "comment 599.1" in documents[-1].text
+    assert "comment 598" not in documents[-1].text
+    assert len(sent) < 10 < len(documents)  # one statement per 500 stories, not one per story
