@@ -64,8 +64,7 @@ class PublishOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         # The writer (requests) loads in the task, never while the DAG file is parsed.
-        from core.operations.github.gitdata import GitDataWriter
-        from core.publishing.connection import publish_client
+        from core.publishing.connection import publish_client, publish_writer
         from core.publishing.source import load_source
         from core.publishing.step import publish_rows
 
@@ -91,14 +90,7 @@ class PublishOperator(BaseOperator):
                 connections=connections,
             )
             client = publish_client(settings, connections.get(settings.connection_id))
-            writer = GitDataWriter(
-                client,
-                settings.target,
-                settings.branch,
-                max_attempts=settings.max_attempts,
-                max_tree_request_bytes=settings.max_tree_request_bytes,
-                write_interval=settings.write_interval_seconds,
-            )
+            writer = publish_writer(settings, client)
             with client:
                 result = publish_rows(
                     run_context.store(),

@@ -35,8 +35,7 @@ def publish(argv: Sequence[str], lookup: ConnectionLookup) -> int:
     parser.add_argument("--full-refresh", action="store_true", help="render every item again")
     args = parser.parse_args(argv)
 
-    from core.operations.github.gitdata import GitDataWriter
-    from core.publishing.connection import publish_client
+    from core.publishing.connection import publish_client, publish_writer
     from core.publishing.source import load_source
     from core.publishing.step import publish_rows
     from core.store import Store
@@ -55,14 +54,7 @@ def publish(argv: Sequence[str], lookup: ConnectionLookup) -> int:
             resolve_store_url(args.db, lookup=lookup, conn_id=settings.defaults.store_conn_id)
         )
         with publish_client(options, fields) as client:
-            writer = GitDataWriter(
-                client,
-                options.target,
-                options.branch,
-                max_attempts=options.max_attempts,
-                max_tree_request_bytes=options.max_tree_request_bytes,
-                write_interval=options.write_interval_seconds,
-            )
+            writer = publish_writer(options, client)
             result = publish_rows(
                 store,
                 load_source(options),

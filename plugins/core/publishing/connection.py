@@ -14,9 +14,10 @@ import requests
 from core.connections import connection_extra
 from core.errors import ConfigError
 from core.operations.github import DEFAULT_API_URL, GitHubClient, GitHubClientConfig
+from core.operations.github.gitdata import GitDataWriter
 from core.publishing.settings import PublishSettings
 
-__all__ = ["publish_client", "publish_token"]
+__all__ = ["publish_client", "publish_token", "publish_writer"]
 
 
 def publish_token(fields: Mapping[str, Any] | None, conn_id: str) -> tuple[str, str]:
@@ -55,3 +56,15 @@ def publish_client(
         max_rate_limit_wait=settings.max_rate_limit_wait,
     )
     return GitHubClient(config, session=session, clock=clock, sleep=sleep, rng=rng)
+
+
+def publish_writer(settings: PublishSettings, client: GitHubClient) -> GitDataWriter:
+    """The writer to ``settings.target``'s branch, with the settings' attempts, request size and pace."""
+    return GitDataWriter(
+        client,
+        settings.target,
+        settings.branch,
+        max_attempts=settings.max_attempts,
+        max_tree_request_bytes=settings.max_tree_request_bytes,
+        write_interval=settings.write_interval_seconds,
+    )
