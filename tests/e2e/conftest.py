@@ -49,6 +49,12 @@ class AirflowHome:
         }
         return self.run(*args, extra_env=env)
 
+    def task_logs(self, dag_id: str) -> str:
+        """Every task log file of ``dag_id`` under this home, joined (what a leak check scans)."""
+        logs = self.home / "logs"
+        files = sorted(logs.rglob("*")) if logs.exists() else []
+        return "\n".join(f.read_text(errors="replace") for f in files if f.is_file() and dag_id in str(f))
+
 
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:

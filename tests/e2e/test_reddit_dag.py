@@ -102,10 +102,7 @@ def _xcom_and_logs(airflow_home: AirflowHome) -> str:
         rows = db.execute("SELECT value FROM xcom WHERE dag_id = ?", (DAG_ID,)).fetchall()
     finally:
         db.close()
-    logs = airflow_home.home / "logs"
-    files = sorted(logs.rglob("*")) if logs.exists() else []
-    texts = [f.read_text(errors="replace") for f in files if f.is_file() and DAG_ID in str(f)]
-    return json.dumps([str(r[0]) for r in rows]) + "\n".join(texts)
+    return json.dumps([str(r[0]) for r in rows]) + airflow_home.task_logs(DAG_ID)
 
 
 def _secrets(reddit: RedditServer) -> list[str]:

@@ -140,12 +140,6 @@ def _task_states(airflow_home: AirflowHome) -> dict[tuple[str, int], str]:
     return {(r["task_id"], r["map_index"]): r["state"] for r in rows}
 
 
-def _task_logs(airflow_home: AirflowHome) -> str:
-    logs = airflow_home.home / "logs"
-    files = sorted(logs.rglob("*")) if logs.exists() else []
-    return "\n".join(f.read_text(errors="replace") for f in files if f.is_file() and DAG_ID in str(f))
-
-
 def _leaks(text: str) -> list[str]:
     """The token, or any prefix of it of at least MIN_FRAGMENT characters, found in ``text``."""
     return [TOKEN[:n] for n in range(MIN_FRAGMENT, len(TOKEN) + 1) if TOKEN[:n] in text][-1:]
@@ -197,7 +191,7 @@ def test_a_failed_slack_collect_alerts_without_the_token(
     # ...and the token is nowhere: not whole, not cut short.
     places = {
         "dags test output": output,
-        "task log files": _task_logs(airflow_home),
+        "task log files": airflow_home.task_logs(DAG_ID),
         "XCom": json.dumps(_xcom(airflow_home), default=str),
         "collector_runs": json.dumps(runs, default=str),
         "alert payloads": "\n".join(a.raw for a in alerts),
