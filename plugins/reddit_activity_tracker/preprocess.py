@@ -22,6 +22,9 @@ __all__ = ["documents", "removed_submission_ids"]
 _SITE = "https://www.reddit.com"
 
 
+_BATCH = 500
+
+
 def _indexable(settings: DocumentConfig) -> Any:
     return (
         submissions.c.is_deleted.is_(False)
@@ -64,35 +67,39 @@ def documents(
         )
         query = query.where(submissions.c.id.in_(changed) | submissions.c.id.in_(wanted))
     with engine.connect() as conn:
-        for post in conn.execute(query).mappings():
-            thread = [
-                dict(r)
-                for r in conn.execute(
-                    select(comments).where(comments.c.submission_id == post["id"])
-                ).mappings()
-            ]
-            head = [f"# {post['title']}", "" if post["is_self"] else post["url"] or "", post["selftext"]]
-            text = "\n".join(line for line in head if line)
-            lines = _thread_lines(thread, f"t3_{post['id']}", settings)
-            if lines:
-                text += "\n\nComments:\n" + "\n".join(lines)
-            yield Document(
-                source=SOURCE,
-                doc_id=f"{post['subreddit']}/{post['id']}",
-                title=post["title"],
-                text=text[: settings.max_chars + 2_000],
-                updated_at=as_utc(post["updated_at"]),
-                metadata={
-                    "subreddit": post["subreddit"],
-                    "author": post["author"] or "",
-                    "score": post["score"],
-                    "num_comments": post["num_comments"],
-                    "created_at": as_utc(post["created_at"]).isoformat(),
-                    "flair": post["flair"] or "",
-                    "url": _SITE + post["permalink"],
-                    "matched_keywords": post["matched_keywords"],
-                },
-            )
+        for part in conn.execute(query).mappings().partitions(_BATCH):
+            # One statement for the comments of a batch of submissions, not one per submission.
+            threads: dict[str, list[dict[str, Any]]] = {post["id"]: [] for post in part}
+            for row in conn.execute(
+                select(comments).where(comments.c.submission_id.in_(list(threads)))
+            ).mappings():
+                threads[row["submission_id"]].append(dict(row))
+            yield from (_document(post, threads[post["id"]], settings) for post in part)
+
+
+def _document(post: Any, thread: list[dict[str, Any]], settings: DocumentConfig) -> Document:
+    head = [f"# {post['title']}", "" if post["is_self"] else post["url"] or "", post["selftext"]]
+    text = "\n".join(line for line in head if line)
+    lines = _thread_lines(thread, f"t3_{post['id']}", settings)
+    if lines:
+        text += "\n\nComments:\n" + "\n".join(lines)
+    return Document(
+        source=SOURCE,
+        doc_id=f"{post['subreddit']}/{post['id']}",
+        title=post["title"],
+        text=text[: settings.max_chars + 2_000],
+        updated_at=as_utc(post["updated_at"]),
+        metadata={
+            "subreddit": post["subreddit"],
+            "author": post["author"] or "",
+            "score": post["score"],
+            "num_comments": post["num_comments"],
+            "created_at": as_utc(post["created_at"]).isoformat(),
+            "flair": post["flair"] or "",
+            "url": _SITE + post["permalink"],
+            "matched_keywords": post["matched_keywords"],
+        },
+    )
 
 
 def removed_submission_ids(engine: Engine, settings: DocumentConfig, changed_since: int | None) -> list[str]:

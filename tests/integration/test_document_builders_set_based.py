@@ -13,6 +13,10 @@ from mailinglist_activity_tracker.tables import COMPONENT, MAILINGLIST_MIGRATION
 from newsfeed_activity_tracker.preprocess import documents as newsfeed_documents
 from newsfeed_activity_tracker.tables import MIGRATIONS as NEWSFEED_MIGRATIONS
 from newsfeed_activity_tracker.tables import newsfeed_comments, newsfeed_stories
+from reddit_activity_tracker.config import DocumentConfig
+from reddit_activity_tracker.preprocess import documents as reddit_documents
+from reddit_activity_tracker.tables import MIGRATIONS as REDDIT_MIGRATIONS
+from reddit_activity_tracker.tables import reddit_comments, reddit_submissions
 
 FQDN = "dev.lists.example.org"
 
@@ -108,3 +112,68 @@ def test_newsfeed_comments_are_loaded_per_batch_of_stories(store_url: str) -> No
     assert "comment 599.0" in documents[-1].text and "comment 599.1" in documents[-1].text
     assert "comment 598" not in documents[-1].text
     assert len(sent) < 10 < len(documents)  # one statement per 500 stories, not one per story
+
+
+def test_reddit_comments_are_loaded_per_batch_of_submissions(store_url: str) -> None:
+    store = Store.from_url(store_url)
+    store.migrate("reddit", REDDIT_MIGRATIONS)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    shared = {
+        "subreddit": "cpp",
+        "author": "ann",
+        "author_fullname": "t2_ann",
+        "score": 5,
+        "stickied": False,
+        "created_at": now,
+        "edited_at": None,
+        "is_deleted": False,
+        "is_removed": False,
+        "matched_keywords": "",
+        "updated_at": now,
+    }
+    posts = 600
+    with store.engine.begin() as conn:
+        conn.execute(
+            reddit_submissions.insert(),
+            [
+                {
+                    **shared,
+                    "id": f"p{p:04d}",
+                    "permalink": f"/r/cpp/comments/p{p:04d}/",
+                    "title": f"Post {p}",
+                    "selftext": f"Question {p}",
+                    "url": None,
+                    "domain": "self.cpp",
+                    "is_self": True,
+                    "flair": None,
+                    "upvote_ratio": 1.0,
+                    "num_comments": 1,
+                    "removed_by_category": None,
+                    "over_18": False,
+                    "locked": False,
+                }
+                for p in range(posts)
+            ],
+        )
+        conn.execute(
+            reddit_comments.insert(),
+            [
+                {
+                    **shared,
+                    "id": f"c{p:04d}",
+                    "submission_id": f"p{p:04d}",
+                    "permalink": f"/r/cpp/comments/p{p:04d}/_/c{p:04d}/",
+                    "parent_fullname": f"t3_p{p:04d}",
+                    "body": f"Answer to {p}",
+                    "distinguished": None,
+                }
+                for p in range(posts)
+            ],
+        )
+    sent = _count_statements(store)
+
+    documents = list(reddit_documents(store.engine, DocumentConfig(), None, []))
+
+    assert len(documents) == posts
+    assert all(f"Answer to {d.doc_id.split('/p')[1].lstrip('0') or '0'}" in d.text for d in documents)
+    assert len(sent) < 10 < len(documents)  # one statement per 500 submissions, not one per submission
