@@ -97,13 +97,13 @@ def main() -> None:
             one = _shares(pstats.Stats(first), _PASS_ONE)
             two = pstats.Stats(second)
             two_total = sum(t[2] for t in two.stats.values())  # type: ignore[attr-defined]
-            copy = _cumulative(two, "_copy", "pg_copy.py") + _cumulative(
-                two, "_inserted_directly", "pg_copy.py"
-            )
+            copy = _cumulative(two, "_copy", "pg_copy.py")  # into staging tables or straight into the table
+            profiles = _cumulative(two, "upsert_profiles", "profiles.py")
             phases = {
                 **one,
-                "COPY (incl. direct COPY)": copy,
-                "merge + other SQL": max(0.0, two_total - copy),
+                "COPY": copy,
+                "person profiles (core.identity)": profiles,
+                "merge + other SQL": max(0.0, two_total - copy - profiles),
             }
             total = sum(phases.values())
             print(f"validation pass {walls[0]:.2f} s wall, write pass {walls[1]:.2f} s wall (profiled)")
