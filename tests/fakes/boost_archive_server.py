@@ -25,11 +25,8 @@ import contextlib
 import hashlib
 import json
 import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -39,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: make ``tests.fakes`` importabl
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.fakes.boost_archive import ReleaseDocs, sample_release, write_archive
+from tests.fakes.standalone import standalone_fake
 from tests.fakes.wire import Reply, Request, WireServer
 
 __all__ = ["BoostArchiveServer", "publish", "running"]
@@ -122,28 +120,11 @@ def running(
 ) -> Iterator[str]:
     """The fake as a subprocess (for Airflow tasks in other processes); yields the archive URL
     (``.../release``). ``archives``: version -> an archive file to serve as that release."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    argv = [sys.executable, str(Path(__file__)), "--port", str(port), "--releases", releases]
+    argv = ["--releases", releases]
     for version, path in (archives or {}).items():
         argv += ["--archive", f"{version}={path}"]
-    with log_file.open("w") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/release"
-        try:
-            for _ in range(200):
-                try:
-                    with urllib.request.urlopen(f"{url}/", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError(f"the Boost archive fake did not start (see {log_file})")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(10)
+    with standalone_fake(Path(__file__).name, *argv, probe="/release/", log=log_file) as origin:
+        yield f"{origin}/release"
 
 
 def publish(archive_url: str, version: str, *, drop: str | None = None) -> list[str]:

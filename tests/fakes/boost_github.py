@@ -23,10 +23,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +30,10 @@ from typing import Any
 
 try:
     from tests.fakes import github_server as gh
+    from tests.fakes.standalone import standalone_fake
 except ModuleNotFoundError:  # run as a script: python tests/fakes/boost_github.py
     import github_server as gh  # type: ignore[no-redef]
+    from standalone import standalone_fake  # type: ignore[no-redef]
 
 __all__ = [
     "SAMPLE_LIBRARIES",
@@ -381,28 +379,11 @@ class FakeBoostGitHub(gh.FakeGitHubServer):
 @contextlib.contextmanager
 def running(log_file: Path, *, releases: str = "1.85.0,1.86.0", token: str | None = None) -> Iterator[str]:
     """The fake as a subprocess (for Airflow tasks in other processes); yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    argv = [sys.executable, str(Path(__file__)), "--port", str(port), "--releases", releases]
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            argv + (["--token", token] if token else []), stdout=log, stderr=subprocess.STDOUT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    with urllib.request.urlopen(f"{url}/repos/{SUPERPROJECT}/tags", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError(f"the Boost GitHub fake did not start (see {log_file})")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(10)
+    argv = ["--releases", releases, *(["--token", token] if token else [])]
+    with standalone_fake(
+        Path(__file__).name, *argv, probe=f"/repos/{SUPERPROJECT}/tags", log=log_file
+    ) as url:
+        yield url
 
 
 def add_release(url: str, version: str) -> str:

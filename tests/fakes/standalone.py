@@ -1,7 +1,7 @@
 """A fake server script run as its own process (standalone mode), for tests of real Airflow tasks.
 
-The task processes of ``airflow dags test`` cannot reach a server thread of the test process
-reliably, so the DAG tests start the fake's script on a free port and wait until it answers.
+The task processes Airflow starts cannot reach a server thread of the test process reliably, so
+those tests start the fake's script on a free port and wait until it answers.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import PROJECT_ROOT
-
 __all__ = ["standalone_fake"]
+
+FAKES = Path(__file__).parent
 
 
 def _free_port() -> int:
@@ -30,10 +28,10 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def standalone_fake(
-    script: str, *args: str, probe: str, headers: Mapping[str, str], log: Path
+    script: str, *args: str, probe: str, headers: Mapping[str, str] | None = None, log: Path
 ) -> Iterator[str]:
     """Run ``tests/fakes/<script>`` with ``--port <free port> *args``; yield ``http://127.0.0.1:<port>``
-    once ``GET <origin><probe>`` with ``headers`` answers 2xx/3xx (10 s at most, else the test fails).
+    once ``GET <origin><probe>`` (with ``headers``) answers 2xx/3xx, within 10 s (else RuntimeError).
 
     The server's output goes to ``log``; the process is terminated on exit.
     """
@@ -41,20 +39,20 @@ def standalone_fake(
     origin = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "tests/fakes" / script), "--port", str(port), *args],
+            [sys.executable, str(FAKES / script), "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
         try:
-            for _ in range(100):
+            for _ in range(200):
                 try:
-                    request = urllib.request.Request(f"{origin}{probe}", headers=dict(headers))
+                    request = urllib.request.Request(f"{origin}{probe}", headers=dict(headers or {}))
                     with urllib.request.urlopen(request, timeout=1):
                         break
                 except OSError:
-                    time.sleep(0.1)
+                    time.sleep(0.05)
             else:
-                pytest.fail(f"the fake server {script} did not start (see {log})")
+                raise RuntimeError(f"the fake server {script} did not start (see {log})")
             yield origin
         finally:
             process.terminate()
