@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from sqlalchemy import Engine, select, union
 
@@ -14,8 +13,6 @@ from newsfeed_activity_tracker.tables import newsfeed_comments as comments
 from newsfeed_activity_tracker.tables import newsfeed_stories as stories
 
 __all__ = ["documents", "removed_story_ids"]
-
-_BATCH = 500
 
 
 def documents(engine: Engine, changed_since: int | None, doc_ids: Iterable[str]) -> Iterator[Document]:
@@ -28,33 +25,28 @@ def documents(engine: Engine, changed_since: int | None, doc_ids: Iterable[str])
         )
         query = query.where(stories.c.story_id.in_(changed) | stories.c.story_id.in_(wanted))
     with engine.connect() as conn:
-        for part in conn.execute(query).mappings().partitions(_BATCH):
-            # One statement for the comments of a batch of stories, not one per story.
-            threads: dict[int, list[Any]] = {story["story_id"]: [] for story in part}
-            for comment in conn.execute(
+        for story in conn.execute(query).mappings():
+            thread = conn.execute(
                 select(comments)
-                .where(comments.c.story_id.in_(list(threads)), comments.c.deleted.is_(False))
+                .where(comments.c.story_id == story["story_id"], comments.c.deleted.is_(False))
                 .order_by(comments.c.created_at, comments.c.comment_id)
-            ).mappings():
-                threads[comment["story_id"]].append(comment)
-            yield from (_document(story, threads[story["story_id"]]) for story in part)
-
-
-def _document(story: Any, thread: list[Any]) -> Document:
-    lines = [f"# {story['title']}", story["url"] or "", story["text"]]
-    lines += [f"\n{c['author']} ({as_utc(c['created_at']):%Y-%m-%d %H:%M}): {c['text']}" for c in thread]
-    return Document(
-        source=SOURCE,
-        doc_id=str(story["story_id"]),
-        title=story["title"],
-        text="\n".join(line for line in lines if line),
-        updated_at=as_utc(story["updated_at"]),
-        metadata={
-            "author": story["author"] or "",
-            "score": story["score"],
-            "url": story["url"] or "",
-        },
-    )
+            ).mappings()
+            lines = [f"# {story['title']}", story["url"] or "", story["text"]]
+            lines += [
+                f"\n{c['author']} ({as_utc(c['created_at']):%Y-%m-%d %H:%M}): {c['text']}" for c in thread
+            ]
+            yield Document(
+                source=SOURCE,
+                doc_id=str(story["story_id"]),
+                title=story["title"],
+                text="\n".join(line for line in lines if line),
+                updated_at=as_utc(story["updated_at"]),
+                metadata={
+                    "author": story["author"] or "",
+                    "score": story["score"],
+                    "url": story["url"] or "",
+                },
+            )
 
 
 def removed_story_ids(engine: Engine, changed_since: int | None) -> list[str]:

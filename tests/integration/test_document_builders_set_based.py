@@ -10,9 +10,6 @@ from sqlalchemy import event
 from core.store import Store
 from mailinglist_activity_tracker.preprocess import thread_documents as mailing_list_documents
 from mailinglist_activity_tracker.tables import COMPONENT, MAILINGLIST_MIGRATIONS, ml_messages, ml_threads
-from newsfeed_activity_tracker.preprocess import documents as newsfeed_documents
-from newsfeed_activity_tracker.tables import MIGRATIONS as NEWSFEED_MIGRATIONS
-from newsfeed_activity_tracker.tables import newsfeed_comments, newsfeed_stories
 from reddit_activity_tracker.config import DocumentConfig
 from reddit_activity_tracker.preprocess import documents as reddit_documents
 from reddit_activity_tracker.tables import MIGRATIONS as REDDIT_MIGRATIONS
@@ -74,44 +71,6 @@ def test_mailing_list_threads_are_loaded_in_batches(store_url: str) -> None:
     # 2,100 changed messages are 5 batches; each costs 2 statements per 100 threads (the
     # per-thread builder sent 2 x 700 here).
     assert len(sent) < 100 < len(documents)
-
-
-def test_newsfeed_comments_are_loaded_per_batch_of_stories(store_url: str) -> None:
-    store = Store.from_url(store_url)
-    store.migrate("newsfeed", NEWSFEED_MIGRATIONS)
-    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    shared = {"author": "ann", "deleted": False, "created_at": now, "updated_at": now}
-    stories = 600
-    with store.engine.begin() as conn:
-        conn.execute(
-            newsfeed_stories.insert(),
-            [
-                {**shared, "story_id": s, "title": f"Story {s}", "url": None, "score": 1, "text": ""}
-                for s in range(stories)
-            ],
-        )
-        conn.execute(
-            newsfeed_comments.insert(),
-            [
-                {
-                    **shared,
-                    "comment_id": 10 * s + c,
-                    "story_id": s,
-                    "parent_id": s,
-                    "text": f"comment {s}.{c}",
-                }
-                for s in range(stories)
-                for c in range(2)
-            ],
-        )
-    sent = _count_statements(store)
-
-    documents = list(newsfeed_documents(store.engine, None, []))
-
-    assert [d.doc_id for d in documents] == [str(s) for s in range(stories)]
-    assert "comment 599.0" in documents[-1].text and "comment 599.1" in documents[-1].text
-    assert "comment 598" not in documents[-1].text
-    assert len(sent) < 10 < len(documents)  # one statement per 500 stories, not one per story
 
 
 def test_reddit_comments_are_loaded_per_batch_of_submissions(store_url: str) -> None:
