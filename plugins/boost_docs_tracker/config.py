@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import ConfigError
+from core.errors import config_error
 from core.operations.http.config import normalize_base_url
 
 __all__ = ["BoostDocsConfig"]
@@ -42,9 +42,6 @@ class BoostDocsConfig(BaseModel):
         try:
             settings = cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                f"boost_docs config: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-            ) from None
+            raise config_error(exc, "boost_docs config") from None
         normalize_base_url(settings.archive_url, api_name="boost_docs config: archive_url")
         return settings

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from boost_library_tracker.versions import version_tuple
 from core.connections import connection_extra, connection_from_env
-from core.errors import ConfigError
+from core.errors import ConfigError, config_error
 from core.operations.github_ops import DEFAULT_API_URL
 from core.operations.http.config import normalize_base_url
 
@@ -84,10 +84,7 @@ class BoostLibrariesConfig(BaseModel):
         try:
             return cls.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                f"boost_libraries config: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-            ) from None
+            raise config_error(exc, "boost_libraries config") from None
 
 
 @dataclasses.dataclass(frozen=True)

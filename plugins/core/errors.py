@@ -15,6 +15,10 @@ import ssl
 import traceback
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "AuthenticationError",
@@ -29,6 +33,7 @@ __all__ = [
     "RateLimitError",
     "SourceTimeoutError",
     "classify_failure",
+    "config_error",
     "sanitize_exception_message",
     "sanitize_text",
     "sanitize_traceback",
@@ -61,6 +66,14 @@ class ConfigError(CollectorError):
     """Configuration that cannot be used (bad YAML, missing field, unknown collector)."""
 
     category = CollectorFailureCategory.VALIDATION
+
+
+def config_error(exc: ValidationError, what: str) -> ConfigError:
+    """A settings model's first validation error as ``ConfigError("<what>: <field.path>: <message>")``
+    (``config`` stands for the path of an error about the whole model)."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "config"
+    return ConfigError(f"{what}: {where}: {first['msg']}")
 
 
 class DataValidationError(CollectorError):

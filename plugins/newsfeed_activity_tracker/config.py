@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.connections import connection_from_env
-from core.errors import ConfigError
+from core.errors import ConfigError, config_error
 from core.operations.http.config import normalize_base_url
 
 __all__ = ["NewsfeedConfig", "resolve_connection"]
@@ -29,10 +29,7 @@ class NewsfeedConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                f"newsfeed config: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-            ) from None
+            raise config_error(exc, "newsfeed config") from None
 
 
 def resolve_connection(fields: Mapping[str, Any] | None, settings: NewsfeedConfig) -> tuple[str, list[str]]:

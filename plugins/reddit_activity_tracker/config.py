@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.connections import connection_extra, connection_from_env
-from core.errors import ConfigError
+from core.errors import ConfigError, config_error
 from core.operations.http.config import normalize_base_url
 
 __all__ = ["DocumentConfig", "RedditConfig", "RedditCredentials", "SubredditConfig", "resolve_connection"]
@@ -96,8 +96,7 @@ class RedditConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(f"reddit config: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise config_error(exc, "reddit config") from None
 
     def subreddit(self, name: str) -> SubredditConfig:
         for sub in self.subreddits:

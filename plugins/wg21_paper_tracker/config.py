@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.connections import connection_from_env
-from core.errors import ConfigError
+from core.errors import ConfigError, config_error
 
 __all__ = ["DispatchSettings", "DownloadSettings", "Wg21Config", "dispatch_token", "origin_of", "split_url"]
 
@@ -100,8 +100,7 @@ class Wg21Config(BaseModel):
         try:
             settings = cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(f"wg21 config: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise config_error(exc, "wg21 config") from None
         if settings.dispatch.enabled and not settings.dispatch.repository:
             raise ConfigError("wg21 config: dispatch.repository: required when dispatch.enabled is true")
         return settings

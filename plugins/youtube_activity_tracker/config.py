@@ -16,7 +16,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.connections import connection_extra, connection_from_env
-from core.errors import ConfigError
+from core.errors import ConfigError, config_error
 from core.operations.http.config import normalize_base_url
 
 __all__ = ["DEFAULT_API_URL", "ProxyUrls", "SearchConfig", "YouTubeConfig", "resolve_api", "resolve_proxy"]
@@ -91,9 +91,7 @@ class YouTubeConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "config"
-            raise ConfigError(f"youtube config: {where}: {first['msg']}") from None
+            raise config_error(exc, "youtube config") from None
 
     def partitions(self) -> list[str]:
         """``channel:<id>``, ``playlist:<id>`` and ``search`` (when queries are listed)."""
