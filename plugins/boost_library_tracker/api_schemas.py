@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, json_location
 
 __all__ = ["ContentFile", "GitCommit", "GitTree", "Tag", "parse"]
 
@@ -81,5 +81,6 @@ def parse(model: type[M], data: Any, endpoint: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        location = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise DataValidationError(first["msg"], source=endpoint, location=location) from None
+        raise DataValidationError(
+            first["msg"], source=endpoint, location=json_location(first["loc"])
+        ) from None

@@ -34,6 +34,7 @@ __all__ = [
     "SourceTimeoutError",
     "classify_failure",
     "config_error",
+    "json_location",
     "sanitize_exception_message",
     "sanitize_text",
     "sanitize_traceback",
@@ -66,6 +67,11 @@ class ConfigError(CollectorError):
     """Configuration that cannot be used (bad YAML, missing field, unknown collector)."""
 
     category = CollectorFailureCategory.VALIDATION
+
+
+def json_location(loc: Iterable[int | str], root: str = "$") -> str:
+    """A pydantic error location as a JSON path under ``root``: ``("items", 3, "user")`` -> ``$.items[3].user``."""
+    return root + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
 def config_error(exc: ValidationError, what: str) -> ConfigError:

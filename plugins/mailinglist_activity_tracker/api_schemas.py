@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, json_location
 from mailinglist_activity_tracker.mail import deobfuscate
 
 __all__ = ["EmailDetail", "EmailShort", "MailingList", "Page", "ThreadShort", "parse_payload"]
@@ -124,7 +124,7 @@ def parse_payload(model: type[T], data: Any, endpoint: str, location: str = "$")
         return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = location + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        where = json_location(error["loc"], location)
         raise DataValidationError(f"HyperKitty: {error['msg']}", source=endpoint, location=where) from None
 
 

@@ -4,12 +4,11 @@ payload is a ``DataValidationError`` naming the method (or file) and the first b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, json_location
 
 __all__ = [
     "Channel",
@@ -115,10 +114,6 @@ class Team(_Model):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _location(loc: Sequence[int | str]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-
-
 def parse_items(model: type[M], items: Any, *, source: str) -> list[M]:
     """A list of ``model``; ``DataValidationError`` naming ``source`` and the first bad field."""
     try:
@@ -126,7 +121,9 @@ def parse_items(model: type[M], items: Any, *, source: str) -> list[M]:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise DataValidationError(
-            f"Slack payload breaks its schema: {first['msg']}", source=source, location=_location(first["loc"])
+            f"Slack payload breaks its schema: {first['msg']}",
+            source=source,
+            location=json_location(first["loc"]),
         ) from None
 
 
@@ -136,5 +133,7 @@ def parse_object(model: type[M], data: Any, *, source: str) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise DataValidationError(
-            f"Slack payload breaks its schema: {first['msg']}", source=source, location=_location(first["loc"])
+            f"Slack payload breaks its schema: {first['msg']}",
+            source=source,
+            location=json_location(first["loc"]),
         ) from None

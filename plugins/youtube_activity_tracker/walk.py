@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, json_location
 from core.store import Store
 from youtube_activity_tracker.api import YouTubeApi
 from youtube_activity_tracker.api_schemas import PlaylistItem, Video
@@ -45,8 +45,9 @@ def parse_items(adapter: TypeAdapter[list[T]], data: object, endpoint: str) -> l
         return adapter.validate_python(data or [])
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise DataValidationError(f"{first['msg']}", source=endpoint, location=where) from None
+        raise DataValidationError(
+            f"{first['msg']}", source=endpoint, location=json_location(first["loc"])
+        ) from None
 
 
 def fetch_videos(api: YouTubeApi, ids: list[str]) -> list[Video]:

@@ -29,7 +29,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Connection, Table
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, json_location
 from core.operations.http import HttpClient, HttpResponse, NotModified, Paginator, dig
 from core.store import upsert_rows
 from core.streams.checkpoint import Checkpointer, CursorState
@@ -55,10 +55,6 @@ class Window:
         return (self.since is None or value >= self.since) and (self.until is None or value <= self.until)
 
 
-def _location(loc: Sequence[int | str]) -> str:
-    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-
-
 def parse_items(model: type[M], items: Any, *, endpoint: str, api_name: str = "API") -> list[M]:
     """A JSON array of ``model`` items, or ``DataValidationError`` naming the endpoint and the
     first bad item's field (``$[3].user.login``); nothing of the page is kept then."""
@@ -76,7 +72,7 @@ def parse_items(model: type[M], items: Any, *, endpoint: str, api_name: str = "A
         raise DataValidationError(
             f"{api_name} payload breaks the {model.__name__} schema: {first['msg']}{extra}",
             source=endpoint,
-            location=_location(first["loc"]),
+            location=json_location(first["loc"]),
         ) from None
 
 
