@@ -164,6 +164,9 @@ class DiscordCollector(AbstractCollector):
                     counts["files_unchanged"] += 1
                     log.info("[%d/%d] %s: unchanged since last ingest, skipped", number, len(plan), path.name)
                     continue
+                if step.action == "other_partition_known":
+                    counts["files_other_partition"] += 1
+                    continue
                 if step.action == "outside_window":
                     counts["files_outside_window"] += 1
                     log.info(
@@ -212,7 +215,9 @@ class DiscordCollector(AbstractCollector):
                 with ExportReader(path) as reader:
                     header = reader.open()
                 if self.context.partition and header.channel.id != self.context.partition:
-                    action = "other_partition"
+                    # Another partition's file is validated (a malformed export fails every
+                    # partition's run), unless these very bytes were validated before.
+                    action = "other_partition_known" if self._known_content(path) else "other_partition"
                 elif self._unchanged(path):
                     action = "unchanged"
                 elif self._outside_window(path):
@@ -234,7 +239,8 @@ class DiscordCollector(AbstractCollector):
         A background thread validates the next file while the caller writes the current one:
         the write is mostly PostgreSQL's work, in its own process, so the two overlap on two
         cores. Files of other partitions are validated too (a malformed export fails every
-        partition's run, as before), unchanged files are not.
+        partition's run, as before) unless their bytes were validated before; unchanged files
+        and files outside a bounded run's window are not.
         """
         cancel = threading.Event()
         options = {
@@ -249,7 +255,7 @@ class DiscordCollector(AbstractCollector):
 
         def submit_next() -> None:
             for step in steps:
-                if step.action in ("unchanged", "outside_window"):
+                if step.action in ("unchanged", "outside_window", "other_partition_known"):
                     pending.append((step, None))
                     continue
                 pending.append(
@@ -294,6 +300,21 @@ class DiscordCollector(AbstractCollector):
             return False
         if since is None and until is None:
             return False
+        known = self._known_content(path)
+        if known is None:
+            return False
+        count, first, last = known
+        if not count or first is None or last is None:
+            return True
+        starts_before_until = until is None or as_utc(first) < until
+        ends_after_since = since is None or as_utc(last) >= since
+        return not (starts_before_until and ends_after_since)
+
+    def _known_content(self, path: Path) -> tuple[int, dt.datetime | None, dt.datetime | None] | None:
+        """(message count, first and last message time) of these bytes if a run validated them
+        before; ``None`` when not, or when the run must read everything anyway."""
+        if not self.settings.skip_unchanged_files or self.context.full_refresh:
+            return None
         with path.open("rb") as file:
             digest = hashlib.file_digest(file, "sha256").hexdigest()
         with self.store.engine.connect() as conn:
@@ -304,14 +325,7 @@ class DiscordCollector(AbstractCollector):
                     discord_export_contents.c.last_message_at,
                 ).where(discord_export_contents.c.sha256 == digest)
             ).one_or_none()
-        if known is None:
-            return False
-        count, first, last = known
-        if not count or first is None or last is None:
-            return True
-        starts_before_until = until is None or as_utc(first) < until
-        ends_after_since = since is None or as_utc(last) >= since
-        return not (starts_before_until and ends_after_since)
+        return None if known is None else (known[0], known[1], known[2])
 
     def _remember_content(self, summary: ExportSummary) -> None:
         """Record what the validated bytes hold (the same for every run that reads them)."""
@@ -540,7 +554,7 @@ def _reject(path: Path, error: Exception, rejected: list[tuple[Path, Exception]]
 @dataclasses.dataclass(frozen=True)
 class _Step:
     path: Path
-    action: Literal["ingest", "unchanged", "other_partition", "outside_window"]
+    action: Literal["ingest", "unchanged", "other_partition", "other_partition_known", "outside_window"]
 
 
 def _outcome(

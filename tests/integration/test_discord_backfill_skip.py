@@ -10,9 +10,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from core.collectors import RunContext
+from core.errors import DataValidationError
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
 from discord_activity_tracker.tables import discord_export_contents, discord_export_files, discord_messages
@@ -111,3 +113,23 @@ def test_a_backfill_still_repairs_the_rows_of_its_window(store_url: str, tmp_pat
     assert counts["files_outside_window"] == len(ranges) - meeting and counts["files"] == meeting
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).where(*in_window)).scalar_one() == stored
+
+
+def test_a_partitioned_run_does_not_validate_known_files_of_other_channels(
+    store_url: str, tmp_path: Path
+) -> None:
+    folder = _copy_samples(tmp_path)
+    general = "837979912278245376"
+    others = [p for p in folder.glob("*.json") if general not in p.name]
+    first = _run(folder, store_url, partition=general, **BEFORE_EVERYTHING)
+    assert first["files_other_partition"] == len(others)
+    assert first["bytes_validated"] == sum(p.stat().st_size for p in folder.glob("*.json"))
+
+    again = _run(folder, store_url, partition=general, **BEFORE_EVERYTHING)
+    assert again["files_other_partition"] == len(others) and again["bytes_validated"] == 0
+
+    broken = others[0]
+    broken.write_bytes(broken.read_bytes()[:-40])  # new bytes, never validated: read, and refused
+    with pytest.raises(DataValidationError) as refused:
+        _run(folder, store_url, partition=general, **BEFORE_EVERYTHING)
+    assert broken.name in str(refused.value)
