@@ -9,22 +9,22 @@ off).
 Each rep, for each side in turn (alternating which goes first): a fresh PostgreSQL database, one
 unbounded run that ingests the exports (not timed), then ``--runs`` bounded runs over consecutive
 one-hour windows (timed: wall time, and the bytes the runs validated). Prints the machine load,
-every rep, then the median and range per side and the ratio of the medians.
+every rep, then the median and range per side and of the per-rep ratios (benchmarks/harness.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench_discord_ingest import _create_db, _drop_db
 from benchmarks.generate_discord_export import START, write_channel_export
+from benchmarks.harness import alternate, print_load, report
 from core.collectors import RunContext
 from discord_activity_tracker.collector import DiscordCollector
 
@@ -98,14 +98,14 @@ def main() -> None:
             )
         files = sorted(exports.glob("*.json"))
         size = sum(p.stat().st_size for p in files)
-        print(f"load average {os.getloadavg()} on {os.cpu_count()} cores")
+        print_load("before")
         print(
             f"{len(files)} exports, {size / 1e6:.1f} MB; {args.runs} hourly bounded runs from {start.isoformat()}"
         )
-        results: dict[str, list[tuple[float, int, int]]] = {"read every file": [], "skip outside window": []}
-        for rep in range(args.repeat):
-            sides = [("read every file", False), ("skip outside window", True)]
-            for label, skip in sides if rep % 2 == 0 else sides[::-1]:
+        parsed: dict[str, int] = {}
+
+        def side(label: str, skip: bool) -> Callable[[], float]:
+            def measure() -> float:
                 name = _create_db(admin_dsn)
                 try:
                     url = args.pg.rsplit("/", 1)[0] + f"/{name}"
@@ -114,20 +114,24 @@ def main() -> None:
                     )
                 finally:
                     _drop_db(admin_dsn, name)
-                results[label].append((seconds, validated, skipped))
-                print(
-                    f"rep {rep + 1} {label}: {seconds:.2f} s, {validated / 1e6:.1f} MB validated, {skipped} files skipped"
-                )
-        print(f"load average {os.getloadavg()}")
-        medians = {}
-        for label, reps in results.items():
-            times = [r[0] for r in reps]
-            medians[label] = statistics.median(times)
-            print(
-                f"{label}: median {medians[label]:.2f} s (range {min(times):.2f}-{max(times):.2f}), "
-                f"{reps[0][1] / 1e6:.1f} MB validated over {args.runs} runs"
-            )
-        print(f"ratio read-every / skip: {medians['read every file'] / medians['skip outside window']:.1f}x")
+                parsed[label] = validated
+                print(f"    {label}: {validated / 1e6:.1f} MB validated, {skipped} files skipped")
+                return seconds
+
+            return measure
+
+        samples = alternate(
+            {
+                "read every file": side("read every file", False),
+                "skip outside window": side("skip outside window", True),
+            },
+            args.repeat,
+        )
+        print_load("after")
+        for line in report(samples, baseline="read every file"):
+            print(line)
+        for label, validated in parsed.items():
+            print(f"{label}: {validated / 1e6:.1f} MB validated over {args.runs} runs")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
