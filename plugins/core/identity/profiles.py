@@ -22,15 +22,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, or_
+from sqlalchemy import Connection, Table, case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.identity.tables import COMPONENT, IDENTITY_MIGRATIONS, person_profiles, profile_emails
+from core.store.pg_copy import copy_supported, staged_insert
 from core.store.store import Store
 from core.store.timestamps import as_utc
+from core.store.upsert import COPY_THRESHOLD
 
 __all__ = ["Profile", "ProfileEmail", "email_sha256", "ensure_identity", "upsert_profiles"]
 
@@ -132,15 +134,40 @@ def upsert_profiles(
             }
             _merge(emails, (row["external_id"], digest), email_row)
     if profiles:
-        _execute_rows(conn, _profile_upsert(conn), [profiles[key] for key in sorted(profiles)])
+        _execute_rows(
+            conn,
+            person_profiles,
+            ("source", "external_id"),
+            _profile_upsert,
+            [profiles[key] for key in sorted(profiles)],
+        )
     if emails:
-        _execute_rows(conn, _email_upsert(conn), [emails[key] for key in sorted(emails)])
+        _execute_rows(
+            conn,
+            profile_emails,
+            ("source", "external_id", "email_sha256"),
+            _email_upsert,
+            [emails[key] for key in sorted(emails)],
+        )
     return len(profiles)
 
 
-def _execute_rows(conn: Connection, upsert: Any, rows: list[dict[str, Any]]) -> None:
-    """On PostgreSQL one multi-row statement per 2,000 rows: SQLAlchemy sends an executemany
-    of an ON CONFLICT insert row by row, a round trip each."""
+def _execute_rows(
+    conn: Connection,
+    table: Table,
+    key_columns: Sequence[str],
+    conflict: Callable[[Any], Any],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Write ``rows`` (unique on the key, in key order) with the upsert ``conflict(insert)``
+    makes of an insert. On PostgreSQL a batch of ``COPY_THRESHOLD`` rows or more is COPYed into
+    a staging table and merged by one ``INSERT ... SELECT ... ON CONFLICT`` (building a
+    multi-row VALUES statement cost more than the rest of a Discord ingest); smaller ones go as
+    one multi-row statement (SQLAlchemy sends an executemany of an ON CONFLICT insert row by row)."""
+    if copy_supported(conn) and len(rows) >= COPY_THRESHOLD:
+        conn.execute(conflict(staged_insert(conn, table, rows, key_columns)))
+        return
+    upsert = conflict(_insert(conn, table))
     if conn.dialect.name != "postgresql" or len(rows) < 2:
         conn.execute(upsert, rows)
         return
@@ -169,9 +196,8 @@ def _merge(rows: dict[Any, dict[str, Any]], key: Any, row: dict[str, Any]) -> No
     rows[key] = merged
 
 
-def _profile_upsert(conn: Connection) -> Any:
+def _profile_upsert(insert: Any) -> Any:
     table = person_profiles
-    insert = _insert(conn, table)
     new = insert.excluded
     newer = new.last_seen_at >= table.c.last_seen_at
     earlier = new.first_seen_at < table.c.first_seen_at
@@ -190,9 +216,8 @@ def _profile_upsert(conn: Connection) -> Any:
     )
 
 
-def _email_upsert(conn: Connection) -> Any:
+def _email_upsert(insert: Any) -> Any:
     table = profile_emails
-    insert = _insert(conn, table)
     new = insert.excluded
     newer = new.last_seen_at >= table.c.last_seen_at
     earlier = new.first_seen_at < table.c.first_seen_at

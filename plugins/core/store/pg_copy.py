@@ -49,6 +49,7 @@ __all__ = [
     "copy_upsert",
     "encode_rows",
     "on_conflict",
+    "staged_insert",
 ]
 
 NULL = "\\N"
@@ -300,6 +301,28 @@ def copy_upsert(
     # A row this statement inserted has no xmax; one it updated carries the lock taken on the conflict.
     upserted = statement.returning(literal_column("xmax = 0").label("inserted")).cte("upserted")
     return conn.execute(select(func.count()).select_from(upserted).where(upserted.c.inserted)).scalar_one()
+
+
+def staged_insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key_columns: Sequence[str]
+) -> Any:
+    """COPY ``rows`` (mappings with one shape, unique on the key) into a staging table; returns
+    ``INSERT INTO table SELECT ... FROM staging ORDER BY key`` for the caller to finish with its
+    own ``on_conflict_do_update`` (``.excluded`` works as for a VALUES insert) and execute.
+
+    For upserts whose merge rules ``upsert_rows`` cannot express (CASE expressions per column):
+    a multi-row VALUES statement is built and compiled afresh by SQLAlchemy for every batch,
+    which costs more than the COPY and the INSERT ... SELECT together.
+    """
+    columns = tuple(rows[0].keys())
+    copy_rows = encode_rows(table, columns, rows)
+    stage, ready = _staging(table, copy_rows.columns)
+    conn.exec_driver_sql(ready)
+    _copy(conn, stage.name, copy_rows.columns, copy_rows.data)
+    source = select(*(stage.c[name] for name in copy_rows.columns)).order_by(
+        *(stage.c[name] for name in key_columns)
+    )
+    return postgresql.insert(table).from_select(list(copy_rows.columns), source)
 
 
 def _inserted_directly(conn: Connection, table: Table, rows: CopyRows, constants: Mapping[str, Any]) -> bool:
