@@ -25,7 +25,6 @@ import requests
 
 from core.errors import AuthenticationError, CollectorError, RateLimitError
 from core.operations.http import HttpClient, HttpClientConfig, HttpResponse, QueryAuth
-from core.redaction import redact_logger
 
 __all__ = [
     "PACIFIC",
@@ -49,11 +48,6 @@ QUOTA_COST: Mapping[str, int] = {
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 SHORT_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 KEY_REASONS = frozenset({"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY_EXPIRED"})
-
-
-# urllib3 logs every request line at DEBUG, query included (``&key=<API key>``): the HTTP kit
-# installs core's redaction on its logger; installing it here too keeps this module safe alone.
-redact_logger("urllib3.connectionpool")
 
 
 def next_pacific_midnight(now: dt.datetime) -> dt.datetime:
