@@ -140,3 +140,33 @@ def test_url_only_chunk_is_content() -> None:
 )
 def test_has_content(chunk: str, expected: bool) -> None:
     assert has_content(chunk) is expected
+
+
+_EDGES = ["", " ", "\n", "\t", "\x1c", "\x85", "\xa0", "\u2003", "\u3000", "\u200b", "\ufeff", "a", "."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "abc",
+        "  padded both ends \n",
+        "\x1cfile separator\x1c",  # whitespace to Python, not to the splitter's trim: no shortcut
+        "**alice** (2026-03-01 10:00): hi\n\n> reply: **bob** (2026-03-01 10:01): (no text)",
+        "x" * 1200,
+        "x" * 1199 + " ",
+        "x" * 1201,
+        "word " * 240 + "end",
+        "é" * 1200,
+        "e\u0301" * 600,
+        "👍" * 1200,
+        *(f"{head}middle text of a message{tail}" for head, tail in itertools.product(_EDGES, repeat=2)),
+    ],
+)
+def test_text_near_one_chunk_gives_what_the_splitter_gives(text: str) -> None:
+    """Documents that fit one chunk skip the splitter; the chunks must be the splitter's, exactly."""
+    from semantic_text_splitter import TextSplitter
+
+    config = ChunkingConfig(min_chunk_chars=0)
+    splitter = TextSplitter(config.chunk_size, overlap=config.chunk_overlap, trim=True)
+    expected = [c for c in splitter.chunks(text) if has_content(c)]
+    assert Chunker(config).split(text).chunks == expected

@@ -93,9 +93,19 @@ class Chunker:
                 cut,
             )
             text = text[:limit]
-        pieces = [piece for segment in _segments(text) for piece in self._splitter.chunks(segment)]
+        if _fits_whole(text, self.config.chunk_size):
+            pieces = [text]  # what the splitter returns for it, without calling it
+        else:
+            pieces = [piece for segment in _segments(text) for piece in self._splitter.chunks(segment)]
         chunks = [p for p in pieces if has_content(p, self.config.min_chunk_chars)]
         return ChunkResult(chunks=chunks, dropped=len(pieces) - len(chunks), cut_chars=cut)
+
+
+def _fits_whole(text: str, chunk_size: int) -> bool:
+    """True when the splitter would return ``text`` itself as the only chunk: it fits (the
+    splitter counts characters, at most one per code point) and has nothing to trim (no
+    whitespace at either end; Python's ``isspace`` covers every character the splitter trims)."""
+    return 0 < len(text) <= chunk_size and not text[0].isspace() and not text[-1].isspace()
 
 
 def _segments(text: str, size: int = SEGMENT_CHARS) -> list[str]:

@@ -13,6 +13,7 @@ not know to delete. Syncs of one (source, destination, namespace) are serialised
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from core.store.locks import LockRequest, hold_locks
 from core.vectors import ledger
 from core.vectors.chunking import Chunker, ChunkingConfig
 from core.vectors.documents import Document, VectorRecord, record_id
+from core.vectors.prefetch import Prefetch
 from core.vectors.sink import VectorSink
 from core.vectors.sinks import build_sink
 from core.vectors.source import SyncRequest, VectorSource
@@ -44,6 +46,32 @@ class VectorSyncError(CollectorError):
         #: What the sync did get done (the adapter reports it with the failure).
         self.committed_counts = dict(committed_counts or {})
         super().__init__(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Chunked:
+    """A document as the worker thread hands it on: its content hash and its records."""
+
+    document: Document
+    digest: str
+    records: list[VectorRecord]
+    dropped: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Planned:
+    """A document going to the sink: its new chunk ids, the ones it no longer has, and what
+    the ledger knew of it before."""
+
+    doc_id: str
+    digest: str
+    new_ids: tuple[str, ...]
+    stale: tuple[str, ...]
+    previous: ledger.LedgerEntry | None
+
+    def every_id(self) -> tuple[str, ...]:
+        """Old and new chunk ids: every record of the document the index may hold."""
+        return tuple(dict.fromkeys((*(self.previous.chunk_ids if self.previous else ()), *self.new_ids)))
 
 
 class VectorSyncer:
@@ -85,6 +113,9 @@ class VectorSyncer:
         self.start_horizon: int | None = None
         self._retry: set[str] = set()
         self._produced: set[str] = set()
+        # The last batch's outcome, written with the next batch's intent (or at the end).
+        self._outcome: list[ledger.LedgerEntry] = []
+        self._outcome_errors: dict[str, str] = {}
 
     def prepare(self, full_refresh: bool = False) -> tuple[int | None, list[str]]:
         """Migrate, check the sink, read this run's start horizon; return (the previous run's
@@ -106,8 +137,14 @@ class VectorSyncer:
         return previous, retry
 
     def sync(self, documents: Iterable[Document], removed_doc_ids: Iterable[str] = ()) -> None:
-        for batch in _batches(documents, self.batch_documents):
-            self._sync_batch(batch)
+        """Documents are built and chunked in a worker thread, one batch ahead, while this
+        thread records each batch's intent, sends it to the sink and records the outcome."""
+        with Prefetch(lambda: self._chunked(documents), depth=1, name=f"vector-sync-{self.source}") as batches:
+            try:
+                for batch in batches:
+                    self._sync_batch(batch)
+            finally:
+                self._flush_outcome()
         # A document to retry that the store no longer produces is gone: its records go too.
         vanished = self._retry - self._produced
         self._remove(sorted({*removed_doc_ids, *vanished}))
@@ -117,68 +154,82 @@ class VectorSyncer:
             with self.store.transaction() as conn:
                 ledger.save_horizon(conn, self.scope, self.start_horizon)
 
-    def _sync_batch(self, documents: Sequence[Document]) -> None:
-        self._produced.update(d.doc_id for d in documents)
+    def _chunked(self, documents: Iterable[Document]) -> Iterator[list[_Chunked]]:
+        """(In the worker thread.) Batches of documents with their hash and records; touches
+        neither the ledger nor the sink."""
+        iterator = iter(documents)
+        try:
+            for batch in _batches(iterator, self.batch_documents):
+                yield [self._chunk(document) for document in batch]
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def _chunk(self, document: Document) -> _Chunked:
+        pieces = self.chunker.split(document.text, doc_id=document.doc_id)
+        common = {
+            **document.metadata,
+            "source": self.source,
+            "doc_id": document.doc_id,
+            "updated_at": document.updated_at.isoformat(),
+            **({"title": document.title} if document.title else {}),
+        }
+        records = [
+            VectorRecord(
+                id=record_id(self.source, document.doc_id, number),
+                text=chunk,
+                metadata={**common, "chunk_no": number},
+            )
+            for number, chunk in enumerate(pieces.chunks)
+        ]
+        return _Chunked(document, document.content_hash(), records, pieces.dropped)
+
+    def _sync_batch(self, batch: Sequence[_Chunked]) -> None:
+        self._produced.update(c.document.doc_id for c in batch)
         with self.store.engine.connect() as conn:
-            known = ledger.load_entries(conn, self.scope, (d.doc_id for d in documents))
+            known = ledger.load_entries(conn, self.scope, (c.document.doc_id for c in batch))
+        # A document of the previous batch whose outcome is not written yet: that outcome is
+        # what the ledger is about to hold.
+        in_batch = {c.document.doc_id for c in batch}
+        known.update((e.doc_id, e) for e in self._outcome if e.doc_id in in_batch)
         to_upsert: list[VectorRecord] = []
         to_delete: list[str] = []
-        planned: list[tuple[Document, str, tuple[str, ...], tuple[str, ...]]] = []
-        for document in documents:
+        planned: list[_Planned] = []
+        for chunked in batch:
+            document = chunked.document
             self.counts["documents"] += 1
-            digest = document.content_hash()
             previous = known.get(document.doc_id)
-            if previous and previous.status == ledger.STATUS_SYNCED and previous.content_hash == digest:
+            if previous and previous.status == ledger.STATUS_SYNCED and previous.content_hash == chunked.digest:
                 self.counts["documents_unchanged"] += 1
                 continue
-            pieces = self.chunker.split(document.text, doc_id=document.doc_id)
-            self.counts["chunks_dropped"] += pieces.dropped
-            records = [
-                VectorRecord(
-                    id=record_id(self.source, document.doc_id, number),
-                    text=chunk,
-                    metadata={
-                        **document.metadata,
-                        "source": self.source,
-                        "doc_id": document.doc_id,
-                        "chunk_no": number,
-                        "updated_at": document.updated_at.isoformat(),
-                        **({"title": document.title} if document.title else {}),
-                    },
-                )
-                for number, chunk in enumerate(pieces.chunks)
-            ]
-            new_ids = tuple(r.id for r in records)
-            stale = tuple(i for i in (previous.chunk_ids if previous else ()) if i not in set(new_ids))
-            to_upsert.extend(records)
+            self.counts["chunks_dropped"] += chunked.dropped
+            new_ids = tuple(r.id for r in chunked.records)
+            kept = set(new_ids)
+            stale = tuple(i for i in (previous.chunk_ids if previous else ()) if i not in kept)
+            to_upsert.extend(chunked.records)
             to_delete.extend(stale)
-            planned.append((document, digest, new_ids, stale))
+            planned.append(_Planned(document.doc_id, chunked.digest, new_ids, stale, previous))
         if not planned:
             return
         if self.record_ledger:
-            self._record_intent(planned, known)
+            self._record_intent(planned)
+        else:
+            self._outcome, self._outcome_errors = [], {}
         failed = set(self.sink.upsert(self.namespace, to_upsert)) if to_upsert else set()
         failed_deletes = set(self.sink.delete(self.namespace, to_delete)) if to_delete else set()
         self.counts["records_upserted"] += len(to_upsert) - len(failed)
         self.counts["records_deleted"] += len(to_delete) - len(failed_deletes)
         self.counts["records_failed"] += len(failed) + len(failed_deletes)
-        entries: list[ledger.LedgerEntry] = []
-        errors: dict[str, str] = {}
         reason = self._failure_reason()
-        for document, digest, new_ids, stale in planned:
-            broken = failed.intersection(new_ids) or failed_deletes.intersection(stale)
-            if broken:
+        for plan in planned:
+            if failed.intersection(plan.new_ids) or failed_deletes.intersection(plan.stale):
                 self.counts["documents_failed"] += 1
-                previous = known.get(document.doc_id)
                 # Keep every id that may still exist in the index so a later run can delete it.
-                remembered = tuple(dict.fromkeys((*(previous.chunk_ids if previous else ()), *new_ids)))
-                entries.append(ledger.LedgerEntry(document.doc_id, None, remembered, ledger.STATUS_FAILED))
-                errors[document.doc_id] = reason
+                self._outcome.append(ledger.LedgerEntry(plan.doc_id, None, plan.every_id(), ledger.STATUS_FAILED))
+                self._outcome_errors[plan.doc_id] = reason
             else:
-                entries.append(ledger.LedgerEntry(document.doc_id, digest, new_ids, ledger.STATUS_SYNCED))
-        if self.record_ledger:
-            with self.store.transaction() as conn:
-                ledger.write_entries(conn, self.scope, entries, errors)
+                self._outcome.append(ledger.LedgerEntry(plan.doc_id, plan.digest, plan.new_ids, ledger.STATUS_SYNCED))
         log.info(
             "Vector sync %s/%s: %d documents so far, %d records upserted, %d deleted, %d failed",
             self.source,
@@ -189,19 +240,23 @@ class VectorSyncer:
             self.counts["records_failed"],
         )
 
-    def _record_intent(
-        self,
-        planned: Sequence[tuple[Document, str, tuple[str, ...], tuple[str, ...]]],
-        known: dict[str, ledger.LedgerEntry],
-    ) -> None:
-        """Before the sink sees a record, the ledger knows its id (and every older one)."""
-        entries = []
-        for document, _digest, new_ids, _stale in planned:
-            previous = known.get(document.doc_id)
-            ids = tuple(dict.fromkeys((*(previous.chunk_ids if previous else ()), *new_ids)))
-            entries.append(ledger.LedgerEntry(document.doc_id, None, ids, ledger.STATUS_PENDING))
+    def _record_intent(self, planned: Sequence[_Planned]) -> None:
+        """Before the sink sees a record, the ledger knows its id (and every older one). The
+        previous batch's outcome is written by the same statement (one ledger write a batch);
+        until then its documents are ``pending``, which a crash leaves to be synced again."""
+        intent = [ledger.LedgerEntry(p.doc_id, None, p.every_id(), ledger.STATUS_PENDING) for p in planned]
         with self.store.transaction() as conn:
-            ledger.write_entries(conn, self.scope, entries, {})
+            # Rows repeating a document collapse to the last: the intent wins over an outcome.
+            ledger.write_entries(conn, self.scope, [*self._outcome, *intent], self._outcome_errors)
+        self._outcome, self._outcome_errors = [], {}
+
+    def _flush_outcome(self) -> None:
+        """Write what the last batch (or the batch a failure interrupted) got done."""
+        outcome, errors = self._outcome, self._outcome_errors
+        self._outcome, self._outcome_errors = [], {}
+        if self.record_ledger and outcome:
+            with self.store.transaction() as conn:
+                ledger.write_entries(conn, self.scope, outcome, errors)
 
     def _remove(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
