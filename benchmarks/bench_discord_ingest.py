@@ -9,8 +9,11 @@
 3. Builds the same message rows and COPYs them into an empty copy of ``discord_messages``
    with the same indexes, checked (no foreign keys, triggers, upsert, validation or
    checkpoints): the ceiling.
-Steps 2 and 3 alternate ``--repeat`` times on a fresh pair of databases each; the table
-shows each path's best time (shared machines are noisy), and every run is listed above it.
+Steps 2 and 3 alternate (benchmarks/harness.py: collector, ceiling; then ceiling, collector; ...)
+``--repeat`` times, each on a fresh database; the machine's load is printed before and after,
+each side as median and range, and the claim as the median and range of the per-rep ratios
+(the ceiling's rate over the collector's). ``--repeat 1`` (or 2) runs the collector alone, for
+its peak RSS (e.g. one 395 MB file: ``--messages 400000 --channels 1 --repeat 1``).
 Record the results in docs/performance.md.
 """
 
@@ -37,6 +40,7 @@ import psycopg2
 from sqlalchemy import Connection, create_engine
 
 from benchmarks.generate_discord_export import generate_exports
+from benchmarks.harness import MIN_REPS, alternate, describe, print_load, report
 from core.store import Store
 from discord_activity_tracker.export_reader import ExportReader, discover_exports
 from discord_activity_tracker.rows import message_row
@@ -184,7 +188,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each path; the best counts")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=MIN_REPS,
+        help=f"alternating reps of each side (at least {MIN_REPS}); fewer runs the collector alone "
+        "(peak RSS and CPU, no ratio)",
+    )
     parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "discord")
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -198,50 +208,67 @@ def main() -> None:
     base = args.pg.rsplit("/", 1)[0]
     tmp = args.dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-
-    indexes: list[str] = []
-    ingest_runs: list[float] = []
-    copy_runs: list[float] = []
-    cpu_runs: list[float] = []
-    peaks_kb: list[int] = []
-    for run in range(1, max(1, args.repeat) + 1):
-        ingest_db, copy_db = _create_db(admin), _create_db(admin)
-        try:
-            ingest_s, counts, cpu_s, peak_kb = run_collector(
-                exports, f"{base}/{ingest_db}", args.batch_size, tmp
-            )
-            copy_s, copied, indexes = copy_ceiling(exports, f"{base}/{copy_db}")
-        finally:
-            _drop_db(admin, ingest_db)
-            _drop_db(admin, copy_db)
-        if counts["messages_new"] != copied:
-            raise SystemExit(f"the collector stored {counts['messages_new']} messages, the ceiling {copied}")
-        ingest_runs.append(ingest_s)
-        copy_runs.append(copy_s)
-        cpu_runs.append(cpu_s)
-        peaks_kb.append(peak_kb)
-        print(
-            f"run {run}: collector {ingest_s:.1f} s (CPU {cpu_s:.1f} s), ceiling {copy_s:.1f} s, "
-            f"ratio {copy_s / ingest_s:.0%}"
-        )
-
-    ratios = [c / i for c, i in zip(copy_runs, ingest_runs, strict=True)]
-    ingest_s, copy_s = min(ingest_runs), min(copy_runs)
-    ingest_rate = copied / ingest_s
-    copy_rate = copied / copy_s
     print(
         f"exports: {args.messages} messages, {args.channels} files, {size_mb:.0f} MB; batch size {args.batch_size}"
     )
+
+    stored: list[int] = []
+    copied: list[int] = []
+    cpu_runs: list[float] = []
+    peaks_kb: list[int] = []
+    indexes: list[str] = []
+
+    def collector_side() -> float:
+        database = _create_db(admin)
+        try:
+            seconds, counts, cpu_s, peak_kb = run_collector(
+                exports, f"{base}/{database}", args.batch_size, tmp
+            )
+        finally:
+            _drop_db(admin, database)
+        stored.append(counts["messages_new"])
+        cpu_runs.append(cpu_s)
+        peaks_kb.append(peak_kb)
+        return seconds
+
+    def ceiling_side() -> float:
+        database = _create_db(admin)
+        try:
+            seconds, rows, shapes = copy_ceiling(exports, f"{base}/{database}")
+        finally:
+            _drop_db(admin, database)
+        copied.append(rows)
+        indexes[:] = shapes
+        return seconds
+
+    print_load("before")
+    if args.repeat < MIN_REPS:
+        for _ in range(max(1, args.repeat)):
+            collector_side()
+        print_load("after")
+        print(
+            f"collector alone ({len(cpu_runs)} run(s), no ratio): peak RSS "
+            f"{max(peaks_kb) / 1024:.0f} MB, CPU {describe(cpu_runs, 's', 1.0)}"
+        )
+        return
+    samples = alternate({"collector": collector_side, "ceiling": ceiling_side}, args.repeat)
+    print_load("after")
+    if set(stored) != set(copied) or len(set(stored)) != 1:
+        raise SystemExit(f"the collector stored {stored} messages, the ceiling {copied}")
     print(f"ceiling table indexes, identical to discord_messages' ({len(indexes)}):")
     for definition in indexes:
         print(f"  {definition}")
-    print(f"{'path (best of ' + str(len(ingest_runs)) + ')':<44}{'seconds':>10}{'messages/s':>14}")
-    print(f"{'collector (validate + upsert + checkpoints)':<44}{ingest_s:>10.1f}{ingest_rate:>14,.0f}")
-    print(f"{'bare COPY of the same rows (ceiling)':<44}{copy_s:>10.1f}{copy_rate:>14,.0f}")
+    for line in report(samples, "ceiling"):
+        print(line)
+    shares = [c / i for c, i in zip(samples["ceiling"], samples["collector"], strict=True)]
     print(
-        f"ratio: {ingest_rate / copy_rate:.0%} of the COPY ceiling (median of the runs' ratios "
-        f"{statistics.median(ratios):.0%}); "
-        f"collector peak RSS {max(peaks_kb) / 1024:.0f} MB, CPU {min(cpu_runs):.1f} s"
+        f"collector rate / ceiling rate (per rep): median {statistics.median(shares):.0%} "
+        f"(range {min(shares):.0%} to {max(shares):.0%}, {len(shares)} reps); "
+        f"{stored[0]:,} messages"
+    )
+    print(
+        f"collector peak RSS median {statistics.median(peaks_kb) / 1024:.0f} MB "
+        f"(max {max(peaks_kb) / 1024:.0f} MB); CPU {describe(cpu_runs, 's', 1.0)}"
     )
 
 
