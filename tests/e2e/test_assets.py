@@ -26,13 +26,13 @@ import pytest
 from sqlalchemy import select
 
 from core.store import Store, collector_runs
-from tests.conftest import PG_HOST, PG_PORT, PG_USER
-from tests.e2e.test_scheduler import (
+from tests.e2e.cluster import (
     Services,
-    _create_database,
-    _drop_database,
-    _free_port,
     cluster_env,
+    create_database,
+    drop_database,
+    free_port,
+    store_url,
     wait_for,
 )
 
@@ -140,23 +140,18 @@ def assets_scenario(
     home = tmp_path_factory.mktemp("airflow_assets")
     config = home / "collectors.yaml"
     config.write_text(_collectors_yaml())
-    meta_db, store_db = _create_database("af_meta"), _create_database("af_store")
-    store_url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}"
-    api_port = _free_port()
+    meta_db, store_db = create_database("af_meta"), create_database("af_store")
+    store_db_url = store_url(store_db)
+    api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env = cluster_env(
         home=home,
         config=config,
-        meta_url=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+        meta=meta_db,
+        store=store_db,
         api_port=api_port,
         executor="LocalExecutor",
         parallelism=8,
-    )
-    env.update(
-        {
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW_CONN_COLLECTOR_DB": store_url,
-        }
     )
     services = Services(home=home, env=env, api_url=api_url)
     try:
@@ -176,7 +171,7 @@ def assets_scenario(
         runs = {name: f"e2e_{name}_{stamp}" for name in PRODUCERS}
         for name, run_id in runs.items():
             services.trigger(f"collect_{name}", run_id)
-        yield AssetScenario(services, store_url, runs)
+        yield AssetScenario(services, store_db_url, runs)
     finally:
         services.stop()
         if request.session.testsfailed > failed_before:
@@ -184,8 +179,8 @@ def assets_scenario(
                 f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}",
                 file=sys.__stderr__,
             )
-        _drop_database(meta_db)
-        _drop_database(store_db)
+        drop_database(meta_db)
+        drop_database(store_db)
 
 
 def _one_consumer_run(scenario: AssetScenario, consumer: str) -> dict[str, Any]:

@@ -28,13 +28,13 @@ from sqlalchemy import select
 from boost_docs_tracker.tables import boost_doc_pages, boost_doc_releases
 from core.store import Store, collector_runs
 from core.vectors.local_sink import search_local_records
-from tests.conftest import PG_HOST, PG_PORT, PG_USER
-from tests.e2e.test_scheduler import (
+from tests.e2e.cluster import (
     Services,
-    _create_database,
-    _drop_database,
-    _free_port,
     cluster_env,
+    create_database,
+    drop_database,
+    free_port,
+    store_url,
     wait_for,
 )
 from tests.fakes import boost_archive_server, boost_github
@@ -126,9 +126,9 @@ def test_a_new_tag_flows_from_the_library_dag_to_the_docs_dag_and_the_vector_ind
     failed_before = request.session.testsfailed
     home = tmp_path / "airflow"
     home.mkdir()
-    meta_db, store_db = _create_database("af_meta"), _create_database("af_store")
-    store_url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}"
-    api_port = _free_port()
+    meta_db, store_db = create_database("af_meta"), create_database("af_store")
+    store_db_url = store_url(store_db)
+    api_port = free_port()
     with (
         boost_github.running(tmp_path / "github.log", releases="1.85.0,1.86.0", token=TOKEN) as github,
         boost_archive_server.running(tmp_path / "archives.log", releases="1.85.0,1.86.0") as archives,
@@ -138,15 +138,14 @@ def test_a_new_tag_flows_from_the_library_dag_to_the_docs_dag_and_the_vector_ind
         env = cluster_env(
             home=home,
             config=config,
-            meta_url=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+            meta=meta_db,
+            store=store_db,
             api_port=api_port,
             executor="LocalExecutor",
             parallelism=4,
         )
         env.update(
             {
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-                "AIRFLOW_CONN_COLLECTOR_DB": store_url,
                 "AIRFLOW_CONN_GITHUB_DEFAULT": json.dumps(
                     {"conn_type": "http", "host": github, "password": TOKEN}
                 ),
@@ -165,7 +164,7 @@ def test_a_new_tag_flows_from_the_library_dag_to_the_docs_dag_and_the_vector_ind
                 services,
             )
             services.ok("PATCH", "/api/v2/dags/collect_boost_docs", json={"is_paused": False})
-            pipeline = Pipeline(services, store_url)
+            pipeline = Pipeline(services, store_db_url)
             _first_release_reaches_the_index(pipeline)
             _an_unchanged_run_triggers_nothing(pipeline)
             _a_new_tag_replaces_the_index_and_drops_the_removed_page(pipeline, github, archives)
@@ -179,8 +178,8 @@ def test_a_new_tag_flows_from_the_library_dag_to_the_docs_dag_and_the_vector_ind
                     f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}",
                     file=sys.__stderr__,
                 )
-            _drop_database(meta_db)
-            _drop_database(store_db)
+            drop_database(meta_db)
+            drop_database(store_db)
 
 
 def _first_release_reaches_the_index(pipeline: Pipeline) -> None:

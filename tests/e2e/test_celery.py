@@ -46,18 +46,20 @@ from github_activity_tracker.tables import (
     github_issues,
     github_repositories,
 )
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
-from tests.e2e.conftest import AIRFLOW
-from tests.e2e.test_scheduler import (
+from tests.conftest import PROJECT_ROOT
+from tests.e2e.cluster import (
     Services,
-    _alive,
-    _children,
-    _create_database,
-    _drop_database,
-    _free_port,
+    alive,
+    children,
     cluster_env,
+    create_database,
+    drop_database,
+    free_port,
+    metadata_url,
+    store_url,
     wait_for,
 )
+from tests.e2e.conftest import AIRFLOW
 from tests.fakes.github_server import Dataset, FakeGitHubServer, build_dataset
 from tests.fakes.toy_collector import toy_notes
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -147,7 +149,7 @@ class Cluster:
         env = {
             **services.env,
             "E2E_WORKER_HOSTNAME": name,
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         }
         log_path = services.home / f"{name}.log"
         services.logs[name] = log_path
@@ -238,19 +240,19 @@ def running_cluster(
     """Boot the cluster (broker ``broker_url``), wait for ``dag_ids`` and both workers; stop it
     and drop its databases afterwards, printing the service logs when a test failed."""
     failed_before = request.session.testsfailed
-    meta_db, store_db = _create_database("af_celery_meta"), _create_database("af_celery_store")
+    meta_db, store_db = create_database("af_celery_meta"), create_database("af_celery_store")
     receiver = WebhookReceiver().start()
     github = FakeGitHubServer(_github_dataset(), tokens={GITHUB_TOKEN: 5000}).start()
-    api_port = _free_port()
+    api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     config = home / "collectors.yaml"
     config.write_text(collectors_yaml(home))
     queue = f"e2e_celery_{uuid.uuid4().hex[:10]}"  # no other test run's worker can take our tasks
-    meta_url = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}"
     env = cluster_env(
         home=home,
         config=config,
-        meta_url=meta_url,
+        meta=meta_db,
+        store=store_db,
         api_port=api_port,
         executor="CeleryExecutor",
         parallelism=16,
@@ -260,11 +262,10 @@ def running_cluster(
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.fakes.worker_hostname.hostname",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__CELERY__BROKER_URL": broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta_url}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url(meta_db)}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-            "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
             "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT": json.dumps(
                 {"conn_type": "slackwebhook", "host": receiver.url("/services"), "password": WEBHOOK_PATH}
             ),
@@ -275,7 +276,7 @@ def running_cluster(
     )
     services = Services(home=home, env=env, api_url=api_url)
     cluster = Cluster(
-        services, receiver, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}", queue, {}, github
+        services, receiver, store_url(store_db), queue, {}, github
     )
     try:
         services.boot("api-server", "scheduler", "dag-processor", "triggerer")
@@ -297,8 +298,8 @@ def running_cluster(
             )
         receiver.stop()
         github.stop()
-        _drop_database(meta_db)
-        _drop_database(store_db)
+        drop_database(meta_db)
+        drop_database(store_db)
 
 
 @pytest.fixture(scope="module")
@@ -379,13 +380,13 @@ def test_a_worker_killed_mid_collect_is_retried_on_the_other_worker(cluster: Clu
             pids = json.loads(pid_file.read_text())
         except ValueError:
             return None
-        return pids if pids["pid"] != previous and _alive(pids["pid"]) else None
+        return pids if pids["pid"] != previous and alive(pids["pid"]) else None
 
     first = wait_for("the lost collect to start", collecting, 180, services)
     victim = next(w for w in WORKERS if services.procs[w].pid == os.getsid(first["pid"]))
     survivor = next(w for w in WORKERS if w != victim)
     # The machine is gone: the worker, its pool, the supervisor, the task and its watch process.
-    watchers = _children(first["pid"])
+    watchers = children(first["pid"])
     assert watchers, "the collect task runs a watch process"
     for pid in (*_session_members(services.procs[victim].pid), *watchers):
         with contextlib.suppress(ProcessLookupError):

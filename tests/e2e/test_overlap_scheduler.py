@@ -27,13 +27,13 @@ import pytest
 from benchmarks.stress_overlap import Exports
 
 from core.store import Store
-from tests.conftest import PG_HOST, PG_PORT, PG_USER
-from tests.e2e.test_scheduler import (
+from tests.e2e.cluster import (
     Services,
-    _create_database,
-    _drop_database,
-    _free_port,
     cluster_env,
+    create_database,
+    drop_database,
+    free_port,
+    store_url,
     wait_for,
 )
 from tests.fakes.overlap_truth import (
@@ -89,22 +89,17 @@ def airflow(
     exports.add_edited_copy()
     config = home / "collectors.yaml"
     config.write_text(_collectors_yaml(exports.folder))
-    meta_db, store_db = _create_database("af_meta"), _create_database("af_store")
-    api_port = _free_port()
+    meta_db, store_db = create_database("af_meta"), create_database("af_store")
+    api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env = cluster_env(
         home=home,
         config=config,
-        meta_url=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+        meta=meta_db,
+        store=store_db,
         api_port=api_port,
         executor="LocalExecutor",
         parallelism=8,
-    )
-    env.update(
-        {
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
-        }
     )
     services = Services(home=home, env=env, api_url=api_url)
     try:
@@ -115,7 +110,7 @@ def airflow(
             90,
             services,
         )
-        yield services, exports.folder, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}"
+        yield services, exports.folder, store_url(store_db)
     finally:
         services.stop()
         if request.session.testsfailed > failed_before:
@@ -123,8 +118,8 @@ def airflow(
                 f"\n===== Airflow service logs ({home}) =====\n{services.log_tails(12000)}",
                 file=sys.__stderr__,
             )
-        _drop_database(meta_db)
-        _drop_database(store_db)
+        drop_database(meta_db)
+        drop_database(store_db)
 
 
 def _runs(services: Services, run_type: str) -> list[dict[str, Any]]:

@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -29,18 +28,26 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from core.store import Store, collector_runs
 from core.store.alerts import alert_states
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT, _admin_connection
+from tests.e2e.cluster import (
+    Services,
+    alive,
+    children,
+    cluster_env,
+    create_database,
+    drop_database,
+    free_port,
+    store_url,
+    wait_for,
+)
 from tests.e2e.conftest import AIRFLOW
 from tests.fakes.http_source import LEAKY_SERVER_TOKEN, HttpSource
 from tests.fakes.toy_collector import toy_windows
@@ -60,65 +67,6 @@ WEBHOOK_PATH = "T0E2E/B0E2E/hookpathsecret"
 TODAY = dt.datetime.now(dt.UTC).date()
 BACKFILL_FROM = dt.datetime.combine(TODAY - dt.timedelta(days=10), dt.time(), tzinfo=dt.UTC)
 BACKFILL_TO = BACKFILL_FROM + dt.timedelta(days=2)  # logical dates: from, from+1, from+2
-T = TypeVar("T")
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cluster_env(
-    *, home: Path, config: Path, meta_url: str, api_port: int, executor: str, parallelism: int
-) -> dict[str, str]:
-    """The environment every process of a test Airflow cluster shares: this project's DAGs and
-    plugins, a PostgreSQL metadata database, an API server on ``api_port``, fast scheduling,
-    every side port free; nothing inherited from the caller's Airflow or collector settings."""
-    api_url = f"http://127.0.0.1:{api_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
-            "COLLECTORS_CONFIG": str(config),
-            "COLLECTOR_STATE_DIR": str(home / "state"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": executor,
-            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": api_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        }
-    )
-    return env
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float, services: Services, every: float = 1.0
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{services.log_tails()}")
-        services.check_alive()
-        time.sleep(every)
 
 
 class StatsdListener:
@@ -151,97 +99,6 @@ class StatsdListener:
         self._stop.set()
         self._thread.join(timeout=2)
         self.sock.close()
-
-
-@dataclasses.dataclass
-class Services:
-    home: Path
-    env: dict[str, str]
-    api_url: str
-    logs: dict[str, Path] = dataclasses.field(default_factory=dict)
-    procs: dict[str, subprocess.Popen[bytes]] = dataclasses.field(default_factory=dict)
-    token: str = ""
-
-    def start(self, name: str, *args: str) -> None:
-        log_path = self.home / f"{name}.log"
-        self.logs[name] = log_path
-        with log_path.open("wb") as out:
-            self.procs[name] = subprocess.Popen(
-                [AIRFLOW, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def boot(self, *roles: str) -> None:
-        """Migrate the metadata database, start each Airflow service in ``roles``, and wait
-        until the API server hands out a token (kept for :meth:`api`)."""
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=240, check=False
-        )
-        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-        for role in roles:
-            self.start(role, role)
-        self.token = wait_for("the API server", self._fresh_token, 90, self)
-
-    def _fresh_token(self) -> str | None:
-        try:
-            response = requests.get(f"{self.api_url}/auth/token", timeout=5)
-        except requests.ConnectionError:
-            return None
-        return response.json()["access_token"] if response.status_code in (200, 201) else None
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"airflow {name} exited with {proc.returncode}\n{self.log_tails()}")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-    def log_tails(self, chars: int = 4000) -> str:
-        parts = []
-        for name, path in self.logs.items():
-            text = path.read_text(errors="replace") if path.exists() else ""
-            parts.append(f"----- airflow {name} ({path}) -----\n{text[-chars:]}")
-        return "\n".join(parts)
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=30, **kwargs)
-
-    def ok(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.api(method, path, **kwargs)
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:2000]}"
-        return response.json()
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 150) -> str:
-        def finished() -> str | None:
-            state = self.run_state(dag_id, run_id)
-            return state if state in {"success", "failed"} else None
-
-        return wait_for(f"{dag_id}/{run_id} to finish", finished, timeout, self)
-
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        return self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
-
-    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> None:
-        self.ok("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-        self.ok(
-            "POST",
-            f"/api/v2/dags/{dag_id}/dagRuns",
-            json={"dag_run_id": run_id, "logical_date": None, "conf": conf or {}},
-        )
 
 
 @dataclasses.dataclass
@@ -335,45 +192,29 @@ def _collectors_yaml(source: HttpSource, home: Path) -> str:
     """)
 
 
-def _create_database(prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _admin_connection()
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return name
-
-
-def _drop_database(name: str) -> None:
-    admin = _admin_connection()
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 @pytest.fixture(scope="module")
 def scenario(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, _postgres_server: None
 ) -> Iterator[Scenario]:
     failed_before = request.session.testsfailed
     home = tmp_path_factory.mktemp("airflow_scheduler")
-    meta_db, store_db = _create_database("af_meta"), _create_database("af_store")
+    meta_db, store_db = create_database("af_meta"), create_database("af_store")
     source, receiver, statsd = HttpSource(reset_after=6).start(), WebhookReceiver().start(), StatsdListener()
-    api_port = _free_port()
+    api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     config = home / "collectors.yaml"
     config.write_text(_collectors_yaml(source, home))
     env = cluster_env(
         home=home,
         config=config,
-        meta_url=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
+        meta=meta_db,
+        store=store_db,
         api_port=api_port,
         executor="LocalExecutor",
         parallelism=16,
     )
     env.update(
         {
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             # Tasks that stop heart-beating (their supervisor was killed) are failed quickly.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
@@ -381,7 +222,6 @@ def scenario(
             "AIRFLOW__METRICS__STATSD_ON": "True",
             "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
-            "AIRFLOW_CONN_COLLECTOR_DB": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
             "AIRFLOW_CONN_TOY_API": json.dumps({"conn_type": "http", "password": SOURCE_SECRET}),
             "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT": json.dumps(
                 {"conn_type": "slackwebhook", "host": receiver.url("/services"), "password": WEBHOOK_PATH}
@@ -430,7 +270,7 @@ def scenario(
             source,
             receiver,
             statsd,
-            f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
+            store_url(store_db),
             backfill,
             runs,
             triggered_at,
@@ -444,8 +284,8 @@ def scenario(
         source.stop()
         receiver.stop()
         statsd.close()
-        _drop_database(meta_db)
-        _drop_database(store_db)
+        drop_database(meta_db)
+        drop_database(store_db)
 
 
 # --------------------------------------------------------------------------- tests
@@ -650,14 +490,6 @@ def test_no_secret_reaches_alerts_or_logs(scenario: Scenario):
 # --------------------------------------------------------------------------- killed from outside
 
 
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "State:\tZ" not in status
-
-
 def _start(scenario: Scenario, name: str) -> str:
     """Trigger ``collect_<name>`` once the manual notes run is over (its validate created the toy
     tables: concurrent first migrations of one table race on PostgreSQL)."""
@@ -678,14 +510,9 @@ def _collecting(scenario: Scenario, name: str, previous_pid: int | None = None) 
             pids = json.loads(path.read_text())
         except ValueError:
             return None
-        return pids if pids["pid"] != previous_pid and _alive(pids["pid"]) else None
+        return pids if pids["pid"] != previous_pid and alive(pids["pid"]) else None
 
     return wait_for(f"the {name} collect to start", started, 120, scenario.services)
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def _kill(pid: int) -> None:
@@ -718,9 +545,9 @@ def test_task_does_not_outlive_its_supervisor(scenario: Scenario):
     """SIGKILL the supervisor: the task process exits at once (no orphan), one record, one alert."""
     services, run_id = scenario.services, _start(scenario, "orphaned")
     pids = _collecting(scenario, "orphaned")
-    assert _alive(pids["ppid"])
+    assert alive(pids["ppid"])
     _kill(pids["ppid"])
-    wait_for("the orphaned task process to exit", lambda: not _alive(pids["pid"]), 60, services)
+    wait_for("the orphaned task process to exit", lambda: not alive(pids["pid"]), 60, services)
     # Airflow fails the try only after the heartbeat timeout; its callback must not alert again.
     assert services.wait_run("collect_orphaned", run_id, timeout=HEARTBEAT_TIMEOUT_SECONDS + 120) == "failed"
     (alert,) = wait_for("the resource alert", lambda: scenario.alerts("orphaned", "resource"), 60, services)
@@ -734,7 +561,7 @@ def test_lost_worker_is_recorded_through_the_heartbeat_timeout_callback(scenario
     """Supervisor, task and its watch process all killed: only Airflow's callback path is left."""
     services, run_id = scenario.services, _start(scenario, "workerlost")
     pids = _collecting(scenario, "workerlost")
-    watchers = _children(pids["pid"])
+    watchers = children(pids["pid"])
     assert watchers, "the collect task runs a watch process"
     for pid in (*watchers, pids["ppid"], pids["pid"]):
         _kill(pid)

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from core.store import Store, collector_runs
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, PROJECT_ROOT
-from tests.e2e.test_scheduler import Services, _drop_database, _free_port, wait_for
+from tests.e2e.cluster import Services, drop_database, free_port, wait_for
 from tests.fakes.toy_collector import toy_notes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
@@ -72,7 +72,7 @@ def ui(
             config: {{name: ui, notes: {NOTES}}}
         """)
     )
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "COLLECTOR"))}
     env.update(
         {
@@ -84,9 +84,9 @@ def ui(
             "UI_METADATA_URL": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{meta_db}",
             "UI_STORE_URL": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{store_db}",
             # Free side ports, so this runs beside other Airflows on the machine.
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
         }
     )
     services = Services(home=home, env=env, api_url=f"http://127.0.0.1:{port}")
@@ -110,8 +110,8 @@ def ui(
         services.stop()
         if request.session.testsfailed > failed_before:
             sys.__stderr__.write(f"\n===== ui.sh logs ({home}) =====\n{services.log_tails(12000)}\n")
-        _drop_database(meta_db)
-        _drop_database(store_db)
+        drop_database(meta_db)
+        drop_database(store_db)
 
 
 def test_ui_script_backfills_through_the_rest_api_on_postgresql_metadata(
