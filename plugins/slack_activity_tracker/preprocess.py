@@ -13,11 +13,12 @@ common ``:emoji:`` codes -> the character, HTML entities unescaped.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
@@ -120,72 +121,109 @@ def _changed_doc_ids(engine: Engine, changed_since: int | None) -> Iterator[list
 class _Names:
     """Display names of users and channels, and team domains, loaded per team on first use."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
         self.users: dict[str, dict[str, str]] = {}
         self.channels: dict[str, dict[str, str]] = {}
         self.teams: dict[str, tuple[str | None, str | None]] = {}
 
-    def load(self, team_id: str) -> None:
+    def load(self, conn: Connection, team_id: str) -> None:
         if team_id in self.users:
             return
-        with self.engine.connect() as conn:
-            users = conn.execute(
-                select(slack_users.c.user_id, slack_users.c.display_name, slack_users.c.real_name,
-                       slack_users.c.handle).where(slack_users.c.team_id == team_id)
-            ).all()
-            channels = conn.execute(
-                select(slack_channels.c.channel_id, slack_channels.c.name).where(slack_channels.c.team_id == team_id)
-            ).all()
-            team = conn.execute(
-                select(slack_teams.c.name, slack_teams.c.domain).where(slack_teams.c.team_id == team_id)
-            ).first()
+        users = conn.execute(
+            select(slack_users.c.user_id, slack_users.c.display_name, slack_users.c.real_name,
+                   slack_users.c.handle).where(slack_users.c.team_id == team_id)
+        ).all()
+        channels = conn.execute(
+            select(slack_channels.c.channel_id, slack_channels.c.name).where(slack_channels.c.team_id == team_id)
+        ).all()
+        team = conn.execute(
+            select(slack_teams.c.name, slack_teams.c.domain).where(slack_teams.c.team_id == team_id)
+        ).first()
         self.users[team_id] = {u[0]: u[1] or u[2] or u[3] or u[0] for u in users}
         self.channels[team_id] = {c[0]: c[1] for c in channels}
         self.teams[team_id] = (team[0], team[1]) if team else (None, None)
 
 
-def _rows(engine: Engine, doc_id: str) -> tuple[str, list[dict[str, Any]]]:
-    team_id, channel_id, key = doc_id.split("/", 2)
-    where = [_m.c.team_id == team_id, _m.c.channel_id == channel_id, _m.c.deleted_at.is_(None)]
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
-        kind = "day"
-        start = dt.datetime.fromisoformat(key).replace(tzinfo=dt.UTC)
-        where += [
-            _m.c.ts_at >= start,
-            _m.c.ts_at < start + dt.timedelta(days=1),
-            or_(_m.c.is_root.is_(True), _m.c.subtype == "thread_broadcast"),
-            # roots with replies have their own thread document
-            or_(_m.c.reply_count.is_(None), _m.c.reply_count == 0, _m.c.thread_ts.is_(None),
-                _m.c.subtype == "thread_broadcast"),
-        ]
-    else:
-        kind = "thread"
-        where.append(or_(_m.c.thread_ts == key, and_(_m.c.ts == key, _m.c.thread_ts.is_(None))))
-    with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(select(_m).where(*where).order_by(_m.c.ts_at, _m.c.ts)).mappings()]
-        rows = [r for r in rows if r["subtype"] not in SKIP_SUBTYPES]
-        files: dict[str, list[str]] = {}
-        if rows:
-            found = conn.execute(
-                select(slack_message_files.c.ts, slack_files.c.name, slack_files.c.title, slack_files.c.filetype,
-                       slack_files.c.mode, slack_files.c.preview_text)
-                .join(slack_files, and_(slack_files.c.team_id == slack_message_files.c.team_id,
-                                        slack_files.c.file_id == slack_message_files.c.file_id))
-                .where(slack_message_files.c.team_id == team_id, slack_message_files.c.channel_id == channel_id,
-                       slack_message_files.c.ts.in_([r["ts"] for r in rows]))
-                .order_by(slack_message_files.c.ts, slack_message_files.c.file_id)
-            ).all()
-            for ts, name, title, filetype, mode, preview in found:
-                if mode == "tombstone":
-                    continue
-                line = f"[file: {name or title or 'unnamed'} ({filetype or 'file'})]"
-                if preview:
-                    line += "\n" + preview.strip()
-                files.setdefault(ts, []).append(line)
+_DAY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_ROWS = (
+    or_(_m.c.is_root.is_(True), _m.c.subtype == "thread_broadcast"),
+    # roots with replies have their own thread document
+    or_(_m.c.reply_count.is_(None), _m.c.reply_count == 0, _m.c.thread_ts.is_(None),
+        _m.c.subtype == "thread_broadcast"),
+)
+
+
+def _kind(key: str) -> str:
+    return "day" if _DAY_KEY.fullmatch(key) else "thread"
+
+
+def _day_range(key: str) -> Any:
+    start = dt.datetime.fromisoformat(key).replace(tzinfo=dt.UTC)
+    return and_(_m.c.ts_at >= start, _m.c.ts_at < start + dt.timedelta(days=1))
+
+
+def _rows_of(conn: Connection, doc_ids: Sequence[str]) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """(kind, live rows oldest first, each with its rendered ``files``) of every document in
+    ``doc_ids``, loaded set-based: per channel in the batch, one statement for its threads, one
+    for its days and one for their files (in slices of ``_BATCH`` keys)."""
+    wanted: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for doc_id in doc_ids:
+        team_id, channel_id, key = doc_id.split("/", 2)
+        wanted.setdefault((team_id, channel_id), {"day": [], "thread": []})[_kind(key)].append(key)
+    found: dict[str, tuple[str, list[dict[str, Any]]]] = {
+        doc_id: (_kind(doc_id.split("/", 2)[2]), []) for doc_id in doc_ids
+    }
+    for (team_id, channel_id), keys in wanted.items():
+        base = f"{team_id}/{channel_id}"
+        where = (_m.c.team_id == team_id, _m.c.channel_id == channel_id, _m.c.deleted_at.is_(None))
+        rows: list[dict[str, Any]] = []
+        for part in _slices(keys["thread"]):
+            query = select(_m).where(
+                *where, or_(_m.c.thread_ts.in_(part), and_(_m.c.ts.in_(part), _m.c.thread_ts.is_(None)))
+            )
+            for row in conn.execute(query.order_by(_m.c.ts_at, _m.c.ts)).mappings():
+                if row["subtype"] not in SKIP_SUBTYPES:
+                    rows.append(dict(row))
+                    found[f"{base}/{row['thread_ts'] or row['ts']}"][1].append(rows[-1])
+        for part in _slices(keys["day"]):
+            days = set(part)
+            query = select(_m).where(*where, *_DAY_ROWS, or_(*(_day_range(day) for day in part)))
+            for row in conn.execute(query.order_by(_m.c.ts_at, _m.c.ts)).mappings():
+                day = as_utc(row["ts_at"]).date().isoformat()
+                if row["subtype"] not in SKIP_SUBTYPES and day in days:
+                    rows.append(dict(row))
+                    found[f"{base}/{day}"][1].append(rows[-1])
+        files = _files(conn, team_id, channel_id, sorted({r["ts"] for r in rows}))
         for row in rows:
             row["files"] = files.get(row["ts"], [])
-    return kind, rows
+    return found
+
+
+def _files(conn: Connection, team_id: str, channel_id: str, stamps: Sequence[str]) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    for part in _slices(stamps):
+        found = conn.execute(
+            select(slack_message_files.c.ts, slack_files.c.name, slack_files.c.title, slack_files.c.filetype,
+                   slack_files.c.mode, slack_files.c.preview_text)
+            .join(slack_files, and_(slack_files.c.team_id == slack_message_files.c.team_id,
+                                    slack_files.c.file_id == slack_message_files.c.file_id))
+            .where(slack_message_files.c.team_id == team_id, slack_message_files.c.channel_id == channel_id,
+                   slack_message_files.c.ts.in_(part))
+            .order_by(slack_message_files.c.ts, slack_message_files.c.file_id)
+        ).all()
+        for ts, name, title, filetype, mode, preview in found:
+            if mode == "tombstone":
+                continue
+            line = f"[file: {name or title or 'unnamed'} ({filetype or 'file'})]"
+            if preview:
+                line += "\n" + preview.strip()
+            files.setdefault(ts, []).append(line)
+    return files
+
+
+def _slices(values: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _BATCH):
+        yield list(values[start : start + _BATCH])
 
 
 def _render_line(row: Mapping[str, Any], names: _Names) -> str:
@@ -202,7 +240,6 @@ def _render_line(row: Mapping[str, Any], names: _Names) -> str:
 
 def _document(doc_id: str, kind: str, rows: list[dict[str, Any]], names: _Names) -> Document:
     team_id, channel_id, key = doc_id.split("/", 2)
-    names.load(team_id)
     team_name, domain = names.teams[team_id]
     channel = names.channels[team_id].get(channel_id, channel_id)
     users = names.users[team_id]
@@ -235,25 +272,30 @@ def _document(doc_id: str, kind: str, rows: list[dict[str, Any]], names: _Names)
 
 
 def documents(engine: Engine, changed_since: int | None, doc_ids: Iterable[str]) -> Iterator[Document]:
-    """Documents touched by rows changed at or after ``changed_since`` (all when ``None``), plus ``doc_ids``."""
-    names = _Names(engine)
+    """Documents touched by rows changed at or after ``changed_since`` (all when ``None``), plus ``doc_ids``.
+
+    Each batch of changed rows' documents is loaded set-based on one connection kept for the
+    walk (a few statements per channel in the batch, none per document)."""
+    names = _Names()
     emitted: set[str] = set()
     extra = [d for d in doc_ids if d.count("/") >= 2]
-    for ids in [extra, *_changed_doc_ids(engine, changed_since)]:
-        for doc_id in ids:
-            if doc_id in emitted:
-                continue
-            emitted.add(doc_id)
-            kind, rows = _rows(engine, doc_id)
-            if rows:
-                names.load(doc_id.split("/", 1)[0])
-                yield _document(doc_id, kind, rows, names)
+    with engine.connect() as conn:
+        for ids in itertools.chain([extra], _changed_doc_ids(engine, changed_since)):
+            fresh = [doc_id for doc_id in dict.fromkeys(ids) if doc_id not in emitted]
+            emitted.update(fresh)
+            found = _rows_of(conn, fresh)
+            for doc_id in fresh:
+                kind, rows = found[doc_id]
+                if rows:
+                    names.load(conn, doc_id.split("/", 1)[0])
+                    yield _document(doc_id, kind, rows, names)
+            conn.rollback()  # end the read transaction between batches
 
 
 def removed_documents(engine: Engine, changed_since: int | None) -> Iterator[str]:
     """Documents touched since ``changed_since`` that have no live message left."""
-    for ids in _changed_doc_ids(engine, changed_since):
-        for doc_id in ids:
-            _kind, rows = _rows(engine, doc_id)
-            if not rows:
-                yield doc_id
+    with engine.connect() as conn:
+        for ids in _changed_doc_ids(engine, changed_since):
+            found = _rows_of(conn, ids)
+            yield from (doc_id for doc_id in ids if not found[doc_id][1])
+            conn.rollback()
