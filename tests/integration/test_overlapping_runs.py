@@ -264,9 +264,13 @@ def test_checkpoint_writes_are_compare_and_set(store_url: str):
     with pytest.raises(ConflictError), store.transaction() as conn:
         save_checkpoint(conn, "discord", Checkpoint("1", "m1"), "c1", expected=None)  # someone created it
     with store.transaction() as conn:
-        save_checkpoint(conn, "discord", Checkpoint("120", "m120"), "c1", expected="100")
+        save_checkpoint(conn, "discord", Checkpoint("120", "m120", {"etag": ["W/1"]}), "c1", expected="100")
     with store.engine.connect() as conn:
-        assert load_checkpoint(conn, "discord", "c1") == Checkpoint("120", "m120")
+        assert load_checkpoint(conn, "discord", "c1") == Checkpoint("120", "m120", {"etag": ["W/1"]})
+    with pytest.raises(ConflictError, match="expected '7', found None"), store.transaction() as conn:
+        save_checkpoint(conn, "discord", Checkpoint("8", "m8"), "c2", expected="7")  # someone deleted it
+    with store.engine.connect() as conn:
+        assert load_checkpoint(conn, "discord", "c2") is None
 
 
 _marker = Table("overlap_marker", MetaData(), Column("id", String(100), primary_key=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import ConflictError
@@ -44,6 +44,32 @@ def load_checkpoint(conn: Connection, collector: str, partition: str = "") -> Ch
     )
 
 
+# The compare-and-set of save_checkpoint on PostgreSQL as one statement: the UPDATE where the
+# stored token is the expected one, else (no checkpoint expected) the INSERT of the first one;
+# a row another run inserted meanwhile makes the INSERT do nothing. Returns 1 when written.
+_PG_CAS = text(
+    """
+    WITH updated AS (
+        UPDATE collector_checkpoints
+        SET checkpoint_token = :checkpoint_token, marker = :marker, extras = :extras, updated_at = :updated_at
+        WHERE collector = :collector AND partition = :partition
+            AND checkpoint_token IS NOT DISTINCT FROM CAST(:expected AS text)
+        RETURNING 1
+    ), inserted AS (
+        INSERT INTO collector_checkpoints (collector, partition, checkpoint_token, marker, extras, updated_at)
+        SELECT :collector, :partition, :checkpoint_token, :marker, :extras, :updated_at
+        WHERE CAST(:expected AS text) IS NULL AND NOT EXISTS (SELECT FROM updated)
+        ON CONFLICT (collector, partition) DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
+    """
+).bindparams(
+    bindparam("extras", type_=collector_checkpoints.c.extras.type),
+    bindparam("updated_at", type_=collector_checkpoints.c.updated_at.type),
+)
+
+
 def save_checkpoint(
     conn: Connection,
     collector: str,
@@ -71,6 +97,16 @@ def save_checkpoint(
         return
     table = collector_checkpoints
     where = (table.c.collector == collector, table.c.partition == partition)
+    if conn.dialect.name == "postgresql":
+        # One round trip for the compare-and-set (the update, or the insert of a first checkpoint).
+        if conn.execute(_PG_CAS, {**key, **values, "expected": expected}).scalar_one():
+            return
+        stored = conn.execute(select(table.c.checkpoint_token).where(*where)).first()
+        found = stored[0] if stored is not None else None
+        raise ConflictError(
+            f"checkpoint of {collector}/{partition or '-'} was moved by another run "
+            f"(expected {expected!r}, found {found!r}); this batch is rolled back"
+        )
     changed = conn.execute(
         update(table).where(*where, table.c.checkpoint_token.is_not_distinct_from(expected)).values(**values)
     ).rowcount
