@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
@@ -18,7 +19,7 @@ from airflow_collectors.task_group import collector_tasks
 from core.config import COMMON_PARAMS, CollectorEntry, CollectorsFile, load_collectors_file, project_root
 from core.errors import ConfigError
 
-__all__ = ["CONFIG_ENV", "PARAM_DIALECT", "build_dag", "build_dags", "collectors_file_path"]
+__all__ = ["CONFIG_ENV", "PARAM_DIALECT", "FrozenSchema", "build_dag", "build_dags", "collectors_file_path"]
 
 CONFIG_ENV = "COLLECTORS_CONFIG"
 
@@ -35,58 +36,121 @@ PARAM_DIALECT: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/sch
 INSTANT_PATTERN = r"^$|^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
 
+class FrozenSchema(dict[str, Any]):
+    """A Param's JSON schema that cannot change, so that copying it is sharing it.
+
+    Airflow deep-copies the DAG's params for every task it builds, once per class in the
+    operator's hierarchy (``get_merged_defaults``): with mutable schemas most of a DAG's build
+    time went into copying the same dicts. It is a ``dict`` to everything that reads it
+    (Airflow's serializer, ``json``, ``jsonschema``); anything that tries to change it gets a
+    ``TypeError``. Nested objects and arrays are frozen too.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        super().__init__({key: _frozen(value) for key, value in dict(schema).items()})
+
+    def _read_only(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("a collector DAG's param schema is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only  # pyright: ignore[reportAssignmentType]
+
+    def __copy__(self) -> FrozenSchema:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenSchema:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenSchema, (dict(self),))
+
+
+class _FrozenList(list[Any]):
+    """An array inside a :class:`FrozenSchema` (``type: [null, string]``, ``enum``)."""
+
+    __slots__ = ()
+
+    def _read_only(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("a collector DAG's param schema is read-only")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only  # pyright: ignore[reportAssignmentType]
+    append = clear = extend = insert = pop = remove = reverse = sort = _read_only  # pyright: ignore[reportAssignmentType]
+
+    def __copy__(self) -> _FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _FrozenList:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_FrozenList, (list(self),))
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return FrozenSchema(cast("Mapping[str, Any]", value))
+    if isinstance(value, list):
+        return _FrozenList(_frozen(item) for item in cast("list[Any]", value))
+    return value
+
+
+# ``format`` alone is not checked unless rfc3339-validator is installed: ``pattern`` is what
+# makes the API refuse ``"yesterday"`` at trigger time (empty = no bound).
+_INSTANT = {**PARAM_DIALECT, "type": ["null", "string"], "format": "date-time", "pattern": INSTANT_PATTERN}
+
+#: The params every collector DAG declares: (default, description, schema), the schemas built once.
+_COMMON_PARAMS: dict[str, tuple[Any, str, FrozenSchema]] = {
+    "since": (
+        None,
+        "Collect activity from this instant (ISO-8601). Bounded runs never move checkpoints back.",
+        FrozenSchema({**_INSTANT, "title": "Since"}),
+    ),
+    "until": (
+        None,
+        "Collect activity up to this instant (ISO-8601).",
+        FrozenSchema({**_INSTANT, "title": "Until"}),
+    ),
+    "partitions": (
+        None,
+        "Only these partitions (repos, channels).",
+        FrozenSchema(
+            {**PARAM_DIALECT, "title": "Partitions", "type": ["null", "array"], "items": {"type": "string"}}
+        ),
+    ),
+    "dry_run": (
+        False,
+        "Collect and preprocess, but vectors go to the local dry-run sink only.",
+        FrozenSchema({**PARAM_DIALECT, "title": "Dry run", "type": "boolean"}),
+    ),
+    "full_refresh": (
+        False,
+        "Ignore checkpoints and the vector ledger: re-read and re-sync everything.",
+        FrozenSchema({**PARAM_DIALECT, "title": "Full refresh", "type": "boolean"}),
+    ),
+}
+
+
 def _params() -> dict[str, Param]:
-    # ``format`` alone is not checked unless rfc3339-validator is installed: ``pattern`` is what
-    # makes the API refuse ``"yesterday"`` at trigger time (empty = no bound).
-    instant = {**PARAM_DIALECT, "type": ["null", "string"], "format": "date-time", "pattern": INSTANT_PATTERN}
+    # New Param objects for each DAG (a Param holds its resolved value), sharing the schemas.
     return {
-        "since": Param(
-            None,
-            **instant,
-            title="Since",
-            description="Collect activity from this instant (ISO-8601). Bounded runs never move checkpoints back.",
-        ),
-        "until": Param(
-            None, **instant, title="Until", description="Collect activity up to this instant (ISO-8601)."
-        ),
-        "partitions": Param(
-            None,
-            **PARAM_DIALECT,
-            title="Partitions",
-            type=["null", "array"],
-            items={"type": "string"},
-            description="Only these partitions (repos, channels).",
-        ),
-        "dry_run": Param(
-            False,
-            **PARAM_DIALECT,
-            title="Dry run",
-            type="boolean",
-            description="Collect and preprocess, but vectors go to the local dry-run sink only.",
-        ),
-        "full_refresh": Param(
-            False,
-            **PARAM_DIALECT,
-            title="Full refresh",
-            type="boolean",
-            description="Ignore checkpoints and the vector ledger: re-read and re-sync everything.",
-        ),
+        name: Param(default, description, schema=schema)
+        for name, (default, description, schema) in _COMMON_PARAMS.items()
     }
 
 
 def _entry_params(entry: CollectorEntry) -> dict[str, Param]:
     """The entry's own params (``params:``): each a JSON schema, ``default`` its default."""
-    return {
-        name: Param(
+    params: dict[str, Param] = {}
+    for name, spec in entry.params.items():
+        schema = {k: v for k, v in spec.items() if k not in ("default", "description")}
+        params[name] = Param(
             spec.get("default"),
-            **{
-                **PARAM_DIALECT,
-                "title": name.replace("_", " ").capitalize(),
-                **{k: v for k, v in spec.items() if k != "default"},
-            },
+            spec.get("description"),
+            schema=FrozenSchema({**PARAM_DIALECT, "title": name.replace("_", " ").capitalize(), **schema}),
         )
-        for name, spec in entry.params.items()
-    }
+    return params
 
 
 def _doc_md(name: str, entry: CollectorEntry, source: Path) -> str:

@@ -11,23 +11,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from airflow_collectors import metrics
 from airflow_collectors.assets import NEWS_XCOM_KEY, news_of
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import CollectorStepFailed, to_step_failure
-from airflow_collectors.kill_watch import KillWatch, die_with_parent
-from airflow_collectors.pools import check_pools
-from airflow_collectors.run_history import record_step_run
-from airflow_collectors.vector_sinks import vector_connection_ids
-from airflow_collectors.window import run_options
-from core.collectors import AbstractCollector, RunContext
-from core.collectors.lifecycle import was_logged
 from core.errors import ConfigError
-from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
-from core.store import collector_checkpoints
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_collectors.kill_watch import KillWatch
+    from core.collectors import AbstractCollector, RunContext
+    from core.protocols import TrackerResult
+
+# What runs the step (core.collectors and the store, sqlalchemy's schema, the vector sinks,
+# the kill watch, metrics) is imported in ``execute``: the DAG file, which builds these
+# operators, never needs it (docs/performance.md, "DAG parsing").
 
 __all__ = ["STEPS", "CollectorOperator"]
 
@@ -86,6 +84,8 @@ class CollectorOperator(BaseOperator):
         started_at = dt.datetime.now(dt.UTC)
         supervised = _under_supervisor()
         if supervised:
+            from airflow_collectors.kill_watch import die_with_parent
+
             # The supervisor gone, nobody can hear this task: do not keep collecting as an orphan.
             die_with_parent()
         try:
@@ -100,6 +100,8 @@ class CollectorOperator(BaseOperator):
                 watch.done()
 
     def _execute(self, context: Context, run_context: RunContext, started_at: dt.datetime) -> dict[str, Any]:
+        from core.protocols import tracker_result_to_dict
+
         started = time.monotonic()
         ti = _task_instance(context)
         secrets = _run_secrets(run_context)
@@ -137,6 +139,7 @@ class CollectorOperator(BaseOperator):
     ) -> KillWatch | None:
         """The watch process that records and alerts if this task process vanishes."""
         from airflow_collectors.connections import connection_fields
+        from airflow_collectors.kill_watch import KillWatch
 
         ti = _task_instance(context)
         notifiers = [
@@ -179,6 +182,9 @@ class CollectorOperator(BaseOperator):
         return KillWatch.start(spec)
 
     def _run_step(self, collector: AbstractCollector) -> TrackerResult:
+        from airflow_collectors.pools import check_pools
+        from core.protocols import RunResult
+
         if self.step == "validate":
             check_pools(self.check_pools, collector=self.collector_name)
             return collector.validate()
@@ -191,6 +197,10 @@ class CollectorOperator(BaseOperator):
         return synced
 
     def _run_context(self, context: Context) -> RunContext:
+        from airflow_collectors.vector_sinks import vector_connection_ids
+        from airflow_collectors.window import run_options
+        from core.collectors import RunContext
+
         params = dict(context.get("params") or {})
         dag_run = context.get("dag_run")
         options = run_options(
@@ -226,6 +236,8 @@ class CollectorOperator(BaseOperator):
         )
 
     def _build_collector(self, run_context: RunContext) -> AbstractCollector:
+        from core.collectors import AbstractCollector
+
         module_name, _, attr = self.collector.partition(":")
         try:
             klass = getattr(importlib.import_module(module_name), attr)
@@ -252,6 +264,8 @@ class CollectorOperator(BaseOperator):
     ) -> CollectorStepFailed:
         """A run that cannot start (bad params, no store): recorded like any failure, except
         when the store itself is unknown (recording then would create the embedded file)."""
+        from core.collectors import RunContext
+
         try:
             bare = RunContext(
                 store_url=store_url(self.store_conn_id),
@@ -276,6 +290,9 @@ class CollectorOperator(BaseOperator):
         secrets: list[str],
         checkpoints_moved: tuple[str, ...] | None = None,
     ) -> CollectorStepFailed:
+        from core.collectors.lifecycle import was_logged
+        from core.protocols import RunResult
+
         failure = to_step_failure(
             exc,
             collector=self.collector_name,
@@ -309,6 +326,9 @@ class CollectorOperator(BaseOperator):
         *,
         status: str,
     ) -> None:
+        from airflow_collectors import metrics
+        from airflow_collectors.run_history import record_step_run
+
         ti = _task_instance(context)
         finished_at = dt.datetime.now(dt.UTC)
         metrics.step_finished(
@@ -355,6 +375,8 @@ def _as_list(callbacks: object) -> list[Any]:
 def _checkpoint_marks(collector: AbstractCollector) -> dict[str, tuple[object, object]] | None:
     """Each checkpoint of the collector (partition -> token, updated_at), or None when unreadable."""
     from sqlalchemy import select
+
+    from core.store import collector_checkpoints
 
     try:
         collector.store.ensure_core()

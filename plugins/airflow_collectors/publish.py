@@ -25,13 +25,13 @@ from sqlalchemy.engine import make_url
 from airflow_collectors.connections import resolve_connections, secret_values, store_url
 from airflow_collectors.failures import to_step_failure
 from airflow_collectors.operator import CATEGORY_XCOM_KEY
-from airflow_collectors.run_history import record_step_run
-from core.collectors import RunContext
-from core.protocols import RunResult, TrackerResult, tracker_result_to_dict
 from core.publishing.settings import PublishSettings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from core.collectors import RunContext
+    from core.protocols import TrackerResult
 
 __all__ = ["PUBLISH_TASK_ID", "PublishOperator"]
 
@@ -63,7 +63,9 @@ class PublishOperator(BaseOperator):
         self.connection_ids = [str(self.publish.get("connection_id") or "github_publish")]
 
     def execute(self, context: Context) -> dict[str, Any]:
-        # The writer (requests) loads in the task, never while the DAG file is parsed.
+        # The writer (requests) and the store load in the task, never while the DAG file is parsed.
+        from core.collectors import RunContext
+        from core.protocols import RunResult, tracker_result_to_dict
         from core.publishing.connection import publish_client, publish_writer
         from core.publishing.source import load_source
         from core.publishing.step import publish_rows
@@ -127,6 +129,8 @@ class PublishOperator(BaseOperator):
         started_at: dt.datetime,
         status: str,
     ) -> None:
+        from airflow_collectors.run_history import record_step_run
+
         if run_context is None:
             return  # no store known: nothing to record in
         record_step_run(

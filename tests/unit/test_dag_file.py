@@ -13,7 +13,11 @@ PROBE = """
 import json, runpy, sys
 namespace = runpy.run_path("dags/collectors.py")
 dags = {k: v for k, v in namespace.items() if k.startswith("collect_")}
-heavy = sorted(m for m in ("discord_activity_tracker.collector", "github_activity_tracker.collector", "pinecone", "psycopg2", "requests")
+heavy = sorted(m for m in ("discord_activity_tracker.collector", "github_activity_tracker.collector", "pinecone", "psycopg2", "requests",
+                           # what runs a step, imported by the operators' execute (docs/performance.md, "DAG parsing")
+                           "core.collectors", "core.store", "core.protocols", "airflow_collectors.run_history",
+                           "airflow_collectors.alerts.dispatch", "airflow_collectors.kill_watch",
+                           "airflow.providers.standard.decorators.python")
                if m in sys.modules)
 print(json.dumps({"dags": {k: [t.task_id for t in v.topological_sort()] for k, v in dags.items()}, "heavy": heavy}))
 """

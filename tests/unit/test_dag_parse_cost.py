@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import pickle
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from airflow.sdk.definitions.param import ParamsDict
+from airflow.sdk.exceptions import ParamValidationError
+from airflow.serialization.serialized_objects import DagSerialization
 from jsonschema.validators import Draft7Validator, validator_for
 
-from airflow_collectors.dag_factory import PARAM_DIALECT, build_dags
+from airflow_collectors.dag_factory import PARAM_DIALECT, FrozenSchema, build_dags
+from airflow_collectors.operator import PARTITIONS_XCOM_KEY
+from airflow_collectors.task_group import STEP_DOCS, PartitionsOperator
 from core import config as config_module
 from core.config import check_collector_path, load_collectors_file, project_root
 from core.errors import ConfigError
@@ -110,3 +119,85 @@ def test_every_dag_param_schema_is_draft_7_and_still_validates(tmp_path: Path) -
         dag.params.get_param("since").resolve("yesterday")
     with pytest.raises(Exception, match="is not of type 'array'"):
         dag.params.get_param("tags").resolve("one")
+
+
+PARTITIONED = """
+collectors:
+  toy:
+    collector: tests.fakes.toy_collector:ToyCollector
+    schedule: "@daily"
+    partitioned: true
+    params:
+      tags: {type: [array, "null"], items: {type: string, enum: [a, b]}, default: null, description: Tags.}
+"""
+
+
+def test_tasks_share_the_dag_param_schemas_which_cannot_change(tmp_path: Path) -> None:
+    source = tmp_path / "collectors.yaml"
+    source.write_text(PARTITIONED)
+    dag = build_dags(source)["collect_toy"]
+    tags = dag.params.get_param("tags")
+    assert tags.description == "Tags." and "description" not in tags.schema
+    for task in dag.tasks:
+        assert isinstance(task.params, ParamsDict)
+        for name in dag.params:
+            # Airflow deep-copied the DAG's params into the task: the Param is new, its schema shared.
+            copied, original = task.params.get_param(name), dag.params.get_param(name)
+            assert copied is not original and copied.schema is original.schema, (task.task_id, name)
+    schema = tags.schema
+    assert isinstance(schema, FrozenSchema) and copy.deepcopy(schema) is schema
+    with pytest.raises(TypeError, match="read-only"):
+        schema["type"] = "string"
+    with pytest.raises(TypeError, match="read-only"):
+        schema.update(minItems=1)
+    with pytest.raises(TypeError, match="read-only"):
+        schema["type"].append("object")
+    with pytest.raises(TypeError, match="read-only"):
+        schema["items"]["enum"].clear()
+    plain = json.loads(json.dumps(schema))
+    assert plain == {
+        "$schema": PARAM_DIALECT["$schema"],
+        "title": "Tags",
+        "type": ["array", "null"],
+        "items": {"type": "string", "enum": ["a", "b"]},
+    }
+    assert pickle.loads(pickle.dumps(schema)) == plain  # noqa: S301 - our own bytes
+    with pytest.raises(ParamValidationError, match="'c' is not one of"):
+        tags.resolve(["c"])
+
+
+def test_the_serialized_dag_holds_the_schemas_as_plain_json(tmp_path: Path) -> None:
+    source = tmp_path / "collectors.yaml"
+    source.write_text(PARTITIONED)
+    dag = build_dags(source)["collect_toy"]
+    restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for name in dag.params:
+        assert restored.params.get_param(name).schema == json.loads(
+            json.dumps(dag.params.get_param(name).schema)
+        )
+
+
+class _ValidateXCom:
+    def __init__(self, partitions: object) -> None:
+        self.partitions = partitions
+        self.pulled: list[tuple[str, str]] = []
+
+    def xcom_pull(self, *, task_ids: str, key: str) -> object:
+        self.pulled.append((task_ids, key))
+        return self.partitions
+
+
+def test_the_partitions_task_maps_collect_over_what_validate_found(tmp_path: Path) -> None:
+    source = tmp_path / "collectors.yaml"
+    source.write_text(PARTITIONED)
+    dag = build_dags(source)["collect_toy"]
+    partitions = dag.get_task("partitions")
+    assert isinstance(partitions, PartitionsOperator)
+    assert partitions.upstream_task_ids == {"validate"} and partitions.doc_md == STEP_DOCS["partitions"]
+    collect: Any = dag.get_task("collect")
+    expanded = collect.expand_input.value["partition"]
+    assert expanded.operator is partitions and expanded.key == "return_value"
+    ti = _ValidateXCom(["east", 7])
+    assert partitions.execute({"ti": ti}) == ["east", "7"]  # pyright: ignore[reportArgumentType]
+    assert ti.pulled == [("validate", PARTITIONS_XCOM_KEY)]
+    assert partitions.execute({"ti": _ValidateXCom(None)}) == []  # pyright: ignore[reportArgumentType]

@@ -15,21 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_collectors.alerts.context import (
-    alert_from_deadline_context,
-    alert_from_task_context,
-    task_and_instance,
-    task_log_url,
-    task_secrets,
-)
-from airflow_collectors.alerts.dispatch import DispatchResult, dispatch_alert
 from airflow_collectors.alerts.formatter import AlertKind, CollectorAlert
 from airflow_collectors.alerts.router import AlertRouter
-from airflow_collectors.alerts.vanished import record_and_alert_vanished
 from core.config import AlertRouting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_collectors.alerts.dispatch import DispatchResult
+
+# Building an alert and delivering it (the task context, suppression, hooks) is imported when a
+# callback runs: every collector DAG holds two notifiers, built while the DAG file is parsed.
 
 __all__ = ["CollectorAlertNotifier"]
 
@@ -69,6 +65,9 @@ class CollectorAlertNotifier(BaseNotifier):
         self.last_outcome: str | None = None
 
     def notify(self, context: Context) -> None:
+        from airflow_collectors.alerts.context import alert_from_task_context
+        from airflow_collectors.alerts.dispatch import dispatch_alert
+
         if self.kind in ("failure", "retry") and context.get("exception") is None:
             # Airflow found the task dead (heartbeat timeout): the callback runs in the
             # dag-processor, without an exception, because the task never reported one.
@@ -93,6 +92,9 @@ class CollectorAlertNotifier(BaseNotifier):
 
     def vanished(self, context: Mapping[str, Any]) -> str:
         """Record and alert a task Airflow found dead (see :func:`record_and_alert_vanished`)."""
+        from airflow_collectors.alerts.context import task_and_instance, task_log_url, task_secrets
+        from airflow_collectors.alerts.vanished import record_and_alert_vanished
+
         task, ti = task_and_instance(context)
         map_index = getattr(ti, "map_index", None)
         outcome = record_and_alert_vanished(
@@ -122,6 +124,8 @@ class CollectorAlertNotifier(BaseNotifier):
 
     def deadline_alert(self, context: Mapping[str, Any]) -> CollectorAlert:
         """The lateness alert from the deadline callback's context (``dag_run``, ``deadline``)."""
+        from airflow_collectors.alerts.context import alert_from_deadline_context
+
         return alert_from_deadline_context(
             context, collector=self.collector, deadline_minutes=self.deadline_minutes
         )
