@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, event, select
 
+from core.errors import DataValidationError
 from core.identity import Profile, ensure_identity, person_profiles, upsert_profiles
 from core.store import Migration, Store, create_tables, upsert_rows
 
@@ -75,5 +77,47 @@ def test_profiles_are_one_statement_per_batch(pg_url: str) -> None:
         assert [s for s in seen if s[0] == "person_profiles"] == [("person_profiles", False)]
         with store.engine.connect() as conn:
             assert len(conn.execute(select(person_profiles.c.external_id)).all()) == 20
+    finally:
+        store.dispose()
+
+
+def test_small_profile_batches_share_one_statement_text(pg_url: str) -> None:
+    """Below the COPY threshold the rows travel as one JSON parameter: batches of any size send
+    the same SQL (built once per process), not a VALUES list compiled afresh per batch."""
+    store = Store.from_url(pg_url)
+    texts: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "person_profiles" in statement:
+            texts.append(statement)
+
+    try:
+        ensure_identity(store)
+        event.listen(store.engine, "before_cursor_execute", record)
+        for size in (2, 7):
+            with store.transaction() as conn:
+                upsert_profiles(
+                    conn,
+                    "bench",
+                    [Profile(str(n), NOW, username=f"u{n}", attrs={"n": n}) for n in range(size)],
+                )
+        assert len(texts) == 2 and texts[0] == texts[1]
+        with store.engine.connect() as conn:
+            stored = {r.external_id: r.attrs for r in conn.execute(select(person_profiles))}
+        assert stored == {str(n): {"n": n} for n in range(7)}
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+        store.dispose()
+
+
+def test_a_nul_in_a_small_profile_batch_names_the_column(pg_url: str) -> None:
+    store = Store.from_url(pg_url)
+    try:
+        ensure_identity(store)
+        with pytest.raises(DataValidationError, match="NUL") as raised, store.transaction() as conn:
+            upsert_profiles(
+                conn, "bench", [Profile("1", NOW, username="ok"), Profile("2", NOW, username="a\x00b")]
+            )
+        assert raised.value.location == "username"
     finally:
         store.dispose()

@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, or_
+import orjson
+from sqlalchemy import Connection, Table, TextClause, case, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.identity.tables import COMPONENT, IDENTITY_MIGRATIONS, person_profiles, profile_emails
-from core.store.pg_copy import copy_supported, staged_insert
+from core.store.pg_copy import copy_supported, encode_rows, staged_insert
 from core.store.store import Store
 from core.store.timestamps import as_utc
 from core.store.upsert import COPY_THRESHOLD
 
 __all__ = ["Profile", "ProfileEmail", "email_sha256", "ensure_identity", "upsert_profiles"]
 
+_PG = postgresql.dialect(paramstyle="named")
 _NAME_COLUMNS = ("username", "display_name", "profile_url", "is_bot", "attrs")
 
 
@@ -163,16 +166,39 @@ def _execute_rows(
     makes of an insert. On PostgreSQL a batch of ``COPY_THRESHOLD`` rows or more is COPYed into
     a staging table and merged by one ``INSERT ... SELECT ... ON CONFLICT`` (building a
     multi-row VALUES statement cost more than the rest of a Discord ingest); smaller ones go as
-    one multi-row statement (SQLAlchemy sends an executemany of an ON CONFLICT insert row by row)."""
+    one statement (SQLAlchemy sends an executemany of an ON CONFLICT insert row by row), on
+    PostgreSQL with the rows as one JSON parameter (same SQL text for every batch)."""
     if copy_supported(conn) and len(rows) >= COPY_THRESHOLD:
         conn.execute(conflict(staged_insert(conn, table, rows, key_columns)))
         return
-    upsert = conflict(_insert(conn, table))
-    if conn.dialect.name != "postgresql" or len(rows) < 2:
-        conn.execute(upsert, rows)
+    if conn.dialect.name == "postgresql":
+        # One statement whose text does not depend on the batch: the rows as one JSON parameter.
+        sql = _json_upsert_sql(table, tuple(rows[0]), tuple(key_columns), conflict)
+        for start in range(0, len(rows), 2000):
+            data = orjson.dumps(rows[start : start + 2000])
+            if b"\\u0000" in data:  # a NUL in a text field: DataValidationError naming it
+                encode_rows(table, tuple(rows[0]), rows[start : start + 2000])
+            conn.execute(sql, {"rows": data.decode()})
         return
-    for start in range(0, len(rows), 2000):
-        conn.execute(upsert.values(rows[start : start + 2000]))
+    conn.execute(conflict(_insert(conn, table)), rows)
+
+
+@functools.cache
+def _json_upsert_sql(
+    table: Table, columns: tuple[str, ...], key_columns: tuple[str, ...], conflict: Callable[[Any], Any]
+) -> TextClause:
+    """``conflict`` of ``INSERT INTO table SELECT ... FROM json_to_recordset(:rows) ORDER BY key``
+    (key order: one lock order for concurrent batches), compiled once per process (a multi-row
+    VALUES statement is built and compiled afresh per batch)."""
+    typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=_PG)}' for c in columns)
+    source = (
+        select(*(literal_column(f'r."{c}"') for c in columns))
+        .select_from(text(f"json_to_recordset(CAST(:rows AS json)) AS r ({typed})"))
+        .order_by(*(literal_column(f'r."{c}"') for c in key_columns))
+    )
+    insert = postgresql.insert(table).from_select(list(columns), source, include_defaults=False)
+    compiled = conflict(insert).compile(dialect=_PG)
+    return text(str(compiled))
 
 
 def _merge(rows: dict[Any, dict[str, Any]], key: Any, row: dict[str, Any]) -> None:
