@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self, TypeVar, cast
 
 import ijson
+import orjson
 from pydantic import ValidationError
 
 from core.errors import ConfigError, DataValidationError
@@ -158,18 +159,87 @@ class _HashingReader:
         return self._digest.hexdigest()
 
 
+class _NotSplittableError(Exception):
+    """The file cannot be split into messages by DCE's layout: ijson reads it."""
+
+
+_MAX_PIECE = 32 * 1024 * 1024
+"""Largest message (or header) the split path holds; past it ijson streams the file."""
+_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_LONG_RUN = b"0" * 19
+_BEFORE_NUMBER = frozenset(b":,[")
+_WHITESPACE = b" \t\r\n"
+
+
+def _big_integer(data: bytes, start: int) -> bool:
+    """Whether ``data[start:]`` may hold a JSON number of 19 digits or more (ijson rejects integers
+    beyond 64 bits, orjson reads them as floats). Runs of digits inside strings (snowflakes,
+    in quotes or URLs) do not count; one after ``:``, ``,`` or ``[`` does (in a string too:
+    the slow path is exact)."""
+    digits = data.translate(_DIGITS)
+    found = digits.find(_LONG_RUN, start)
+    while found >= 0:
+        before = data[max(found - 64, 0) : found]
+        if before.endswith(b"-"):
+            before = before[:-1]
+        before = before.rstrip(_WHITESPACE)
+        if not before or before[-1] in _BEFORE_NUMBER:  # (only blanks seen: assume the worst)
+            return True
+        found = digits.find(_LONG_RUN, found + 19)
+    return False
+
+
+_MESSAGES_KEY = re.compile(rb'"messages"\s*:\s*\[(\s*)')
+_ESCAPED_LETTER = re.compile(rb"\\u00[67]")
+"""A \\u escape of a lower-case letter: a key could spell "messages" that way."""
+
+
+def _messages_array(head: bytes) -> tuple[int, bytes] | None:
+    """Where the first message of the root object's ``messages`` array starts in ``head`` and
+    the text DCE writes between two messages (``},`` newline, indentation, ``{``); ``None``
+    while ``head`` does not reach that far. Raises :class:`_NotSplittableError` for a
+    ``messages`` array in another layout (for an empty one, ``start`` is its ``]``)."""
+    position = head.find(b'"messages"')
+    while position >= 0:
+        guard = _DepthGuard(MAX_DEPTH)
+        if guard.feed(head[:position]) is not None:
+            raise _NotSplittableError
+        if guard.depth == 1 and not guard._in_string and not guard._held:
+            if _ESCAPED_LETTER.search(head, 0, position):
+                raise _NotSplittableError  # "mess\u0061ges" may have come first
+            key = _MESSAGES_KEY.match(head, position)
+            if key is None or key.end() >= len(head):
+                if len(head) - position > 4096:
+                    raise _NotSplittableError
+                return None  # the array's start is in the next chunk (or the file is odd)
+            space, first = key.group(1), head[key.end() : key.end() + 1]
+            if first == b"]":  # no message: nothing to cut (a raw NUL is never valid JSON)
+                return key.end(), b"}\x00{"
+            if b"\n" not in space or first != b"{":
+                raise _NotSplittableError
+            return key.end(), b"}," + space + b"{"
+        position = head.find(b'"messages"', position + 1)
+    return None
+
+
 class ExportReader:
     """One pass over one export file: the header first, then the messages, once.
 
     Entering the context opens the file and parses the header (``guild``, ``channel``,
     ``dateRange``, ``exportedAt``), which DCE writes before ``messages``, from the start of
-    the file. Messages are then read by a second parser from the top: ijson's C item builder
-    on the raw file is several times faster than feeding it the header parser's events.
+    the file. Messages are then read from the top again: split at the lines between them in
+    DCE's indented layout and parsed by orjson, or, for any other layout or any doubt, by
+    ijson's C item builder (the same items and the same errors either way; ``split=False``
+    always takes ijson).
     """
 
-    def __init__(self, path: str | Path, *, buffer_size: int = _BUFFER_SIZE) -> None:
+    def __init__(self, path: str | Path, *, buffer_size: int = _BUFFER_SIZE, split: bool = True) -> None:
         self.path = Path(path)
         self._buffer_size = buffer_size
+        self._split = split
+        self.parsed_by: str | None = None
+        """``"orjson"`` when the messages were split at DCE's layout and parsed by orjson,
+        ``"ijson"`` when ijson read them (another layout, a problem, or ``split=False``)."""
         self._raw: BinaryIO | None = None
         self._reader: _HashingReader | None = None
         self._header: ExportHeader | None = None
@@ -240,19 +310,8 @@ class ExportReader:
         if self._raw is None:
             raise RuntimeError(f"the reader of {self.source} is closed")
         self._messages_started = True
-        self._raw.seek(0)
-        self._reader = _HashingReader(self._raw, self.path)
-        items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
         validate = Message.__pydantic_validator__.validate_python
-        while True:
-            try:
-                raw = next(items, _END)
-            except ijson.JSONError as exc:
-                raise self._malformed(exc) from None
-            except OSError as exc:
-                raise unreadable_error(exc, self.path) from exc
-            if raw is _END:
-                break
+        for raw in self._raw_messages():
             try:
                 message = validate(raw)
             except ValidationError as exc:
@@ -262,6 +321,104 @@ class ExportReader:
             self.messages_read += 1
             yield cast(dict[str, Any], raw), message  # validated: an object
         self._finished = True
+
+    def _raw_messages(self) -> Iterator[Any]:
+        """The items of the ``messages`` array as parsed, in file order, the whole file read.
+
+        DCE's indented layout is split at the lines between messages and each message parsed by
+        orjson (:meth:`_split_messages`, several times faster than ijson's item builder). At the
+        first thing that path cannot vouch for (another layout, a syntax error, a number orjson
+        reads differently, JSON nested too deep...), ijson reads the file from the top and
+        carries on after the items already handed out: the same items, and the same errors, as
+        ijson alone.
+        """
+        assert self._raw is not None
+        handed_out = 0
+        if self._split:
+            try:
+                for raw in self._split_messages():
+                    yield raw
+                    handed_out += 1
+                self.parsed_by = "orjson"
+                return
+            except _NotSplittableError:
+                log.debug("%s: read by ijson after %d messages", self.path.name, handed_out)
+        self.parsed_by = "ijson"
+        self._raw.seek(0)
+        self._reader = _HashingReader(self._raw, self.path)
+        items = ijson.items(self._reader, "messages.item", buf_size=self._buffer_size, use_float=True)
+        while True:
+            try:
+                raw = next(items, _END)
+            except ijson.JSONError as exc:
+                raise self._malformed(exc) from None
+            except OSError as exc:
+                raise unreadable_error(exc, self.path) from exc
+            if raw is _END:
+                return
+            if handed_out:
+                handed_out -= 1
+                continue
+            yield raw
+
+    def _split_messages(self) -> Iterator[Any]:
+        """The messages of an export in DCE's indented layout, split at the text between them.
+
+        Between two messages DCE writes ``},`` + newline and indentation + ``{``: a newline
+        lies outside any string in JSON, so each piece cut there that orjson parses alone as
+        one JSON value is one item of the array (JSON's grammar parses ``[p1, p2, ...]`` one
+        way only; a cut inside a message would leave a piece with an unclosed bracket). The
+        last piece is parsed with the rest of the file as the root object's end. Raises
+        :class:`_NotSplittableError` (possibly after some items) when the file is not in that
+        layout, or a piece is not valid JSON, or holds an integer of 19 digits or more (ijson
+        rejects those above 64 bits, orjson reads them as floats), or the file is nested too
+        deep, or cannot be read, or one message is larger than ``_MAX_PIECE``: the caller
+        lets ijson read the file and report what is wrong, if anything.
+        """
+        assert self._raw is not None
+        self._raw.seek(0)
+        reader = self._reader = _HashingReader(self._raw, self.path)
+        loads, size = orjson.loads, self._buffer_size
+        try:
+            buffer = b""
+            while (found := _messages_array(buffer)) is None:
+                chunk = reader.read(size)
+                if not chunk or len(buffer) > _MAX_PIECE:
+                    raise _NotSplittableError
+                buffer += chunk
+            if _big_integer(buffer, 0):
+                raise _NotSplittableError
+            start, separator = found
+            search, done = start, False
+            while True:
+                end = buffer.find(separator, search)
+                if end >= 0:
+                    yield loads(memoryview(buffer)[start : end + 1])
+                    start = search = end + len(separator) - 1
+                    continue
+                if done:
+                    break
+                chunk = reader.read(size)
+                if not chunk:
+                    done = True
+                    continue
+                kept = len(buffer) - start
+                if kept > _MAX_PIECE:
+                    raise _NotSplittableError
+                buffer = buffer[start:] + chunk
+                if _big_integer(buffer, max(kept - 64, 0)):
+                    raise _NotSplittableError
+                search, start = max(kept - len(separator) + 1, 0), 0
+            rest = buffer[start:]
+            if b"\\u0000" in rest:
+                raise _NotSplittableError
+            ending = loads(b'{"\\u0000":[' + rest)
+            if not isinstance(ending, dict) or "messages" in ending:  # a second 'messages' key
+                raise _NotSplittableError
+            last: list[Any] = ending["\x00"]
+        except (orjson.JSONDecodeError, DataValidationError, OSError):
+            raise _NotSplittableError from None
+        yield from last
 
     def iter_batches(self, batch_size: int) -> Iterator[list[Message]]:
         """Lists of up to ``batch_size`` validated messages; only one batch is held at a time."""
