@@ -155,3 +155,48 @@ def test_prefetch_runs_ahead_by_its_depth_only() -> None:
         settle.wait(0.5)  # give the worker time to overrun, were it able to
         assert first == 0 and len(made) <= 3
     assert workers() == []
+
+
+def test_full_refresh_cut_short_keeps_every_id_of_a_grown_document(store: Store) -> None:
+    """A full refresh announces only what the ledger does not already hold as unsynced: a
+    document that gained chunks still has every new id recorded before the sink sees one."""
+    run = syncer(store, batch=10)
+    run.prepare()
+    run.sync([doc("same", 2), doc("grown", 1)])
+    before = _chunk_ids(store)
+    refresh = syncer(store, FailingSink(store, fail_on=1), batch=10)
+    refresh.prepare(full_refresh=True)
+    with pytest.raises(AuthenticationError):
+        refresh.sync([doc("same", 2), doc("grown", 4)])
+    after = _chunk_ids(store)
+    assert after["same"] == before["same"]
+    assert len(after["grown"]) == 4 and set(before["grown"]) < set(after["grown"])
+    assert ledger_rows(store) == {"same": "pending", "grown": "pending"}
+
+
+def _chunk_ids(store: Store) -> dict[str, list[str]]:
+    t = vector_ledger_documents
+    with store.engine.connect() as conn:
+        return {doc_id: list(ids) for doc_id, ids in conn.execute(select(t.c.doc_id, t.c.chunk_ids))}
+
+
+def test_ledger_batches_take_the_copy_path_and_read_back_alike(store: Store) -> None:
+    """60 documents (above the COPY threshold) with an error text that needs escaping."""
+    from core.vectors import ledger
+
+    scope = ledger.LedgerScope("demo", "local", "demo")
+    entries = [
+        ledger.LedgerEntry(f"d\\{n}\t", None if n % 2 else f"h{n}", (f"demo:d{n}:0",), "failed") for n in range(60)
+    ]
+    errors = {entries[0].doc_id: "503\tfrom the index\nretry \\ later"}
+    store.migrate("vectors", ledger.VECTOR_MIGRATIONS)
+    newest = ledger.LedgerEntry(entries[5].doc_id, "newest", ("demo:d5:0", "demo:d5:1"), "synced")
+    with store.transaction() as conn:
+        ledger.write_entries(conn, scope, [*entries, newest], errors)  # a repeated document: last wins
+    with store.engine.connect() as conn:
+        loaded = ledger.load_entries(conn, scope, [e.doc_id for e in entries])
+        error = conn.execute(
+            select(vector_ledger_documents.c.error).where(vector_ledger_documents.c.doc_id == entries[0].doc_id)
+        ).scalar_one()
+    assert loaded == {**{e.doc_id: e for e in entries}, newest.doc_id: newest}
+    assert error == errors[entries[0].doc_id]

@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 
 from core.store.migrations import Migration, create_tables
-from core.store.upsert import upsert_rows
+from core.store.pg_copy import NULL, CopyRows, copy_json, copy_supported, copy_text
+from core.store.upsert import COPY_THRESHOLD, upsert_rows
 
 __all__ = [
     "STATUS_FAILED",
@@ -225,10 +226,21 @@ def unfinished_doc_ids(conn: Connection, scope: LedgerScope) -> list[str]:
     )
 
 
+_KEY = ("source", "destination", "namespace", "doc_id")
+_COPY_COLUMNS = (*_KEY, "content_hash", "chunk_ids", "status", "error")
+
+
 def write_entries(
     conn: Connection, scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str]
 ) -> None:
+    """Upsert ``entries`` (a document repeated: its last entry wins). On PostgreSQL a batch of
+    ``COPY_THRESHOLD`` or more is encoded straight into COPY text (no row dicts)."""
     now = dt.datetime.now(dt.UTC)
+    if len(entries) >= COPY_THRESHOLD and copy_supported(conn):
+        rows = _copy_rows(scope, entries, errors)
+        if rows is not None:
+            upsert_rows(conn, vector_ledger_documents, rows, _KEY, constants={"synced_at": now})
+            return
     upsert_rows(
         conn,
         vector_ledger_documents,
@@ -244,8 +256,28 @@ def write_entries(
             }
             for entry in entries
         ],
-        ["source", "destination", "namespace", "doc_id"],
+        list(_KEY),
     )
+
+
+def _copy_rows(scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str]) -> CopyRows | None:
+    """The entries as COPY text, unique on the document; ``None`` when a value holds a NUL
+    (the general path then reports which)."""
+    latest = {entry.doc_id: entry for entry in entries}
+    prefix = "".join(f"{copy_text(value)}\t" for value in (scope.source, scope.destination, scope.namespace))
+    lines = []
+    for entry in latest.values():
+        digest = NULL if entry.content_hash is None else copy_text(entry.content_hash)
+        error = errors.get(entry.doc_id)
+        lines.append(
+            f"{prefix}{copy_text(entry.doc_id)}\t{digest}\t{copy_json(list(entry.chunk_ids))}\t"
+            f"{copy_text(entry.status)}\t{NULL if error is None else copy_text(error)}"
+        )
+    lines.append("")
+    data = "\n".join(lines).encode()
+    if b"\x00" in data:
+        return None
+    return CopyRows(_COPY_COLUMNS, data, len(latest))
 
 
 def forget_documents(conn: Connection, scope: LedgerScope, doc_ids: Sequence[str]) -> None:

@@ -7,7 +7,13 @@ next run. Which rows changed is decided by the commit-ordered change sequence
 row committed while a sync runs (even one written by a batch that began earlier) is picked up
 by the next one. Before anything goes to the sink its chunk ids are recorded as ``pending``,
 so a run killed between the sink write and the ledger write leaves nothing the next run does
-not know to delete. Syncs of one (source, destination, namespace) are serialised.
+not know to delete (a document the ledger already holds as not synced with every one of its
+new ids, as after a full refresh, needs no new intent). Syncs of one (source, destination,
+namespace) are serialised.
+
+A worker thread (:mod:`core.vectors.prefetch`) builds and chunks the next batch of documents
+while this thread sends the current one; the ledger is written once a batch (the previous
+batch's outcome with this batch's intent) and once at the end, or when a failure stops the run.
 """
 
 from __future__ import annotations
@@ -72,6 +78,16 @@ class _Planned:
     def every_id(self) -> tuple[str, ...]:
         """Old and new chunk ids: every record of the document the index may hold."""
         return tuple(dict.fromkeys((*(self.previous.chunk_ids if self.previous else ()), *self.new_ids)))
+
+    def announced(self) -> bool:
+        """Whether the ledger already says what an intent would: not synced, and every new id
+        known (a full refresh or a retry of an unchanged document): no intent to write then."""
+        previous = self.previous
+        return (
+            previous is not None
+            and previous.status != ledger.STATUS_SYNCED
+            and set(self.new_ids).issubset(previous.chunk_ids)
+        )
 
 
 class VectorSyncer:
@@ -244,10 +260,15 @@ class VectorSyncer:
         """Before the sink sees a record, the ledger knows its id (and every older one). The
         previous batch's outcome is written by the same statement (one ledger write a batch);
         until then its documents are ``pending``, which a crash leaves to be synced again."""
-        intent = [ledger.LedgerEntry(p.doc_id, None, p.every_id(), ledger.STATUS_PENDING) for p in planned]
-        with self.store.transaction() as conn:
-            # Rows repeating a document collapse to the last: the intent wins over an outcome.
-            ledger.write_entries(conn, self.scope, [*self._outcome, *intent], self._outcome_errors)
+        intent = [
+            ledger.LedgerEntry(p.doc_id, None, p.every_id(), ledger.STATUS_PENDING)
+            for p in planned
+            if not p.announced()
+        ]
+        if intent or self._outcome:
+            with self.store.transaction() as conn:
+                # A document repeated keeps its last entry: the intent wins over an outcome.
+                ledger.write_entries(conn, self.scope, [*self._outcome, *intent], self._outcome_errors)
         self._outcome, self._outcome_errors = [], {}
 
     def _flush_outcome(self) -> None:
