@@ -9,6 +9,11 @@
   ``--preload airflow.sdk`` counts Airflow's models and executors too (a worse case);
 - warm: the same child runs the DAG file again (modules already imported), median of 5.
 
+At the end, each side's medians per count and its marginal cost per collector between
+consecutive counts (``(median(N2) - median(N1)) / (N2 - N1)``): growth is flat when the
+marginal cost from 20 to 100 is no higher than from 1 to 20. ``--breakdown N`` also profiles
+one warm parse of N collectors in this tree (cProfile) and prints where its time goes.
+
 The collectors file is generated: the entries of ``include/collectors.yaml`` repeated
 under new names until there are N. ``--baseline REF`` extracts ``plugins/`` and ``dags/``
 of that commit (``git archive``, read-only) and runs it as the other side, alternately
@@ -19,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -50,6 +57,41 @@ for _ in range({warm}):
 dags = [name for name in namespace if name.startswith("collect_")]
 print(json.dumps({{"cold": cold, "warm": statistics.median(warm), "dags": len(dags)}}))
 """
+
+
+BREAKDOWN = """
+import cProfile, importlib, pstats, runpy, sys
+importlib.import_module(sys.argv[2])
+runpy.run_path(sys.argv[1])
+profile = cProfile.Profile()
+profile.enable()
+runpy.run_path(sys.argv[1])
+profile.disable()
+stats = pstats.Stats(profile).stats  # (file, line, name) -> (calls, primitive, own, cumulative, callers)
+total = max(cumulative for _, _, _, cumulative, _ in stats.values())
+print(f"  warm parse under cProfile: {{total * 1000:.0f}} ms (the profiler slows it down; shares are the point)")
+parts = {parts}
+for label, (file_part, name) in parts.items():
+    cumulative = sum(c for (f, _, n), (_, _, _, c, _) in stats.items() if n == name and f.endswith(file_part))
+    print(f"  {{cumulative / total:6.1%}}  {{label}}")
+"""
+
+#: What the warm breakdown reports: label -> (file suffix, function); the shares overlap where
+#: one calls another (operator construction includes the params' copies).
+BREAKDOWN_PARTS = {
+    "DAG params validated against their JSON schemas (Airflow, DAG.__init__)": (
+        "airflow/sdk/definitions/param.py",
+        "validate",
+    ),
+    "operators built (Airflow's BaseOperator and ours)": ("airflow/sdk/bases/operator.py", "apply_defaults"),
+    "  of which the DAG's params copied for each task (get_merged_defaults)": (
+        "airflow/sdk/bases/operator.py",
+        "get_merged_defaults",
+    ),
+    "task dependencies (>>)": ("airflow/sdk/definitions/_internal/node.py", "_set_relatives"),
+    "include/collectors.yaml read and validated": ("core/config.py", "load_collectors_file"),
+    "cron schedules checked": ("airflow/sdk/definitions/timetables/_cron.py", "validate"),
+}
 
 
 def collectors_file(count: int, folder: Path) -> Path:
@@ -103,6 +145,31 @@ def parse_once(tree: Path, config: Path, preload: str, result: dict[str, list[fl
     return float(measured["cold"])
 
 
+def growth(medians: dict[int, float]) -> list[str]:
+    """Median per count and the marginal cost per collector between consecutive counts."""
+    counts = sorted(medians)
+    lines = [", ".join(f"{n}: {medians[n] * 1000:.1f} ms" for n in counts)]
+    for low, high in itertools.pairwise(counts):
+        marginal = (medians[high] - medians[low]) / (high - low)
+        lines.append(f"{low} -> {high}: {marginal * 1000:.2f} ms per collector")
+    return lines
+
+
+def breakdown(count: int, folder: Path, preload: str) -> None:
+    config = collectors_file(count, folder)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "COLLECTORS_CONFIG": str(config),
+        "COLLECTORS_PROJECT_ROOT": str(ROOT),
+    }
+    print(f"where a warm parse of {count} collectors spends its time (this tree):", flush=True)
+    code = BREAKDOWN.format(parts=repr(BREAKDOWN_PARTS))
+    subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "dags" / "collectors.py"), preload], env=env, check=True
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 20, 100])
@@ -111,6 +178,7 @@ def main() -> None:
     parser.add_argument(
         "--preload", default="airflow.dag_processing.processor", help="imported before the timer"
     )
+    parser.add_argument("--breakdown", type=int, metavar="N", help="profile a warm parse of N collectors")
     args = parser.parse_args()
     if args.reps < MIN_REPS:
         parser.error(f"--reps must be at least {MIN_REPS}")
@@ -120,6 +188,7 @@ def main() -> None:
         trees = {"this tree": ROOT}
         if args.baseline:
             trees = {f"baseline {args.baseline}": extract(args.baseline, folder / "baseline"), **trees}
+        medians: dict[tuple[str, str], dict[int, float]] = {}
         for count in args.counts:
             config = collectors_file(count, folder)
             warm: dict[str, list[float]] = {}
@@ -136,6 +205,15 @@ def main() -> None:
                 print(f"  cold {line}")
             for line in report(warm, baseline):
                 print(f"  warm {line}")
+            for kind, samples in (("cold", cold), ("warm", warm)):
+                for label, values in samples.items():
+                    medians.setdefault((label, kind), {})[count] = statistics.median(values)
+        print("growth (medians):")
+        for (label, kind), by_count in medians.items():
+            for line in growth(by_count):
+                print(f"  {kind} {label}: {line}")
+        if args.breakdown:
+            breakdown(args.breakdown, folder, args.preload)
     print_load("after")
 
 

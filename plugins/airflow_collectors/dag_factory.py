@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -183,13 +184,12 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
     if entry.asset_schedule is not None:
         schedule = assets_for(entry.asset_schedule.uris, source=source, where=f"collectors.{name}.schedule")
     elif entry.cron_schedule is not None:
-        try:
-            schedule = CronDataIntervalTimetable(str(entry.cron_expression), timezone=defaults.timezone)
-            schedule.validate()
-        except Exception as exc:  # noqa: BLE001 - reported with the entry's name
+        problem = _cron_problem(str(entry.cron_expression), defaults.timezone)
+        if problem is not None:
             raise ConfigError(
-                f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({exc})"
-            ) from None
+                f"{source}: collectors.{name}.schedule: invalid cron {entry.schedule!r} ({problem})"
+            )
+        schedule = CronDataIntervalTimetable(str(entry.cron_expression), timezone=defaults.timezone)
     start = entry.start_date
     deadline_minutes = entry.deadline_minutes
     dag = DAG(
@@ -247,6 +247,17 @@ def build_dag(name: str, entry: CollectorEntry, settings: CollectorsFile, source
             entry_params=list(entry.params),
         )
     return dag
+
+
+@functools.lru_cache(maxsize=256)
+def _cron_problem(expression: str, timezone: str) -> str | None:
+    """Why Airflow refuses this cron schedule, or None; asked once per expression, as most
+    collectors share a handful of them."""
+    try:
+        CronDataIntervalTimetable(expression, timezone=timezone).validate()
+    except Exception as exc:  # noqa: BLE001 - reported with the entry's name
+        return str(exc)
+    return None
 
 
 def _sync_pool(entry: CollectorEntry) -> str | None:

@@ -201,3 +201,20 @@ def test_the_partitions_task_maps_collect_over_what_validate_found(tmp_path: Pat
     assert partitions.execute({"ti": ti}) == ["east", "7"]  # pyright: ignore[reportArgumentType]
     assert ti.pulled == [("validate", PARTITIONS_XCOM_KEY)]
     assert partitions.execute({"ti": _ValidateXCom(None)}) == []  # pyright: ignore[reportArgumentType]
+
+
+def test_a_cron_checked_once_is_still_refused_for_every_entry_using_it(tmp_path: Path) -> None:
+    source = tmp_path / "collectors.yaml"
+    entry = "    collector: tests.fakes.toy_collector:ToyCollector\n"
+    source.write_text(
+        f"collectors:\n  good:\n{entry}    schedule: '0 * * * *'\n  bad:\n{entry}    schedule: '61 * * * *'\n"
+    )
+    for _ in range(2):  # the second time the answer comes from the cache
+        with pytest.raises(ConfigError, match=r"collectors\.bad\.schedule: invalid cron '61 \* \* \* \*'"):
+            build_dags(source)
+    source.write_text(
+        f"collectors:\n  one:\n{entry}    schedule: '0 * * * *'\n  two:\n{entry}    schedule: '0 * * * *'\n"
+    )
+    dags = build_dags(source)
+    assert [dag.timetable.expression for dag in dags.values()] == ["0 * * * *", "0 * * * *"]  # pyright: ignore[reportAttributeAccessIssue]
+    assert dags["collect_one"].timetable is not dags["collect_two"].timetable
