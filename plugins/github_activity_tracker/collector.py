@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import requests
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, or_, select, text
 
 from core.collectors import AbstractCollector, RunContext
 from core.errors import CollectorError, PermissionDeniedError, sanitize_exception_message
@@ -100,10 +100,15 @@ __all__ = ["GitHubCollector"]
 log = logging.getLogger(__name__)
 
 # Commit details are fetched one request each and written in batches: one transaction (one
-# DELETE, one COPY/insert of the files, one UPDATE of the commits) per this many commits, or
+# DELETE of replaced file lists, the files and the commits' sums) per this many commits, or
 # sooner once this many files wait (memory stays bounded with 3,000-file commits).
 COMMIT_DETAILS_BATCH = 100
 COMMIT_DETAILS_BATCH_FILES = 20_000
+# Which of a page's commits are stored, and with which details status (PostgreSQL: the shas
+# as one array parameter, so one statement text, compiled once, whatever the page's size).
+_PG_STORED_COMMITS = text(
+    "SELECT sha, files_status FROM github_commits WHERE repo_id = :repo_id AND sha = ANY(CAST(:shas AS text[]))"
+)
 
 
 class GitHubCollector(AbstractCollector):
@@ -752,12 +757,16 @@ class _RepoRun:
         """sha -> ``files_status`` of the page's commits already stored (one SELECT)."""
         if not commits:
             return {}
-        t = github_commits
-        query = select(t.c.sha, t.c.files_status).where(
-            t.c.repo_id == self.repo_id, t.c.sha.in_(sorted({c.sha for c in commits}))
-        )
+        shas = sorted({c.sha for c in commits})
         with self.store.engine.connect() as conn:
-            return {sha: status for sha, status in conn.execute(query).all()}
+            if conn.dialect.name == "postgresql":  # one text whatever the page's size
+                found = conn.execute(_PG_STORED_COMMITS, {"repo_id": self.repo_id, "shas": shas})
+            else:
+                t = github_commits
+                found = conn.execute(
+                    select(t.c.sha, t.c.files_status).where(t.c.repo_id == self.repo_id, t.c.sha.in_(shas))
+                )
+            return {sha: status for sha, status in found.all()}
 
     def page_details(self, commits: Sequence[Commit]) -> Iterator[FileListResult]:
         """Details of these commits (those without a file list), one request each; none when

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from core.identity import Profile, upsert_profiles
 from core.store import as_utc, upsert_rows
+from core.store.pg_copy import encode_rows
 from github_activity_tracker.api_schemas import (
     Commit,
     CommitFile,
@@ -84,6 +88,97 @@ def _upsert_content(
         only_if_changed=content,
         expect_new=expect_new,
     )
+
+
+# --------------------------------------------------------------------------- PostgreSQL: one statement a page
+#
+# A page of commits is written on PostgreSQL by statements whose text does not depend on the
+# batch: the rows travel as ONE JSON parameter per table, turned back into typed rows by
+# ``json_to_recordset``, and the upserts of one step are data-modifying CTEs of one statement
+# (one round trip). The SQL is built once per process from the table definitions with plain
+# string formatting: building and compiling a multi-row VALUES statement (or a COPY with its
+# savepoint) cost more than the writes themselves for a page of 50 commits.
+
+_PG = postgresql.dialect()
+# Above this many file rows in a page, COPY (core.store.upsert_rows) is used for the files.
+PG_JSON_FILE_ROWS = 2000
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@functools.cache
+def _pg_upsert_sql(
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    updates: tuple[str, ...],
+    changed: tuple[str, ...],
+) -> str:
+    """``INSERT ... SELECT ... FROM json_to_recordset(:rows_<table>) ORDER BY key ON CONFLICT``:
+    rows in key order (one lock order for concurrent runs); ``updates`` from the incoming row,
+    only where one of ``changed`` differs (an unchanged row keeps its ``row_updated_at``)."""
+    names = ", ".join(_q(c) for c in columns)
+    typed = ", ".join(f"{_q(c)} {table.c[c].type.compile(dialect=_PG)}" for c in columns)
+    key = ", ".join(_q(k) for k in keys)
+    sql = (
+        f"INSERT INTO {table.name} ({names}) SELECT {names}"
+        f" FROM json_to_recordset(CAST(:rows_{table.name} AS json)) AS r ({typed})"
+        f" ORDER BY {key} ON CONFLICT ({key}) "
+    )
+    if not updates:
+        return sql + "DO NOTHING"
+    sql += "DO UPDATE SET " + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
+    if changed:
+        sql += " WHERE " + " OR ".join(
+            f"{table.name}.{_q(c)} IS DISTINCT FROM EXCLUDED.{_q(c)}" for c in changed
+        )
+    return sql
+
+
+_PgStep = tuple[str, dict[str, Any]]
+
+
+def _pg_upsert(
+    table: Table, rows: Sequence[Row], keys: Sequence[str], *, content: bool, exclude: Iterable[str] = ()
+) -> _PgStep | None:
+    """The upsert of ``rows`` as one shape-stable statement and its JSON parameter (rows
+    unique on the key, the last one winning, as ``upsert_rows``). ``content``: update the
+    content columns and ``row_updated_at`` only when a content column changed (else every
+    non-key column). A NUL character in a text field raises DataValidationError naming the
+    table, column and row (PostgreSQL text cannot hold one); elsewhere (e.g. escaped in a JSON
+    value, or a literal backslash-u0000) it returns None and the caller takes the
+    general path."""
+    by_key = {tuple(row[k] for k in keys): row for row in rows}
+    columns = tuple(rows[0])
+    if content:
+        changed = tuple(c for c in _content_columns(table, keys, exclude) if c in columns)
+        updates = (*changed, "row_updated_at")
+    else:
+        changed = ()
+        updates = tuple(c for c in columns if c not in keys)
+    unique = list(by_key.values())
+    data = orjson.dumps(unique)
+    if b"\\u0000" in data:
+        encode_rows(table, columns, unique)  # a NUL in a text field: DataValidationError naming it
+        return None
+    return _pg_upsert_sql(table, columns, tuple(keys), updates, changed), {
+        f"rows_{table.name}": data.decode()
+    }
+
+
+def _pg_execute(conn: Connection, steps: Sequence[_PgStep], last: _PgStep) -> None:
+    """``steps`` as data-modifying CTEs of ``last``: one statement, one round trip. Each CTE
+    writes another table than the others, so their order inside the statement does not matter."""
+    params: dict[str, Any] = {}
+    ctes = []
+    for n, (sql, values) in enumerate(steps):
+        ctes.append(f"w{n} AS ({sql})")
+        params.update(values)
+    sql, values = last
+    params.update(values)
+    conn.execute(text(f"WITH {', '.join(ctes)} {sql}" if ctes else sql), params)
 
 
 # --------------------------------------------------------------------------- users
@@ -207,7 +302,21 @@ def write_commits(
                 "row_updated_at": now,
             }
         )
-    write_users(conn, users, now)
+    if conn.dialect.name == "postgresql":
+        # Profiles (core.identity), then the users and the commits in one statement.
+        unique = {u.id: u for u in users if u is not None}
+        upsert_profiles(conn, "github", [_profile(unique[k], now) for k in sorted(unique)])
+        user_rows = [_user_row(unique[k], now) for k in sorted(unique)]
+        commit_step = _pg_upsert(
+            github_commits, rows, ["repo_id", "sha"], content=True, exclude=_COMMIT_DETAIL_COLUMNS
+        )
+        user_step = _pg_upsert(github_users, user_rows, ["user_id"], content=True) if user_rows else None
+        if commit_step is not None and (user_step is not None or not user_rows):
+            _pg_execute(conn, [user_step] if user_step else [], commit_step)
+            return len({c.sha for c in commits})
+        _upsert_content(conn, github_users, user_rows, ["user_id"])
+    else:
+        write_users(conn, users, now)
     return _upsert_content(
         conn,
         github_commits,
@@ -309,6 +418,16 @@ def write_commit_details(
         files = {f.filename: f for f in by_sha[sha].files}  # a name listed twice is one row
         rows += [_file_row(repo_id, sha, f, store_patches) for f in files.values()]
         summaries.append(_summary(by_sha[sha], list(files.values())))
+    if conn.dialect.name == "postgresql" and len(rows) < PG_JSON_FILE_ROWS:
+        # The files and the commits' sums in one statement.
+        files_step = (
+            _pg_upsert(github_commit_files, rows, ["repo_id", "sha", "filename"], content=False)
+            if rows
+            else None
+        )
+        if files_step is not None or not rows:
+            _pg_execute(conn, [files_step] if files_step else [], _pg_summaries(repo_id, summaries, now))
+            return len(rows)
     if rows:
         upsert_rows(conn, github_commit_files, rows, ["repo_id", "sha", "filename"], expect_new=True)
     _update_summaries(conn, repo_id, summaries, now)
@@ -331,10 +450,14 @@ _PG_UPDATE_SUMMARIES = text(
 )
 
 
+def _pg_summaries(repo_id: int, summaries: Sequence[Row], now: dt.datetime) -> _PgStep:
+    columns = {name: [row[name] for row in summaries] for name in ("sha", *_SUMMARY)}
+    return _PG_UPDATE_SUMMARIES.text, {**columns, "repo_id": repo_id, "now": now}
+
+
 def _update_summaries(conn: Connection, repo_id: int, summaries: Sequence[Row], now: dt.datetime) -> None:
     if conn.dialect.name == "postgresql":
-        columns = {name: [row[name] for row in summaries] for name in ("sha", *_SUMMARY)}
-        conn.execute(_PG_UPDATE_SUMMARIES, {**columns, "repo_id": repo_id, "now": now})
+        conn.execute(_PG_UPDATE_SUMMARIES, _pg_summaries(repo_id, summaries, now)[1])
         return
     t = github_commits
     statement = (

@@ -9,16 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event, func, select
 
 from core.collectors import RunContext
-from core.errors import PermissionDeniedError
+from core.errors import DataValidationError, PermissionDeniedError
 from core.store import Store
 from github_activity_tracker.api_schemas import Commit
-from github_activity_tracker.collector import GitHubCollector
+from github_activity_tracker.collector import GitHubCollector, _RepoRun
+from github_activity_tracker.commit_files import FileListResult
 from github_activity_tracker.rows import CommitDetails, write_commit_details, write_commits
-from github_activity_tracker.tables import github_commit_files, github_commits
+from github_activity_tracker.tables import github_commit_files, github_commits, github_users
 from tests.fakes.github_server import FakeClock, FakeGitHubServer, Fault, FileChange
 from tests.integration.test_github_collector import T1, Harness
 from tests.integration.test_github_filters import REPO, llvm_dataset
@@ -196,3 +199,105 @@ def test_stored_commits_are_not_written_again_unless_full_refresh(
         harness.rows(github_commits, github_commits.c.sha == newest)[0]["message"]
         == "Amended text GitHub now shows"
     )
+
+
+# =========================================================================== PostgreSQL: a page in few statements
+
+
+class _MemoryRun(_RepoRun):
+    """The per-repository run with ``GET /commits/{sha}`` answered from memory (no HTTP)."""
+
+    held: dict[str, Commit] = {}
+
+    def fetch_commit(self, sha: str) -> FileListResult:
+        commit = self.held[sha]
+        return FileListResult(commit, list(commit.files or []), True, "api", 1)
+
+
+def _memory_run(pg_url: str, batch: list[Commit]) -> _MemoryRun:
+    collector = GitHubCollector(
+        {"repositories": [REPO]},
+        context=RunContext(store_url=pg_url, connections={"github_default": {"password": "t"}}),
+    )
+    collector.validate_config()
+    collector.migrate()
+    run = _MemoryRun(collector, REPO)
+    run.repo_id = 7
+    run.held = {c.sha: c for c in batch}
+    return run
+
+
+def _authored(n: int, message: str | None = None) -> Commit:
+    user = {"login": f"dev{n % 3}", "id": 100 + n % 3, "type": "User"}
+    data = _commit(n, [f"src/{n}/a.cpp"]).model_dump(mode="json", exclude_none=True)
+    data.update(author=user, committer=user)
+    if message is not None:
+        data["commit"]["message"] = message
+    return Commit.model_validate(data)
+
+
+def test_a_page_is_five_statements_on_postgresql(pg_url: str) -> None:
+    """Which commits are stored (one SELECT), then in the page's transaction: the person
+    profiles, the users and commits (one statement), the files and the commits' sums (one
+    statement), the checkpoint (one compare-and-set)."""
+    batch = [_authored(n) for n in range(50)]
+    run = _memory_run(pg_url, batch)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()[:4]))
+
+    event.listen(run.store.engine, "before_cursor_execute", record)
+    try:
+        run.store_commit_page(batch, run.state.with_cursor("commits", batch[-1].committed_at))
+        assert seen == [
+            "SELECT sha, files_status FROM",
+            "INSERT INTO person_profiles (source,",
+            "WITH w0 AS (INSERT",  # github_users, then github_commits
+            "WITH w0 AS (INSERT",  # github_commit_files, then the sums
+            "WITH updated AS (",
+        ]
+        with run.store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(github_commits)).scalar_one() == 50
+            assert conn.execute(select(func.count()).select_from(github_commit_files)).scalar_one() == 50
+            assert conn.execute(select(func.count()).select_from(github_users)).scalar_one() == 3
+            assert {r.files_status for r in conn.execute(select(github_commits.c.files_status))} == {
+                "complete"
+            }
+        assert run.state.cursor("commits") is not None
+    finally:
+        event.remove(run.store.engine, "before_cursor_execute", record)
+        run.store.dispose()
+
+
+def test_an_unchanged_commit_keeps_its_row_stamp_on_postgresql(pg_url: str) -> None:
+    """The one-statement upsert updates a stored commit only when a content column changed."""
+    GitHubCollector({"repositories": [REPO]}, context=RunContext(store_url=pg_url)).migrate()
+    store = Store.from_url(pg_url)
+    later = NOW + dt.timedelta(hours=1)
+    try:
+        with store.transaction() as conn:
+            write_commits(conn, 7, [_authored(1), _authored(2)], NOW)
+        with store.transaction() as conn:
+            write_commits(conn, 7, [_authored(1), _authored(2, "Reworded")], later)
+        with store.engine.connect() as conn:
+            rows = {r.sha: r for r in conn.execute(select(github_commits))}
+            users = {r.user_id: r.row_updated_at for r in conn.execute(select(github_users))}
+        assert rows[_authored(1).sha].row_updated_at == NOW
+        assert (rows[_authored(2).sha].message, rows[_authored(2).sha].row_updated_at) == ("Reworded", later)
+        assert set(users.values()) == {NOW}
+    finally:
+        store.dispose()
+
+
+def test_a_nul_character_names_the_column_and_stores_nothing_on_postgresql(pg_url: str) -> None:
+    run = _memory_run(pg_url, [_authored(1, "bad \x00 message")])
+    try:
+        with pytest.raises(DataValidationError, match="NUL") as raised:
+            run.store_commit_page(list(run.held.values()), run.state)
+        assert raised.value.location == "message"
+        with run.store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(github_commits)).scalar_one() == 0
+            assert conn.execute(select(func.count()).select_from(github_users)).scalar_one() == 0
+    finally:
+        run.store.dispose()
