@@ -9,7 +9,11 @@
 3. Builds the same message rows and COPYs them into an empty copy of ``discord_messages``
    with the same indexes, checked (no foreign keys, triggers, upsert, validation or
    checkpoints): the ceiling.
-Steps 2 and 3 alternate (benchmarks/harness.py: collector, ceiling; then ceiling, collector; ...)
+4. The same COPY into ``discord_messages`` itself, its parent rows inserted first: the
+   write with the foreign keys the collector's table has (checked row by row).
+5. Runs the collector over an empty export folder: its fixed cost (process start, imports,
+   migrations), which every run pays whatever its size.
+Steps 2 to 5 alternate (benchmarks/harness.py; the starting side rotates)
 ``--repeat`` times, each on a fresh database; the machine's load is printed before and after,
 each side as median and range, and the claim as the median and range of the per-rep ratios
 (the ceiling's rate over the collector's). ``--repeat 1`` (or 2) runs the collector alone, for
@@ -76,7 +80,9 @@ def _drop_db(admin_dsn: str, name: str) -> None:
     conn.close()
 
 
-def run_collector(exports: Path, url: str, batch_size: int, tmp: Path) -> tuple[float, dict, float, int]:
+def run_collector(
+    exports: Path, url: str, batch_size: int, tmp: Path, root: Path = ROOT
+) -> tuple[float, dict, float, int]:
     config = tmp / "collectors.yaml"
     config.write_text(
         textwrap.dedent(f"""
@@ -86,7 +92,7 @@ def run_collector(exports: Path, url: str, batch_size: int, tmp: Path) -> tuple[
             config: {{export_dir: "{exports}", batch_size: {batch_size}}}
         """)
     )
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{root / 'plugins'}:{root}"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.run(
@@ -122,13 +128,17 @@ def _index_shapes(conn: Connection, table: str) -> list[str]:
     return sorted(re.sub(r"INDEX \S+ ON \S+", "INDEX ON <table>", definition) for definition in rows)
 
 
-def copy_ceiling(exports: Path, url: str) -> tuple[float, int, list[str]]:
+def copy_ceiling(exports: Path, url: str, *, with_keys: bool = False) -> tuple[float, int, list[str]]:
     """Rows built from the same exports, COPYed into an empty copy of discord_messages.
 
     The database is migrated by the collector's own migrations, so ``discord_messages`` is
     the table the collector writes; the ceiling table copies its columns, defaults (the
     change sequence stamp included) and indexes, and the copy is checked index by index.
     It has no foreign keys, no triggers, no upsert, no validation and no checkpoints.
+
+    ``with_keys`` COPYs into ``discord_messages`` itself instead, its guilds, channels and
+    authors inserted first (untimed): the same write with the table's foreign keys checked
+    row by row, which the collector cannot avoid.
     """
     store = Store.from_url(url)
     store.migrate("discord", DISCORD_MIGRATIONS)
@@ -149,10 +159,14 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int, list[str]]:
     writer = csv.writer(buffer)
     now = dt.datetime.now(dt.UTC)
     rows = 0
+    parents: dict[str, dict[str, tuple[str, ...]]] = {"guilds": {}, "channels": {}, "authors": {}}
     for path in discover_exports(exports):
         with ExportReader(path) as reader:
             header = reader.open()
+            parents["guilds"][header.guild.id] = (header.guild.id,)
+            parents["channels"][header.channel.id] = (header.channel.id, header.guild.id)
             for raw, message in reader.iter_checked():
+                parents["authors"][raw["author"]["id"]] = (raw["author"]["id"],)
                 row = {**message_row(raw, message, header), "updated_at": now}
                 columns = columns or list(row)  # what the collector writes; the rest is defaults
                 writer.writerow(
@@ -168,9 +182,27 @@ def copy_ceiling(exports: Path, url: str) -> tuple[float, int, list[str]]:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        target = "copy_target"
+        if with_keys:
+            target = "discord_messages"
+            for sql, key in (
+                ("INSERT INTO discord_guilds VALUES (%s, 'g', NULL, now())", "guilds"),
+                (
+                    "INSERT INTO discord_channels (channel_id, guild_id, name, type, updated_at) "
+                    "VALUES (%s, %s, 'c', 'GuildTextChat', now())",
+                    "channels",
+                ),
+                (
+                    "INSERT INTO discord_authors (author_id, name, is_bot, roles, updated_at) "
+                    "VALUES (%s, 'a', false, '[]', now())",
+                    "authors",
+                ),
+            ):
+                cursor.executemany(sql, list(parents[key].values()))
+            raw.commit()
         started = time.perf_counter()
         cursor.copy_expert(
-            f"COPY copy_target ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')",
+            f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')",
             io.StringIO(payload),
         )
         raw.commit()
@@ -196,6 +228,13 @@ def main() -> None:
         "(peak RSS and CPU, no ratio)",
     )
     parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "discord")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run the collector of another checkout (e.g. a git worktree of an older "
+        "commit) as a side of its own: before/after, alternately",
+    )
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
@@ -231,6 +270,41 @@ def main() -> None:
         peaks_kb.append(peak_kb)
         return seconds
 
+    empty = tmp / "no-exports"
+    empty.mkdir(exist_ok=True)
+
+    def baseline_side() -> float:
+        assert args.baseline is not None
+        database = _create_db(admin)
+        try:
+            seconds, counts, _cpu_s, _peak_kb = run_collector(
+                exports, f"{base}/{database}", args.batch_size, tmp, root=args.baseline.resolve()
+            )
+        finally:
+            _drop_db(admin, database)
+        stored.append(counts["messages_new"])
+        return seconds
+
+    def keys_side() -> float:
+        database = _create_db(admin)
+        try:
+            seconds, _rows, _shapes = copy_ceiling(exports, f"{base}/{database}", with_keys=True)
+        finally:
+            _drop_db(admin, database)
+        return seconds
+
+    def fixed_side() -> float:
+        """The collector over an empty export folder: process start, imports, migrations, run
+        bookkeeping: what every run pays whatever its size."""
+        database = _create_db(admin)
+        try:
+            seconds, _counts, _cpu_s, _peak_kb = run_collector(
+                empty, f"{base}/{database}", args.batch_size, tmp
+            )
+        finally:
+            _drop_db(admin, database)
+        return seconds
+
     def ceiling_side() -> float:
         database = _create_db(admin)
         try:
@@ -251,7 +325,15 @@ def main() -> None:
             f"{max(peaks_kb) / 1024:.0f} MB, CPU {describe(cpu_runs, 's', 1.0)}"
         )
         return
-    samples = alternate({"collector": collector_side, "ceiling": ceiling_side}, args.repeat)
+    sides = {
+        "collector": collector_side,
+        "ceiling": ceiling_side,
+        "COPY with foreign keys": keys_side,
+        "fixed cost": fixed_side,
+    }
+    if args.baseline is not None:
+        sides["baseline collector"] = baseline_side
+    samples = alternate(sides, args.repeat)
     print_load("after")
     if set(stored) != set(copied) or len(set(stored)) != 1:
         raise SystemExit(f"the collector stored {stored} messages, the ceiling {copied}")
@@ -261,10 +343,23 @@ def main() -> None:
     for line in report(samples, "ceiling"):
         print(line)
     shares = [c / i for c, i in zip(samples["ceiling"], samples["collector"], strict=True)]
+    fixed = [f / i for f, i in zip(samples["fixed cost"], samples["collector"], strict=True)]
+    if args.baseline is not None:
+        speedups = [b / i for b, i in zip(samples["baseline collector"], samples["collector"], strict=True)]
+        before = [c / b for c, b in zip(samples["ceiling"], samples["baseline collector"], strict=True)]
+        print(
+            f"baseline collector rate / ceiling rate (per rep): median {statistics.median(before):.0%} "
+            f"(range {min(before):.0%} to {max(before):.0%}); collector speed-up over the baseline: "
+            f"median {statistics.median(speedups):.2f}x (range {min(speedups):.2f} to {max(speedups):.2f})"
+        )
     print(
         f"collector rate / ceiling rate (per rep): median {statistics.median(shares):.0%} "
         f"(range {min(shares):.0%} to {max(shares):.0%}, {len(shares)} reps); "
         f"{stored[0]:,} messages"
+    )
+    print(
+        f"fixed cost (no exports) / collector (per rep): median {statistics.median(fixed):.0%} "
+        f"(range {min(fixed):.0%} to {max(fixed):.0%})"
     )
     print(
         f"collector peak RSS median {statistics.median(peaks_kb) / 1024:.0f} MB "

@@ -2,6 +2,7 @@
 
     PYTHONPATH=plugins:. python benchmarks/bench_discord_ingest_profile.py [--messages 20000]
         [--channels 4] [--batch-size 2000] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+    PYTHONPATH=plugins:. python benchmarks/bench_discord_ingest_profile.py --compare-parsers 5
 
 Runs the collector's two passes one after the other in this thread under cProfile (the collector
 itself overlaps them: the validation pass of the next file runs in a background thread while
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
+import functools
 import pstats
 import tempfile
 import time
@@ -24,34 +25,64 @@ from pathlib import Path
 
 from benchmarks.bench_discord_ingest import _create_db, _drop_db
 from benchmarks.generate_discord_export import generate_exports
+from benchmarks.harness import alternate, print_load, report
 from core.collectors import RunContext
 from core.store import Store
 from discord_activity_tracker.collector import DiscordCollector
+from discord_activity_tracker.export_reader import ExportReader
 from discord_activity_tracker.spool import spool_export
 
-# Validation-pass functions by the file they live in: tottime is summed per phase.
-_PASS_ONE = {
-    "parse": ("ijson", "export_reader.py", "json/", "orjson"),
-    "validate": ("pydantic", "api_schemas.py"),
-    "encode + spool": ("rows.py", "spool.py", "pg_copy.py", "hashlib", "tempfile"),
+# Validation-pass phases by the functions that do them (cumulative time: a generator's counts
+# only while it runs, so the consumer's work is not in it); the rest of the pass is "other".
+_PASS_ONE: dict[str, list[tuple[str, ...]]] = {
+    "parse (read, hash, depth guard, JSON)": [("_raw_messages", "export_reader.py")],
+    "validate (pydantic)": [
+        ("<method 'validate_python' of 'pydantic_core._pydantic_core.SchemaValidator' objects>", "~")
+    ],
+    # ``add`` flushes each full batch itself; the last, partial one is flushed by spool_export
+    "encode + spool (rows, hash, pickle)": [("add", "spool.py"), ("flush", "spool.py", "spool_export")],
 }
 
 
-def _shares(stats: pstats.Stats, buckets: dict[str, tuple[str, ...]]) -> dict[str, float]:
-    totals = dict.fromkeys([*buckets, "other"], 0.0)
-    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{filename}:{name}"
-        bucket = next((b for b, marks in buckets.items() if any(m in where for m in marks)), "other")
-        totals[bucket] += tottime
-    return totals
+def _cumulative(stats: pstats.Stats, function: str, filename: str, caller: str | None = None) -> float:
+    """Cumulative seconds of ``function`` (in ``filename``), or only of its calls from ``caller``."""
+    total = 0.0
+    for (file, _line, name), (_cc, _nc, _tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if name != function or not file.endswith(filename):
+            continue
+        if caller is None:
+            total += ct
+        else:
+            total += sum(entry[3] for (_f, _l, who), entry in callers.items() if who == caller)
+    return total
 
 
-def _cumulative(stats: pstats.Stats, function: str, filename: str) -> float:
-    return sum(
-        ct
-        for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()  # type: ignore[attr-defined]
-        if name == function and file.endswith(filename)
+def _read_all(paths: list[Path], *, split: bool) -> float:
+    """CPU seconds to read and validate every message of ``paths`` (no rows, no spool)."""
+    began = time.process_time()
+    for path in paths:
+        with ExportReader(path, split=split) as reader:
+            for _raw, _message in reader.iter_checked():
+                pass
+            if reader.parsed_by != ("orjson" if split else "ijson"):
+                raise SystemExit(f"{path.name} was read by {reader.parsed_by}")
+    return time.process_time() - began
+
+
+def _compare_parsers(paths: list[Path], reps: int) -> None:
+    size = sum(p.stat().st_size for p in paths)
+    print(f"{len(paths)} exports, {size / 1e6:.1f} MB; read + validate, CPU seconds")
+    print_load("before")
+    samples = alternate(
+        {
+            "ijson": functools.partial(_read_all, paths, split=False),
+            "split + orjson": functools.partial(_read_all, paths, split=True),
+        },
+        reps,
     )
+    print_load("after")
+    for line in report(samples, "ijson"):
+        print(line)
 
 
 def main() -> None:
@@ -60,7 +91,20 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--compare-parsers",
+        type=int,
+        metavar="REPS",
+        default=0,
+        help="instead: read and validate the exports REPS times with each message parser "
+        "(split at DCE's layout + orjson, and ijson alone), alternately; CPU seconds",
+    )
     args = parser.parse_args()
+    if args.compare_parsers:
+        with tempfile.TemporaryDirectory(prefix="bench-discord-parsers-") as tmp:
+            paths = generate_exports(Path(tmp), messages=args.messages, channels=args.channels)
+            _compare_parsers(paths, args.compare_parsers)
+        return
     admin_dsn = args.pg.replace("postgresql+psycopg2://", "postgresql://")
     name = _create_db(admin_dsn)
     url = args.pg.rsplit("/", 1)[0] + f"/{name}"
@@ -73,7 +117,7 @@ def main() -> None:
             )
             collector.validate_config()
             collector.migrate()
-            print(f"load average {os.getloadavg()} on {os.cpu_count()} cores")
+            print_load("before")
             size = sum(p.stat().st_size for p in paths)
             print(f"{args.messages} messages, {len(paths)} exports, {size / 1e6:.1f} MB")
             first, second = cProfile.Profile(), cProfile.Profile()
@@ -94,7 +138,13 @@ def main() -> None:
                     collector._write_file(spooled, counts)
                     second.disable()
                 walls[1] += time.perf_counter() - began
-            one = _shares(pstats.Stats(first), _PASS_ONE)
+            one_stats = pstats.Stats(first)
+            one = {
+                phase: sum(_cumulative(one_stats, *function) for function in functions)
+                for phase, functions in _PASS_ONE.items()
+            }
+            one_total = sum(t[2] for t in one_stats.stats.values())  # type: ignore[attr-defined]
+            one["other Python of the validation pass"] = max(0.0, one_total - sum(one.values()))
             two = pstats.Stats(second)
             two_total = sum(t[2] for t in two.stats.values())  # type: ignore[attr-defined]
             copy = _cumulative(two, "_copy", "pg_copy.py")  # into staging tables or straight into the table
@@ -112,7 +162,7 @@ def main() -> None:
             )
             for phase, seconds in phases.items():
                 print(f"  {phase:28s} {seconds:7.2f} s  {seconds / total:5.0%}")
-            print(f"load average {os.getloadavg()}")
+            print_load("after")
     finally:
         Store.from_url(url).dispose()
         _drop_db(admin_dsn, name)
