@@ -1,7 +1,8 @@
 """``upsert_profiles`` on PostgreSQL takes two paths: a batch of ``COPY_THRESHOLD`` accounts or more
 is COPYed into a staging table and merged by ``INSERT ... SELECT ... ON CONFLICT``, a smaller one
-goes as a multi-row VALUES statement. Both must apply the same merge rules (earliest first
-sighting, the newest sighting's names, verified once verified, plain e-mail kept)."""
+goes as one ``INSERT ... SELECT FROM json_to_recordset`` whose merge rules are SQL text. Both
+must apply the same merge rules (earliest first sighting, the newest sighting's names,
+verified once verified, plain e-mail kept)."""
 
 from __future__ import annotations
 
