@@ -9,10 +9,12 @@
   ``--preload airflow.sdk`` counts Airflow's models and executors too (a worse case);
 - warm: the same child runs the DAG file again (modules already imported), median of 5.
 
-At the end, each side's medians per count and its marginal cost per collector between
-consecutive counts (``(median(N2) - median(N1)) / (N2 - N1)``): growth is flat when the
-marginal cost from 20 to 100 is no higher than from 1 to 20. ``--breakdown N`` also profiles
-one warm parse of N collectors in this tree (cProfile) and prints where its time goes.
+Every (tree, count) pair is one side of the same rotation, so the figures a ratio or a growth
+figure compares were taken close together. At the end, each tree's marginal cost per collector
+between consecutive counts, computed within each rep (``(t(N2) - t(N1)) / (N2 - N1)``), median
+and range: growth is flat when the marginal cost from 20 to 100 is no higher than from 1 to 20.
+``--breakdown N`` also profiles one warm parse of N collectors in this tree (cProfile) and
+prints where its time goes.
 
 The collectors file is generated: the entries of ``include/collectors.yaml`` repeated
 under new names until there are N. ``--baseline REF`` extracts ``plugins/`` and ``dags/``
@@ -145,13 +147,24 @@ def parse_once(tree: Path, config: Path, preload: str, result: dict[str, list[fl
     return float(measured["cold"])
 
 
-def growth(medians: dict[int, float]) -> list[str]:
-    """Median per count and the marginal cost per collector between consecutive counts."""
-    counts = sorted(medians)
-    lines = [", ".join(f"{n}: {medians[n] * 1000:.1f} ms" for n in counts)]
+def _side(label: str, count: int) -> str:
+    return f"{label}, {count} collectors"
+
+
+def growth(samples: dict[int, list[float]]) -> list[str]:
+    """The marginal cost per collector between consecutive counts, from each rep's own figures
+    (``(rep r at N2 - rep r at N1) / (N2 - N1)``): median and range over the reps."""
+    counts = sorted(samples)
+    lines = []
     for low, high in itertools.pairwise(counts):
-        marginal = (medians[high] - medians[low]) / (high - low)
-        lines.append(f"{low} -> {high}: {marginal * 1000:.2f} ms per collector")
+        per_rep = [
+            (at_high - at_low) / (high - low) * 1000
+            for at_low, at_high in zip(samples[low], samples[high], strict=True)
+        ]
+        lines.append(
+            f"{low} -> {high}: median {statistics.median(per_rep):.2f} ms per collector "
+            f"(range {min(per_rep):.2f} to {max(per_rep):.2f}, {len(per_rep)} reps)"
+        )
     return lines
 
 
@@ -188,30 +201,33 @@ def main() -> None:
         trees = {"this tree": ROOT}
         if args.baseline:
             trees = {f"baseline {args.baseline}": extract(args.baseline, folder / "baseline"), **trees}
-        medians: dict[tuple[str, str], dict[int, float]] = {}
+        configs = {count: collectors_file(count, folder) for count in args.counts}
+        # Every (tree, count) pair is a side of one rotation, so the counts a growth figure
+        # compares ran close together in time, under about the same load.
+        warm: dict[str, list[float]] = {}
+        print(f"cold parses (fresh process, {args.preload} imported):", flush=True)
+        cold = alternate(
+            {
+                _side(label, count): functools.partial(
+                    parse_once, tree, configs[count], args.preload, warm, _side(label, count)
+                )
+                for count in args.counts
+                for label, tree in trees.items()
+            },
+            reps=args.reps,
+        )
+        baseline = next(iter(trees))
         for count in args.counts:
-            config = collectors_file(count, folder)
-            warm: dict[str, list[float]] = {}
-            print(f"{count} collectors, cold (fresh process, {args.preload} imported):", flush=True)
-            cold = alternate(
-                {
-                    label: functools.partial(parse_once, tree, config, args.preload, warm, label)
-                    for label, tree in trees.items()
-                },
-                reps=args.reps,
-            )
-            baseline = next(iter(trees))
-            for line in report(cold, baseline):
-                print(f"  cold {line}")
-            for line in report(warm, baseline):
-                print(f"  warm {line}")
+            print(f"{count} collectors:")
+            pair = [_side(label, count) for label in trees]
             for kind, samples in (("cold", cold), ("warm", warm)):
-                for label, values in samples.items():
-                    medians.setdefault((label, kind), {})[count] = statistics.median(values)
-        print("growth (medians):")
-        for (label, kind), by_count in medians.items():
-            for line in growth(by_count):
-                print(f"  {kind} {label}: {line}")
+                for line in report({side: samples[side] for side in pair}, _side(baseline, count)):
+                    print(f"  {kind} {line}")
+        print("growth: marginal cost per collector between counts (median and range of the per-rep figures)")
+        for label in trees:
+            for kind, samples in (("cold", cold), ("warm", warm)):
+                for line in growth({count: samples[_side(label, count)] for count in args.counts}):
+                    print(f"  {kind} {label}: {line}")
         if args.breakdown:
             breakdown(args.breakdown, folder, args.preload)
     print_load("after")
