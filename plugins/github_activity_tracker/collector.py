@@ -73,6 +73,7 @@ from github_activity_tracker.rows import (
     write_commit_details,
     write_commits,
     write_issue_comments,
+    write_new_commits_with_details,
     write_pull_details,
     write_repository,
     write_review_comments,
@@ -737,6 +738,14 @@ class _RepoRun:
         now = self.now()
 
         def work(conn: Connection) -> None:
+            if (
+                not self.full_refresh
+                and {c.sha for c in new} == {d.commit.sha for d in details}
+                and write_new_commits_with_details(
+                    conn, self.repo_id, details, store_patches=self.settings.store_patches, now=now
+                )
+            ):
+                return  # new commits, every one detailed (a first read): one statement after the profiles
             write_commits(conn, self.repo_id, new, now, expect_new=not self.full_refresh)
             write_commit_details(
                 conn,

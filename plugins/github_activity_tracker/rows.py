@@ -49,6 +49,7 @@ __all__ = [
     "write_commits",
     "write_issue_comments",
     "write_issues",
+    "write_new_commits_with_details",
     "write_pull_details",
     "write_repository",
     "write_review_comments",
@@ -269,6 +270,30 @@ _COMMIT_DETAIL_COLUMNS = (
 )
 
 
+def _commit_row(repo_id: int, c: Commit, now: dt.datetime) -> Row:
+    author, committer = c.commit.author, c.commit.committer
+    return {
+        "repo_id": repo_id,
+        "sha": c.sha,
+        "node_id": c.node_id,
+        "message": c.commit.message,
+        "author_id": _uid(c.author),
+        "author_login": _login(c.author),
+        "author_name": author.name if author else None,
+        "author_email": author.email if author else None,
+        "authored_at": as_utc(author.date) if author else None,
+        "committer_id": _uid(c.committer),
+        "committer_login": _login(c.committer),
+        "committer_name": committer.name if committer else None,
+        "committer_email": committer.email if committer else None,
+        "committed_at": as_utc(c.committed_at),
+        "parents": [p.sha for p in c.parents],
+        "html_url": c.html_url,
+        "files_status": "pending",
+        "row_updated_at": now,
+    }
+
+
 def write_commits(
     conn: Connection, repo_id: int, commits: Sequence[Commit], now: dt.datetime, *, expect_new: bool = False
 ) -> int:
@@ -279,29 +304,7 @@ def write_commits(
     rows: list[Row] = []
     for c in commits:
         users += [c.author, c.committer]
-        author, committer = c.commit.author, c.commit.committer
-        rows.append(
-            {
-                "repo_id": repo_id,
-                "sha": c.sha,
-                "node_id": c.node_id,
-                "message": c.commit.message,
-                "author_id": _uid(c.author),
-                "author_login": _login(c.author),
-                "author_name": author.name if author else None,
-                "author_email": author.email if author else None,
-                "authored_at": as_utc(author.date) if author else None,
-                "committer_id": _uid(c.committer),
-                "committer_login": _login(c.committer),
-                "committer_name": committer.name if committer else None,
-                "committer_email": committer.email if committer else None,
-                "committed_at": as_utc(c.committed_at),
-                "parents": [p.sha for p in c.parents],
-                "html_url": c.html_url,
-                "files_status": "pending",
-                "row_updated_at": now,
-            }
-        )
+        rows.append(_commit_row(repo_id, c, now))
     if conn.dialect.name == "postgresql":
         # Profiles (core.identity), then the users and the commits in one statement.
         unique = {u.id: u for u in users if u is not None}
@@ -325,6 +328,49 @@ def write_commits(
         exclude_from_update=_COMMIT_DETAIL_COLUMNS,
         expect_new=expect_new,
     )
+
+
+def write_new_commits_with_details(
+    conn: Connection, repo_id: int, details: Sequence[CommitDetails], *, store_patches: bool, now: dt.datetime
+) -> bool:
+    """PostgreSQL: commits the caller knows to be new (no file rows yet), each with its
+    details, in ONE statement after the person profiles: the users, the file rows and the
+    commits with their sums (what :func:`write_commits` then :func:`write_commit_details` write
+    in two). A commit stored meanwhile is updated, details included. False (nothing written)
+    when it does not apply: another database, a page of ``PG_JSON_FILE_ROWS`` files or more, a
+    value the general path must judge; the caller then takes the general path."""
+    by_sha = {d.commit.sha: d for d in details}
+    if conn.dialect.name != "postgresql" or not by_sha:
+        return False
+    files = {
+        sha: {f.filename: f for f in d.files} for sha, d in by_sha.items()
+    }  # a name listed twice is one row
+    file_rows = [
+        _file_row(repo_id, sha, f, store_patches) for sha in sorted(files) for f in files[sha].values()
+    ]
+    if len(file_rows) >= PG_JSON_FILE_ROWS:
+        return False
+    users: list[SimpleUser | None] = []
+    rows: list[Row] = []
+    for sha in sorted(by_sha):
+        c = by_sha[sha].commit
+        users += [c.author, c.committer]
+        summary = _summary(by_sha[sha], list(files[sha].values()))
+        rows.append({**_commit_row(repo_id, c, now), **{k: summary[k] for k in _SUMMARY}})
+    unique = {u.id: u for u in users if u is not None}
+    user_rows = [_user_row(unique[k], now) for k in sorted(unique)]
+    steps = [
+        _pg_upsert(github_users, user_rows, ["user_id"], content=True) if user_rows else None,
+        _pg_upsert(github_commit_files, file_rows, ["repo_id", "sha", "filename"], content=False)
+        if file_rows
+        else None,
+    ]
+    commit_step = _pg_upsert(github_commits, rows, ["repo_id", "sha"], content=True)
+    if commit_step is None or (user_rows and steps[0] is None) or (file_rows and steps[1] is None):
+        return False
+    upsert_profiles(conn, "github", [_profile(unique[k], now) for k in sorted(unique)])
+    _pg_execute(conn, [step for step in steps if step is not None], commit_step)
+    return True
 
 
 def write_commit_files(

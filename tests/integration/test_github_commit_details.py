@@ -20,7 +20,12 @@ from core.store import Store
 from github_activity_tracker.api_schemas import Commit
 from github_activity_tracker.collector import GitHubCollector, _RepoRun
 from github_activity_tracker.commit_files import FileListResult
-from github_activity_tracker.rows import CommitDetails, write_commit_details, write_commits
+from github_activity_tracker.rows import (
+    CommitDetails,
+    write_commit_details,
+    write_commits,
+    write_new_commits_with_details,
+)
 from github_activity_tracker.tables import github_commit_files, github_commits, github_users
 from tests.fakes.github_server import FakeClock, FakeGitHubServer, Fault, FileChange
 from tests.integration.test_github_collector import T1, Harness
@@ -236,10 +241,10 @@ def _authored(n: int, message: str | None = None) -> Commit:
     return Commit.model_validate(data)
 
 
-def test_a_page_is_five_statements_on_postgresql(pg_url: str) -> None:
+def test_a_first_page_is_four_statements_on_postgresql(pg_url: str) -> None:
     """Which commits are stored (one SELECT), then in the page's transaction: the person
-    profiles, the users and commits (one statement), the files and the commits' sums (one
-    statement), the checkpoint (one compare-and-set)."""
+    profiles, the users, files and commits with their sums (one statement), the checkpoint
+    (one compare-and-set)."""
     batch = [_authored(n) for n in range(50)]
     run = _memory_run(pg_url, batch)
     seen: list[str] = []
@@ -252,9 +257,8 @@ def test_a_page_is_five_statements_on_postgresql(pg_url: str) -> None:
         run.store_commit_page(batch, run.state.with_cursor("commits", batch[-1].committed_at))
         assert seen == [
             "SELECT sha, files_status FROM",
-            "INSERT INTO person_profiles (source,",
-            "WITH w0 AS (INSERT",  # github_users, then github_commits
-            "WITH w0 AS (INSERT",  # github_commit_files, then the sums
+            "INSERT INTO person_profiles AS",
+            "WITH w0 AS (INSERT",  # github_users, github_commit_files, then github_commits
             "WITH updated AS (",
         ]
         with run.store.engine.connect() as conn:
@@ -268,6 +272,40 @@ def test_a_page_is_five_statements_on_postgresql(pg_url: str) -> None:
     finally:
         event.remove(run.store.engine, "before_cursor_execute", record)
         run.store.dispose()
+
+
+def test_new_commits_with_details_met_stored_are_updated_details_included(pg_url: str) -> None:
+    """The one-statement write of new commits: a commit stored meanwhile (another run) gets the
+    fresh details; a second identical write changes nothing (row stamps kept)."""
+    GitHubCollector({"repositories": [REPO]}, context=RunContext(store_url=pg_url)).migrate()
+    store = Store.from_url(pg_url)
+    first, second = _authored(1), _authored(2)
+    later = NOW + dt.timedelta(hours=1)
+    try:
+        with store.transaction() as conn:
+            write_commits(conn, 7, [first], NOW)  # stored without details
+            assert write_new_commits_with_details(conn, 7, _details([second]), store_patches=False, now=NOW)
+        with store.transaction() as conn:
+            assert write_new_commits_with_details(
+                conn, 7, _details([first, second], "truncated"), store_patches=False, now=later
+            )
+        with store.engine.connect() as conn:
+            rows = {r.sha: r for r in conn.execute(select(github_commits))}
+        assert rows[first.sha].files_status == "truncated" and rows[first.sha].files_count == 1
+        assert rows[first.sha].row_updated_at == later
+        assert _files(store)[first.sha] == {"src/1/a.cpp"}
+        with store.transaction() as conn:
+            assert write_new_commits_with_details(
+                conn,
+                7,
+                _details([first, second], "truncated"),
+                store_patches=False,
+                now=later + later.resolution,
+            )
+        with store.engine.connect() as conn:
+            assert {r.row_updated_at for r in conn.execute(select(github_commits))} == {later}
+    finally:
+        store.dispose()
 
 
 def test_an_unchanged_commit_keeps_its_row_stamp_on_postgresql(pg_url: str) -> None:
