@@ -2,7 +2,7 @@
 one-transaction-per-commit method, same rows, same PostgreSQL, alternating runs.
 
     PYTHONPATH=plugins:. python benchmarks/bench_github_commits.py --commits 50 --commits 5000
-        [--repeat 5] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+        [--repeat 5] [--mode both|cold|warm] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 The scenario is the original's: N commits of one repository, each with one modified file,
 stored for the first time, then re-processed (the same N commits again). No HTTP on either
@@ -29,6 +29,17 @@ details: a sha names immutable content, so nothing is written or fetched), and `
 commit's details back to ``pending`` first (not timed), so every page writes its details
 again: the same work the original's re-processing does.
 
+Two ways of running each side, both reported (``--mode``):
+
+- ``cold`` (what an Airflow task does: a fresh process runs one collection): every measured
+  step runs in its own child process (``python bench_github_commits.py --child ...``), which
+  imports, connects and migrates (not timed), then times only its step: the collector's
+  pages, or the original's statements on its own new connection. Nothing compiled or cached
+  by an earlier step helps it.
+- ``warm``: both sides in this process, after one untimed round of both, each on its warm
+  connection: the original's raw connection, the collector's store (a new per-repository run
+  each repetition, as the next repository of one task, on the same engine).
+
 Each repetition runs both sides, alternating which goes first, each on freshly emptied
 tables; the machine's load average is printed before each. Reported: the median and the
 range over the repetitions, and the ratio original / collector per repetition.
@@ -41,6 +52,8 @@ import datetime as dt
 import functools
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -220,13 +233,20 @@ class BenchRun(_RepoRun):
         return FileListResult(commit, list(commit.files or []), True, "api", 1)
 
 
-def collector_run(store_url: str, commits: Sequence[Commit]) -> BenchRun:
-    collector = GitHubCollector(
-        {"repositories": [REPO]},
-        context=RunContext(store_url=store_url, connections={"github_default": {"password": "bench-token"}}),
-    )
-    collector.validate_config()
-    collector.migrate()
+def collector_run(
+    store_url: str, commits: Sequence[Commit], collector: GitHubCollector | None = None
+) -> BenchRun:
+    """A per-repository run; with ``collector``, on that collector's store (its engine, its
+    connections, its compiled statements), as the next repository of one task would be."""
+    if collector is None:
+        collector = GitHubCollector(
+            {"repositories": [REPO]},
+            context=RunContext(
+                store_url=store_url, connections={"github_default": {"password": "bench-token"}}
+            ),
+        )
+        collector.validate_config()
+        collector.migrate()
     run = BenchRun(collector, REPO)
     run.repo_id = REPO_ID
     run.details = {c.sha: c for c in commits}
@@ -260,7 +280,89 @@ def _summary(values: Sequence[float]) -> str:
     return f"{statistics.median(values):8.3f} s  ({min(values):.3f} .. {max(values):.3f})"
 
 
-def bench(pg: str, n: int, repeat: int) -> None:
+# --------------------------------------------------------------------------- cold: one process per step
+
+STEPS = ("orig first", "orig again", "ours first", "ours reread", "ours rewrite")
+
+
+def child(step: str, store_url: str, n: int) -> float:
+    """One measured step in this (fresh) process: setup untimed, then the step's seconds."""
+    data = payloads(n)
+    if step.startswith("orig"):
+        raw = psycopg2.connect(store_url.replace("postgresql+psycopg2://", "postgresql://"))
+        try:
+            raw.cursor().execute("SELECT 1")  # connected: the timed part starts at the first statement
+            raw.commit()
+            return _timed(functools.partial(original_store, raw, data))
+        finally:
+            raw.close()
+    commits = [Commit.model_validate(p) for p in data]
+    run = collector_run(store_url, commits)  # validates the config, migrates: not timed
+    try:
+        return _timed(functools.partial(collector_store, run, commits))
+    finally:
+        run.store.dispose()
+
+
+def _in_child(step: str, store_url: str, n: int) -> float:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", step, "--store-url", store_url, "--commits", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "plugins:.")},
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _cold_rep(
+    engine: Any, store_url: str, n: int, sides: Sequence[str], times: dict[str, list[float]]
+) -> None:
+    for side in sides:
+        if side == "original":
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+            times["orig first"].append(_in_child("orig first", store_url, n))
+            times["orig again"].append(_in_child("orig again", store_url, n))
+        else:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
+                conn.execute(text("DELETE FROM person_profiles"))
+            times["ours first"].append(_in_child("ours first", store_url, n))
+            times["ours reread"].append(_in_child("ours reread", store_url, n))
+            with engine.begin() as conn:  # the details are wanted again
+                conn.execute(text("UPDATE github_commits SET files_status = 'pending'"))
+            times["ours rewrite"].append(_in_child("ours rewrite", store_url, n))
+
+
+def _warm_rep(
+    engine: Any, warm: BenchRun, data: Any, commits: Any, sides: Sequence[str], times: dict[str, list[float]]
+) -> None:
+    for side in sides:
+        if side == "original":
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+            raw = engine.raw_connection()
+            try:
+                times["orig first"].append(_timed(functools.partial(original_store, raw, data)))
+                times["orig again"].append(_timed(functools.partial(original_store, raw, data)))
+            finally:
+                raw.close()
+        else:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
+                conn.execute(text("DELETE FROM person_profiles"))
+            # A new run (its checkpoint was emptied) on the warm collector's store.
+            run = collector_run("", commits, warm.collector)
+            store = functools.partial(collector_store, run, commits)
+            times["ours first"].append(_timed(store))
+            times["ours reread"].append(_timed(store))
+            with engine.begin() as conn:  # the details are wanted again
+                conn.execute(text("UPDATE github_commits SET files_status = 'pending'"))
+            times["ours rewrite"].append(_timed(store))
+
+
+def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm")) -> None:
     name = f"bench_commits_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(pg.replace("postgresql+psycopg2://", "postgresql://"))
     admin.autocommit = True
@@ -272,46 +374,39 @@ def bench(pg: str, n: int, repeat: int) -> None:
     engine = run.store.engine
     with engine.begin() as conn:
         conn.execute(text(ORIGINAL_SCHEMA))
-    times: dict[str, list[float]] = {
-        k: [] for k in ("orig first", "orig again", "ours first", "ours reread", "ours rewrite")
-    }
+    results: dict[str, dict[str, list[float]]] = {}
     try:
-        for rep in range(repeat):
-            print(f"rep {rep + 1}: {_load()}", flush=True)
-            sides = ["original", "collector"] if rep % 2 == 0 else ["collector", "original"]
-            for side in sides:
-                if side == "original":
-                    with engine.begin() as conn:
-                        conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
-                    raw = engine.raw_connection()
-                    try:
-                        times["orig first"].append(_timed(functools.partial(original_store, raw, data)))
-                        times["orig again"].append(_timed(functools.partial(original_store, raw, data)))
-                    finally:
-                        raw.close()
+        for mode in modes:
+            times: dict[str, list[float]] = {k: [] for k in STEPS}
+            if mode == "warm":  # one untimed round first: the process has run both sides once
+                _warm_rep(engine, run, data, commits, ["original", "collector"], {k: [] for k in STEPS})
+            for rep in range(repeat):
+                print(f"{mode} rep {rep + 1}: {_load()}", flush=True)
+                sides = ["original", "collector"] if rep % 2 == 0 else ["collector", "original"]
+                if mode == "cold":
+                    _cold_rep(engine, store_url, n, sides, times)
                 else:
-                    with engine.begin() as conn:
-                        conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
-                        conn.execute(text("DELETE FROM person_profiles"))
-                    run = collector_run(store_url, commits)
-                    store = functools.partial(collector_store, run, commits)
-                    times["ours first"].append(_timed(store))
-                    times["ours reread"].append(_timed(store))
-                    with engine.begin() as conn:  # the details are wanted again
-                        conn.execute(text("UPDATE github_commits SET files_status = 'pending'"))
-                    times["ours rewrite"].append(_timed(store))
-            line = ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items())
-            print(f"  {line}", flush=True)
-        with engine.connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one()
-            original = conn.execute(text("SELECT count(*) FROM orig_change")).scalar_one()
-        assert stored == original == n, (stored, original, n)
+                    _warm_rep(engine, run, data, commits, sides, times)
+                line = ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items())
+                print(f"  {line}", flush=True)
+            with engine.connect() as conn:
+                stored = conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one()
+                original = conn.execute(text("SELECT count(*) FROM orig_change")).scalar_one()
+            assert stored == original == n, (stored, original, n)
+            results[mode] = times
     finally:
         run.store.dispose()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+    for mode, times in results.items():
+        _print_results(mode, n, repeat, times)
 
-    print(f"\nN = {n:,} commits, one modified file each; {repeat} alternating repetitions; {_load()}")
+
+def _print_results(mode: str, n: int, repeat: int, times: dict[str, list[float]]) -> None:
+    how = "each step in a fresh process" if mode == "cold" else "both sides in one process"
+    print(
+        f"\n{mode.upper()} ({how}): N = {n:,} commits, one modified file each; {repeat} alternating repetitions; {_load()}"
+    )
     print(f"{'path':<46} {'median (range)':>30}  {'commits/s (median)':>18}")
     labels = {
         "orig first": "original, first insert",
@@ -338,11 +433,18 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--commits", type=int, action="append", help="N (repeatable); default 50 and 5000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--mode", choices=["both", "cold", "warm"], default="both")
+    parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--store-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(child(args.child, args.store_url, (args.commits or [50])[0]))
+        return
     if args.repeat < 3:
         parser.error("--repeat must be at least 3 (median and range)")
+    modes = ["cold", "warm"] if args.mode == "both" else [args.mode]
     for n in args.commits or [50, 5000]:
-        bench(args.pg, n, args.repeat)
+        bench(args.pg, n, args.repeat, modes)
 
 
 if __name__ == "__main__":
