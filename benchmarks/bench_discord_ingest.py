@@ -254,6 +254,7 @@ def main() -> None:
     stored: list[int] = []
     copied: list[int] = []
     cpu_runs: list[float] = []
+    baseline_cpu: list[float] = []
     peaks_kb: list[int] = []
     indexes: list[str] = []
 
@@ -277,12 +278,13 @@ def main() -> None:
         assert args.baseline is not None
         database = _create_db(admin)
         try:
-            seconds, counts, _cpu_s, _peak_kb = run_collector(
+            seconds, counts, cpu_s, _peak_kb = run_collector(
                 exports, f"{base}/{database}", args.batch_size, tmp, root=args.baseline.resolve()
             )
         finally:
             _drop_db(admin, database)
         stored.append(counts["messages_new"])
+        baseline_cpu.append(cpu_s)
         return seconds
 
     def keys_side() -> float:
@@ -351,6 +353,12 @@ def main() -> None:
             f"baseline collector rate / ceiling rate (per rep): median {statistics.median(before):.0%} "
             f"(range {min(before):.0%} to {max(before):.0%}); collector speed-up over the baseline: "
             f"median {statistics.median(speedups):.2f}x (range {min(speedups):.2f} to {max(speedups):.2f})"
+        )
+        cpu_ratios = [c / b for c, b in zip(cpu_runs, baseline_cpu, strict=True)]
+        print(
+            f"baseline collector CPU {describe(baseline_cpu, 's', 1.0)}; collector CPU / baseline CPU "
+            f"(per rep): median {statistics.median(cpu_ratios):.2f} "
+            f"(range {min(cpu_ratios):.2f} to {max(cpu_ratios):.2f})"
         )
     print(
         f"collector rate / ceiling rate (per rep): median {statistics.median(shares):.0%} "
