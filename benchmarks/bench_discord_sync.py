@@ -2,7 +2,8 @@
 sink's own throughput on the same records (issue 17, item 2).
 
     PYTHONPATH=plugins:. python benchmarks/bench_discord_sync.py [--messages 20000] [--channels 4]
-        [--repeat 3] [--before 182debd] [--skip-before] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+        [--repeat 3] [--before 182debd] [--skip-before] [--engine-before COMMIT]
+        [--phases] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 Ingests generated exports (benchmarks/generate_discord_export.py) into a fresh PostgreSQL
 database once, then, ``--repeat`` times, alternating which goes first:
@@ -15,7 +16,12 @@ database once, then, ``--repeat`` times, alternating which goes first:
 
 Both syncs run through the current sync engine (``core.vectors.sync``: the pipelined worker
 thread, the ledger); only the document builder differs. ``--skip-before`` leaves out the
-(slow) "before" side when only "after" against "sink" is wanted.
+(slow) "before" side when only "after" against "sink" is wanted. ``--engine-before COMMIT``
+adds the side "engine-before": the current builder through the sync engine of that commit
+(its ``core/vectors`` sync, ledger and chunking modules, read from git history), run in turn
+with "after" in every rep. ``--phases`` prints, for every "after" sync, the wall time spent in
+each phase of the step's own thread (sink upserts, ledger reads and writes, waiting for the
+worker thread, preparing) next to the sink alone's time for the same records.
 
 Each sync goes to a fresh local Pinecone server (tests/fakes/pinecone_server.py). Prints the
 machine load, every rep, then per side the median and range of records/s, the statements and
@@ -25,13 +31,15 @@ pool checkouts of the sync, the batch fill (records per upsert request / 96), an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +48,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 from tests.fakes.pinecone_server import FakePinecone
 
+import core.collectors.abstract as collectors_abstract
 from benchmarks.bench_discord_ingest import _create_db, _drop_db
 from benchmarks.generate_discord_export import generate_exports
 from core.collectors import RunContext
@@ -55,17 +64,90 @@ VECTORS_EXTRA: dict[str, Any] = {}
 BEFORE_BATCH_DOCUMENTS = 200
 
 
-def _old_builder(commit: str) -> types.ModuleType:
+def _from_history(commit: str, path: str, name: str) -> types.ModuleType:
     source = subprocess.run(
-        ["git", "show", f"{commit}:plugins/discord_activity_tracker/preprocess.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
+        ["git", "show", f"{commit}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
-    module = types.ModuleType("discord_preprocess_before")
-    exec(compile(source, f"{commit}:preprocess.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)  # noqa: S102 - our own history
     return module
+
+
+def _old_builder(commit: str) -> types.ModuleType:
+    return _from_history(commit, "plugins/discord_activity_tracker/preprocess.py", "discord_preprocess_before")
+
+
+def _old_engine(commit: str) -> types.ModuleType:
+    """``core.vectors.sync`` of ``commit``, wired to that commit's ledger and chunking modules."""
+    ledger = _from_history(commit, "plugins/core/vectors/ledger.py", "vectors_ledger_before")
+    chunking = _from_history(commit, "plugins/core/vectors/chunking.py", "vectors_chunking_before")
+    engine = _from_history(commit, "plugins/core/vectors/sync.py", "vectors_sync_before")
+    engine.ledger = ledger  # type: ignore[attr-defined]
+    engine.Chunker, engine.ChunkingConfig = chunking.Chunker, chunking.ChunkingConfig  # type: ignore[attr-defined]
+    return engine
+
+
+@contextlib.contextmanager
+def _phases(times: dict[str, float]) -> Iterator[None]:
+    """Wall time of the current engine's phases, added up in ``times`` (the step's own thread)."""
+    from core.vectors import ledger, prefetch
+    from core.vectors import sync as vector_sync
+
+    def timed(owner: Any, name: str, label: str) -> tuple[Any, str, Any]:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                times[label] = times.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, wrapper)
+        return owner, name, original
+
+    def waited(self: Any) -> Iterator[Any]:
+        items = original_iter(self)
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            finally:
+                times["waiting for the worker"] = times.get("waiting for the worker", 0.0) + time.perf_counter() - started
+            yield item
+
+    original_iter = prefetch.Prefetch.__iter__
+    patched = [
+        timed(PineconeSink, "upsert", "sink upserts"),
+        timed(PineconeSink, "ensure_ready", "sink ensure_ready"),
+        timed(ledger, "write_entries", "ledger writes"),
+        timed(ledger, "load_entries", "ledger reads"),
+        timed(vector_sync.VectorSyncer, "prepare", "prepare (migrate, ensure_ready, ledger reset)"),
+    ]
+    prefetch.Prefetch.__iter__ = waited  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        prefetch.Prefetch.__iter__ = original_iter  # type: ignore[method-assign]
+        for owner, name, original in reversed(patched):
+            setattr(owner, name, original)
+
+
+@contextlib.contextmanager
+def _engine(module: types.ModuleType | None) -> Iterator[None]:
+    """Collectors sync through ``module.run_vector_sync`` (the current one when ``None``)."""
+    if module is None:
+        yield
+        return
+    current = collectors_abstract.run_vector_sync
+    collectors_abstract.run_vector_sync = module.run_vector_sync
+    try:
+        yield
+    finally:
+        collectors_abstract.run_vector_sync = current
 
 
 class _Counter:
@@ -115,7 +197,13 @@ def _collector(
     return Before(config, context=context)
 
 
-def sync(url: str, exports: Path, builder: types.ModuleType | None) -> dict[str, Any]:
+def sync(
+    url: str,
+    exports: Path,
+    builder: types.ModuleType | None,
+    engine: types.ModuleType | None = None,
+    phases: dict[str, float] | None = None,
+) -> dict[str, Any]:
     sent: list[VectorRecord] = []
     counter = _Counter()
     with FakePinecone(ready_after=0) as fake:
@@ -124,9 +212,10 @@ def sync(url: str, exports: Path, builder: types.ModuleType | None) -> dict[str,
         event.listen(Engine, "before_cursor_execute", counter.statement)
         event.listen(Pool, "checkout", counter.checkout)
         try:
-            started = time.perf_counter()
-            result = collector.sync_pinecone()
-            elapsed = time.perf_counter() - started
+            with _engine(engine), _phases(phases) if phases is not None else contextlib.nullcontext():
+                started = time.perf_counter()
+                result = collector.sync_pinecone()
+                elapsed = time.perf_counter() - started
         finally:
             event.remove(Engine, "before_cursor_execute", counter.statement)
             event.remove(Pool, "checkout", counter.checkout)
@@ -165,10 +254,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", default="182debd", help="commit whose document builder is 'before'")
     parser.add_argument("--skip-before", action="store_true", help="only 'after' and 'sink'")
+    parser.add_argument("--engine-before", help="also run the current builder through this commit's sync engine")
+    parser.add_argument("--phases", action="store_true", help="time the phases of every 'after' sync")
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     admin_dsn = args.pg.replace("postgresql+psycopg2://", "postgresql://")
     old = _old_builder(args.before)
+    old_engine = _old_engine(args.engine_before) if args.engine_before else None
     name = _create_db(admin_dsn)
     url = args.pg.rsplit("/", 1)[0] + f"/{name}"
     try:
@@ -181,10 +273,18 @@ def main() -> None:
             results: dict[str, list[dict[str, Any]]] = {"before": [], "after": [], "sink": []}
             if args.skip_before:
                 del results["before"]
+            if old_engine is not None:
+                results["engine-before"] = []
             for rep in range(args.repeat):
-                order = [("before", old), ("after", None)] if not args.skip_before else [("after", None)]
-                for label, builder in order if rep % 2 == 0 else order[::-1]:
-                    outcome = sync(url, exports, builder)
+                order: list[tuple[str, types.ModuleType | None, types.ModuleType | None]] = [("after", None, None)]
+                if not args.skip_before:
+                    order.insert(0, ("before", old, None))
+                if old_engine is not None:
+                    order.insert(0, ("engine-before", None, old_engine))
+                phases: dict[str, float] = {}
+                for label, builder, engine in order if rep % 2 == 0 else order[::-1]:
+                    timing = phases if args.phases and label == "after" else None
+                    outcome = sync(url, exports, builder, engine, timing)
                     results[label].append(outcome)
                     print(
                         f"rep {rep + 1} {label}: {outcome['records'] / outcome['seconds']:,.0f} records/s "
@@ -192,12 +292,19 @@ def main() -> None:
                         f"{outcome['statements']} statements, {outcome['checkouts']} checkouts, fill {outcome['fill']:.2f}"
                     )
                 alone = sink_alone(results["after"][-1].pop("sent"))
-                if not args.skip_before:
-                    results["before"][-1].pop("sent")
+                for label in ("before", "engine-before"):
+                    if label in results:
+                        results[label][-1].pop("sent")
                 results["sink"].append(alone)
                 print(
                     f"rep {rep + 1} sink alone: {alone['records'] / alone['seconds']:,.0f} records/s, fill {alone['fill']:.2f}"
                 )
+                if phases:
+                    split = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+                    print(
+                        f"rep {rep + 1} after, {results['after'][-1]['seconds']:.2f} s: {split}; "
+                        f"sink alone {alone['seconds']:.2f} s"
+                    )
             print(f"load average {os.getloadavg()}")
             medians = {}
             for label, reps in results.items():
@@ -217,6 +324,19 @@ def main() -> None:
                 f"after / sink: {medians['after'] / medians['sink']:.0%} of the medians; per rep median "
                 f"{statistics.median(per_rep):.0%} (range {min(per_rep):.0%}-{max(per_rep):.0%})"
             )
+            if old_engine is not None:
+                engine_rep = [
+                    (a["records"] / a["seconds"]) / (s["records"] / s["seconds"])
+                    for a, s in zip(results["engine-before"], results["sink"], strict=True)
+                ]
+                speedup = [
+                    b["seconds"] / a["seconds"] for a, b in zip(results["after"], results["engine-before"], strict=True)
+                ]
+                print(
+                    f"engine-before / sink: per rep median {statistics.median(engine_rep):.0%} "
+                    f"(range {min(engine_rep):.0%}-{max(engine_rep):.0%}); after / engine-before: per rep median "
+                    f"{statistics.median(speedup):.2f}x (range {min(speedup):.2f}-{max(speedup):.2f})"
+                )
             if not args.skip_before:
                 print(f"before / sink: {medians['before'] / medians['sink']:.0%}")
                 print(f"after / before: {medians['after'] / medians['before']:.1f}x")
