@@ -7,7 +7,9 @@
   reads a DAG file, models included) runs the DAG file once; the child times that run
   itself, so interpreter start and Airflow's own import stay out of the figure;
   ``--preload airflow.sdk`` counts Airflow's models and executors too (a worse case);
-- warm: the same child runs the DAG file again (modules already imported), median of 5.
+- warm: the same child runs the DAG file again (modules already imported), median of 5;
+- each also as CPU time (``time.process_time()`` of the child): on a loaded machine the
+  wall-clock figures include the time the child waited for a core, its CPU time does not.
 
 Every (tree, count) pair is one side of the same rotation, so the figures a ratio or a growth
 figure compares were taken close together. At the end, each tree's marginal cost per collector
@@ -48,17 +50,22 @@ CHILD = """
 import importlib, json, runpy, statistics, sys, time
 importlib.import_module(sys.argv[2])  # loaded before a DAG file is read
 dag_file = sys.argv[1]
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 namespace = runpy.run_path(dag_file)
-cold = time.perf_counter() - start
-warm = []
+cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
+warm, warm_cpu = [], []
 for _ in range({warm}):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     runpy.run_path(dag_file)
     warm.append(time.perf_counter() - start)
+    warm_cpu.append(time.process_time() - cpu)
 dags = [name for name in namespace if name.startswith("collect_")]
-print(json.dumps({{"cold": cold, "warm": statistics.median(warm), "dags": len(dags)}}))
+print(json.dumps({{"cold": cold, "cold CPU": cold_cpu, "warm": statistics.median(warm),
+                  "warm CPU": statistics.median(warm_cpu), "dags": len(dags)}}))
 """
+
+#: What a child reports besides its cold wall-clock time (which the rotation itself records).
+OTHER_FIGURES = ("cold CPU", "warm", "warm CPU")
 
 
 BREAKDOWN = """
@@ -124,7 +131,9 @@ def extract(ref: str, folder: Path) -> Path:
     return folder
 
 
-def parse_once(tree: Path, config: Path, preload: str, result: dict[str, list[float]], key: str) -> float:
+def parse_once(
+    tree: Path, config: Path, preload: str, other: dict[str, dict[str, list[float]]], key: str
+) -> float:
     env = {
         **os.environ,
         "PYTHONPATH": str(tree / "plugins"),
@@ -143,7 +152,8 @@ def parse_once(tree: Path, config: Path, preload: str, result: dict[str, list[fl
     expected = int(config.stem.rsplit("_", 1)[1])
     if measured["dags"] != expected:
         raise SystemExit(f"{tree}: {measured['dags']} DAGs parsed, expected {expected}")
-    result.setdefault(key, []).append(measured["warm"])
+    for figure in OTHER_FIGURES:
+        other[figure].setdefault(key, []).append(float(measured[figure]))
     return float(measured["cold"])
 
 
@@ -204,12 +214,12 @@ def main() -> None:
         configs = {count: collectors_file(count, folder) for count in args.counts}
         # Every (tree, count) pair is a side of one rotation, so the counts a growth figure
         # compares ran close together in time, under about the same load.
-        warm: dict[str, list[float]] = {}
+        other: dict[str, dict[str, list[float]]] = {figure: {} for figure in OTHER_FIGURES}
         print(f"cold parses (fresh process, {args.preload} imported):", flush=True)
         cold = alternate(
             {
                 _side(label, count): functools.partial(
-                    parse_once, tree, configs[count], args.preload, warm, _side(label, count)
+                    parse_once, tree, configs[count], args.preload, other, _side(label, count)
                 )
                 for count in args.counts
                 for label, tree in trees.items()
@@ -220,12 +230,12 @@ def main() -> None:
         for count in args.counts:
             print(f"{count} collectors:")
             pair = [_side(label, count) for label in trees]
-            for kind, samples in (("cold", cold), ("warm", warm)):
+            for kind, samples in (("cold", cold), *other.items()):
                 for line in report({side: samples[side] for side in pair}, _side(baseline, count)):
                     print(f"  {kind} {line}")
         print("growth: marginal cost per collector between counts (median and range of the per-rep figures)")
         for label in trees:
-            for kind, samples in (("cold", cold), ("warm", warm)):
+            for kind, samples in (("cold", cold), *other.items()):
                 for line in growth({count: samples[_side(label, count)] for count in args.counts}):
                     print(f"  {kind} {label}: {line}")
         if args.breakdown:
