@@ -172,7 +172,8 @@ class VectorSyncer:
 
     def _chunked(self, documents: Iterable[Document]) -> Iterator[list[_Chunked]]:
         """(In the worker thread.) Batches of documents with their hash and records; touches
-        neither the ledger nor the sink."""
+        neither the ledger nor the sink. Whether a document is unchanged is known only later,
+        from the ledger, so an unchanged document is chunked too, then skipped."""
         iterator = iter(documents)
         try:
             for batch in _batches(iterator, self.batch_documents):
