@@ -207,7 +207,9 @@ def load_entries(conn: Connection, scope: LedgerScope, doc_ids: Iterable[str]) -
     t = vector_ledger_documents
     for start in range(0, len(wanted), 500):
         rows = conn.execute(
-            select(t).where(*scope.where_documents(), t.c.doc_id.in_(wanted[start : start + 500]))
+            select(t.c.doc_id, t.c.content_hash, t.c.chunk_ids, t.c.status).where(
+                *scope.where_documents(), t.c.doc_id.in_(wanted[start : start + 500])
+            )
         ).mappings()
         for row in rows:
             entries[row["doc_id"]] = LedgerEntry(
