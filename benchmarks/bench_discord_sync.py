@@ -3,7 +3,7 @@ sink's own throughput on the same records (issue 17, item 2).
 
     PYTHONPATH=plugins:. python benchmarks/bench_discord_sync.py [--messages 20000] [--channels 4]
         [--repeat 3] [--before 182debd] [--skip-before] [--engine-before COMMIT]
-        [--phases] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+        [--phases] [--sink-latency-ms 0] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 Ingests generated exports (benchmarks/generate_discord_export.py) into a fresh PostgreSQL
 database once, then, ``--repeat`` times, alternating which goes first:
@@ -22,6 +22,9 @@ adds the side "engine-before": the current builder through the sync engine of th
 with "after" in every rep. ``--phases`` prints, for every "after" sync, the wall time spent in
 each phase of the step's own thread (sink upserts, ledger reads and writes, waiting for the
 worker thread, preparing) next to the sink alone's time for the same records.
+``--sink-latency-ms N`` makes the local server wait N ms before answering each upsert request,
+on every side alike (the sink alone included): a stand-in for a real index's network round
+trip and server-side embedding, which the in-process fake does not have.
 
 Each sync goes to a fresh local Pinecone server (tests/fakes/pinecone_server.py). Prints the
 machine load, every rep, then per side the median and range of records/s, the statements and
@@ -47,6 +50,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 from tests.fakes.pinecone_server import FakePinecone
+from tests.fakes.wire import Fault
 
 import core.collectors.abstract as collectors_abstract
 from benchmarks.bench_discord_ingest import _create_db, _drop_db
@@ -60,6 +64,7 @@ from discord_activity_tracker.collector import DiscordCollector
 ROOT = Path(__file__).resolve().parents[1]
 INDEX, NAMESPACE = "bench", "discord"
 VECTORS_EXTRA: dict[str, Any] = {}
+SINK_LATENCY_SECONDS = 0.0  # --sink-latency-ms: each upsert request waits this long for its answer
 # "before" also sends documents 200 per batch, the default of that commit.
 BEFORE_BATCH_DOCUMENTS = 200
 
@@ -207,6 +212,7 @@ def sync(
     sent: list[VectorRecord] = []
     counter = _Counter()
     with FakePinecone(ready_after=0) as fake:
+        _slow_upserts(fake)
         config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
         collector = _collector(url, exports, lambda _store: _RecordingSink(config, sent), builder)
         event.listen(Engine, "before_cursor_execute", counter.statement)
@@ -233,8 +239,14 @@ def sync(
     }
 
 
+def _slow_upserts(fake: FakePinecone) -> None:
+    if SINK_LATENCY_SECONDS > 0:
+        fake.inject(Fault(delay=SINK_LATENCY_SECONDS, method="POST", contains="/upsert", times=10**9))
+
+
 def sink_alone(records: list[VectorRecord]) -> dict[str, Any]:
     with FakePinecone(ready_after=0) as fake:
+        _slow_upserts(fake)
         config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
         with PineconeSink(config) as sink:
             sink.ensure_ready([NAMESPACE])
@@ -256,8 +268,11 @@ def main() -> None:
     parser.add_argument("--skip-before", action="store_true", help="only 'after' and 'sink'")
     parser.add_argument("--engine-before", help="also run the current builder through this commit's sync engine")
     parser.add_argument("--phases", action="store_true", help="time the phases of every 'after' sync")
+    parser.add_argument("--sink-latency-ms", type=float, default=0.0, help="delay of each upsert answer")
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    global SINK_LATENCY_SECONDS
+    SINK_LATENCY_SECONDS = args.sink_latency_ms / 1000
     admin_dsn = args.pg.replace("postgresql+psycopg2://", "postgresql://")
     old = _old_builder(args.before)
     old_engine = _old_engine(args.engine_before) if args.engine_before else None
@@ -269,7 +284,10 @@ def main() -> None:
             generate_exports(exports, messages=args.messages, channels=args.channels)
             DiscordCollector({"export_dir": str(exports)}, context=RunContext(store_url=url)).run()
             print(f"load average {os.getloadavg()} on {os.cpu_count()} cores")
-            print(f"{args.messages} messages in {args.channels} channels; full re-sync each rep")
+            print(
+                f"{args.messages} messages in {args.channels} channels; full re-sync each rep; "
+                f"each upsert answered after {args.sink_latency_ms:g} ms more"
+            )
             results: dict[str, list[dict[str, Any]]] = {"before": [], "after": [], "sink": []}
             if args.skip_before:
                 del results["before"]
