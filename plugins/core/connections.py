@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sqlalchemy.engine import URL
-
 from core.errors import ConfigError
 
 __all__ = [
@@ -147,6 +145,8 @@ def store_url_from_connection(fields: Mapping[str, Any], conn_id: str) -> str:
         port_number = int(port) if port not in (None, "") else None
     except (TypeError, ValueError):
         raise ConfigError(f"connection {conn_id!r}: port must be a number") from None
+    from sqlalchemy.engine import URL  # here: reading a connection must not import SQLAlchemy
+
     url = URL.create(
         drivername=scheme,
         username=str(fields["login"]) if fields.get("login") else None,

@@ -3,85 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import func, inspect, select, table
-
-from core.cli.publish import publish
 from core.cli.store_url import STORE_CONN_ID, ConnectionLookup, resolve_store_url
-from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
-from core.collectors.context import parse_instant
-from core.config import load_collectors_file
 from core.connections import connection_from_env
-from core.errors import ConfigError
-from core.store import Store
-from core.vectors.local_sink import search_local_records
-from core.vectors.sinks import vector_connection_ids
 
-
-def _collector_class(path: str) -> type[AbstractCollector]:
-    module_name, _, attr = path.partition(":")
-    klass = getattr(importlib.import_module(module_name), attr)
-    if not (isinstance(klass, type) and issubclass(klass, AbstractCollector)):
-        raise ConfigError(f"{path} is not an AbstractCollector")
-    return klass
-
-
-class RunCommand(BaseCollectorCommand):
-    help = "Run one collector from include/collectors.yaml outside Airflow (collect, then vector sync)."
-
-    def __init__(self, lookup: ConnectionLookup = connection_from_env) -> None:
-        self.lookup = lookup
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        super().add_arguments(parser)
-        parser.add_argument("name", help="collector name in collectors.yaml")
-        parser.add_argument("--config-file", default=None, help="collectors.yaml path")
-        parser.add_argument(
-            "--db", default=None, help="store URL (default: $COLLECTOR_DB_URL, then the store connection)"
-        )
-        parser.add_argument("--since", default=None)
-        parser.add_argument("--until", default=None)
-        parser.add_argument("--partition", default=None)
-        parser.add_argument("--dry-run", action="store_true")
-        parser.add_argument("--full-refresh", action="store_true")
-
-    def get_collector(self, **options: Any) -> AbstractCollector:
-        from pathlib import Path
-
-        from core.config import project_root
-
-        path = (
-            Path(options["config_file"])
-            if options.get("config_file")
-            else project_root() / "include" / "collectors.yaml"
-        )
-        settings = load_collectors_file(path)
-        entry = settings.collectors.get(options["name"])
-        if entry is None:
-            raise SystemExit(
-                f"unknown collector {options['name']!r}; known: {', '.join(settings.collectors)}"
-            )
-
-        wanted = [*entry.connections, *vector_connection_ids(entry.config)]
-        found = {conn_id: self.lookup(conn_id) for conn_id in dict.fromkeys(wanted)}
-        context = RunContext(
-            store_url=resolve_store_url(
-                options.get("db"), lookup=self.lookup, conn_id=settings.defaults.store_conn_id
-            ),
-            connections={conn_id: dict(fields) for conn_id, fields in found.items() if fields is not None},
-            collector_name=options["name"],
-            run_id="cli",
-            since=parse_instant("since", options.get("since")),
-            until=parse_instant("until", options.get("until")),
-            partition=options.get("partition"),
-            dry_run=bool(options.get("dry_run")),
-            full_refresh=bool(options.get("full_refresh")),
-        )
-        return _collector_class(entry.collector)(entry.config, context=context)
+# Each command imports what it needs when it runs: ``run`` does not pay for the others'
+# imports, and ``--help`` or a usage error pays for none.
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +28,10 @@ def summary(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
     )
     _store_arguments(parser)
     args = parser.parse_args(argv)
+    from sqlalchemy import func, inspect, select, table
+
+    from core.store import Store
+
     store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=args.store_conn_id))
     names = sorted(inspect(store.engine).get_table_names())
     print(f"Store: {store.describe()}")
@@ -118,6 +51,9 @@ def search(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) 
     parser.add_argument("--limit", type=int, default=10)
     _store_arguments(parser)
     args = parser.parse_args(argv)
+    from core.store import Store
+    from core.vectors.local_sink import search_local_records
+
     store = Store.from_url(resolve_store_url(args.db, lookup=lookup, conn_id=args.store_conn_id))
     rows = search_local_records(store, " ".join(args.query), namespace=args.namespace, limit=args.limit)
     for row in rows:
@@ -138,8 +74,10 @@ def migrate(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    from core.config import project_root
+    from core.cli.run import collector_class
+    from core.config import load_collectors_file, project_root
     from core.identity import ensure_identity
+    from core.store import Store
     from core.vectors.ledger import VECTOR_MIGRATIONS
 
     path = Path(args.config_file) if args.config_file else project_root() / "include" / "collectors.yaml"
@@ -153,7 +91,7 @@ def migrate(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
 
         print(f"publishing: applied {store.migrate(COMPONENT, PUBLISH_MIGRATIONS) or 'nothing new'}")
     for name, entry in settings.collectors.items():
-        klass = _collector_class(entry.collector)
+        klass = collector_class(entry.collector)
         applied = store.migrate(klass.name, klass.migrations)
         print(f"{name} ({klass.name}): applied {applied or 'nothing new'}")
     return 0
@@ -179,7 +117,8 @@ def status(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) 
     import json
     from pathlib import Path
 
-    from core.config import project_root
+    from core.config import load_collectors_file, project_root
+    from core.store import Store
     from core.store.status import (
         collector_status,
         expectations_from_settings,
@@ -212,7 +151,19 @@ def status(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) 
     return 1 if args.check and stale else 0
 
 
-COMMANDS = {"summary": summary, "search": search, "migrate": migrate, "status": status, "publish": publish}
+def publish(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) -> int:
+    from core.cli.publish import publish as run_publish
+
+    return run_publish(argv, lookup)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str], ConnectionLookup], int]] = {
+    "summary": summary,
+    "search": search,
+    "migrate": migrate,
+    "status": status,
+    "publish": publish,
+}
 
 
 def main(argv: Sequence[str] | None = None, *, lookup: ConnectionLookup = connection_from_env) -> int:
@@ -223,6 +174,8 @@ def main(argv: Sequence[str] | None = None, *, lookup: ConnectionLookup = connec
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "run":
+        from core.cli.run import RunCommand
+
         return RunCommand(lookup).main(rest)
     if command not in COMMANDS:
         print(f"unknown command {command!r}", file=sys.stderr)

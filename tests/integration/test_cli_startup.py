@@ -1,0 +1,84 @@
+"""``python -m core.cli``'s start-up: each command imports only what it uses (a fresh
+interpreter per case, as every console run and Airflow task starts one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs core.cli's main in this interpreter, then prints which of these modules got imported.
+_PROBE = """
+import json, sys
+from core.cli.__main__ import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+watched = {watched!r}
+print(json.dumps({{"code": code, "loaded": sorted(m for m in watched if m in sys.modules)}}))
+"""
+
+HEAVY = [
+    "sqlalchemy",
+    "pydantic",
+    "core.config",
+    "core.collectors",
+    "core.store",
+    "core.cli.run",
+    "core.cli.publish",
+    "core.publishing.step",
+    "core.store.status",
+]
+
+
+def _probe(*args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}", "COLLECTOR_EMBEDDED": "1"}
+    env.pop("COLLECTOR_DB_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(watched=HEAVY), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_help_and_unknown_commands_import_nothing_heavy():
+    assert _probe("--help") == {"code": 0, "loaded": []}
+    assert _probe("nonsense") == {"code": 2, "loaded": []}
+    # A command's own --help parses its arguments before importing anything.
+    assert _probe("status", "--help") == {"code": 0, "loaded": []}
+
+
+def test_run_imports_the_collector_framework_but_not_the_other_commands(tmp_path: Path):
+    (tmp_path / "exports").mkdir()
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        textwrap.dedent(f"""
+        collectors:
+          discord:
+            collector: discord_activity_tracker.collector:DiscordCollector
+            config: {{export_dir: "{tmp_path / "exports"}"}}
+        """)
+    )
+    outcome = _probe(
+        "run",
+        "discord",
+        "--config-file",
+        str(config),
+        "--db",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--skip-sync",
+    )
+    assert outcome["code"] == 0
+    assert outcome["loaded"] == sorted(
+        ["sqlalchemy", "pydantic", "core.config", "core.collectors", "core.store", "core.cli.run"]
+    )
