@@ -3,7 +3,7 @@ sink's own throughput on the same records (issue 17, item 2).
 
     PYTHONPATH=plugins:. python benchmarks/bench_discord_sync.py [--messages 20000] [--channels 4]
         [--repeat 3] [--before 182debd] [--skip-before] [--engine-before COMMIT]
-        [--phases] [--sink-latency-ms 0] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+        [--phases] [--sink-latency-ms 0] [--server-process] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 Ingests generated exports (benchmarks/generate_discord_export.py) into a fresh PostgreSQL
 database once, then, ``--repeat`` times, alternating which goes first:
@@ -26,7 +26,13 @@ worker thread, preparing) next to the sink alone's time for the same records.
 on every side alike (the sink alone included): a stand-in for a real index's network round
 trip and server-side embedding, which the in-process fake does not have.
 
-Each sync goes to a fresh local Pinecone server (tests/fakes/pinecone_server.py). Prints the
+Each sync goes to a fresh local Pinecone server (tests/fakes/pinecone_server.py), the sink alone
+too. By default the server runs in the benchmark's own process, where its request handling
+competes for the GIL with the sync (its worker thread, the ledger, the sink client);
+``--server-process`` runs it as a child process instead (a fresh one per sync and per sink
+alone, started before the clock starts; every side alike), closer to a real index on another
+machine. The batch fill is then read from the server's ``GET /_fake/requests`` and the latency
+is the server's ``--upsert-delay-ms``. Prints the
 machine load, every rep, then per side the median and range of records/s, the statements and
 pool checkouts of the sync, the batch fill (records per upsert request / 96), and the ratios.
 """
@@ -35,13 +41,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import types
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +59,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 from tests.fakes.pinecone_server import FakePinecone
+from tests.fakes.standalone import standalone_fake
 from tests.fakes.wire import Fault
 
 import core.collectors.abstract as collectors_abstract
@@ -65,6 +75,7 @@ ROOT = Path(__file__).resolve().parents[1]
 INDEX, NAMESPACE = "bench", "discord"
 VECTORS_EXTRA: dict[str, Any] = {}
 SINK_LATENCY_SECONDS = 0.0  # --sink-latency-ms: each upsert request waits this long for its answer
+SERVER_PROCESS = False  # --server-process: the fake runs as a child process
 # "before" also sends documents 200 per batch, the default of that commit.
 BEFORE_BATCH_DOCUMENTS = 200
 
@@ -211,9 +222,8 @@ def sync(
 ) -> dict[str, Any]:
     sent: list[VectorRecord] = []
     counter = _Counter()
-    with FakePinecone(ready_after=0) as fake:
-        _slow_upserts(fake)
-        config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
+    with _server() as (api_key, url_root, upsert_sizes):
+        config = PineconeSinkConfig(api_key=api_key, host=url_root, index=INDEX)
         collector = _collector(url, exports, lambda _store: _RecordingSink(config, sent), builder)
         event.listen(Engine, "before_cursor_execute", counter.statement)
         event.listen(Pool, "checkout", counter.checkout)
@@ -226,8 +236,7 @@ def sync(
             event.remove(Engine, "before_cursor_execute", counter.statement)
             event.remove(Pool, "checkout", counter.checkout)
         assert result is not None and result.counts["records_failed"] == 0, result
-        calls = fake.requests_to("/upsert")
-        fill = statistics.fmean(c.record_count for c in calls) / MAX_BATCH_RECORDS
+        fill = statistics.fmean(upsert_sizes()) / MAX_BATCH_RECORDS
     return {
         "seconds": elapsed,
         "records": len(sent),
@@ -239,23 +248,45 @@ def sync(
     }
 
 
-def _slow_upserts(fake: FakePinecone) -> None:
-    if SINK_LATENCY_SECONDS > 0:
-        fake.inject(Fault(delay=SINK_LATENCY_SECONDS, method="POST", contains="/upsert", times=10**9))
+@contextlib.contextmanager
+def _server() -> Iterator[tuple[str, str, Any]]:
+    """A fresh local Pinecone: yields its API key, its URL and a function returning the record
+    count of every upsert request it has served, in this process or (``--server-process``) in a
+    child process."""
+    if not SERVER_PROCESS:
+        with FakePinecone(ready_after=0) as fake:
+            if SINK_LATENCY_SECONDS > 0:
+                fake.inject(Fault(delay=SINK_LATENCY_SECONDS, method="POST", contains="/upsert", times=10**9))
+            yield fake.api_key, fake.url, lambda: [c.record_count for c in fake.requests_to("/upsert")]
+        return
+    api_key = f"bench-{secrets.token_hex(12)}"
+    headers = {"Api-Key": api_key}
+    args = ["--api-key", api_key, "--upsert-delay-ms", str(SINK_LATENCY_SECONDS * 1000)]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pinecone-") as tmp,
+        standalone_fake(
+            "pinecone_server.py", *args, probe="/indexes", headers=headers, log=Path(tmp) / "server.log"
+        ) as url,
+    ):
+
+        def upsert_sizes() -> list[int]:
+            request = urllib.request.Request(f"{url}/_fake/requests?contains=/upsert", headers=headers)  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local fake
+                return [call["record_count"] for call in json.load(response)]
+
+        yield api_key, url, upsert_sizes
 
 
 def sink_alone(records: list[VectorRecord]) -> dict[str, Any]:
-    with FakePinecone(ready_after=0) as fake:
-        _slow_upserts(fake)
-        config = PineconeSinkConfig(api_key=fake.api_key, host=fake.url, index=INDEX)
+    with _server() as (api_key, url_root, upsert_sizes):
+        config = PineconeSinkConfig(api_key=api_key, host=url_root, index=INDEX)
         with PineconeSink(config) as sink:
             sink.ensure_ready([NAMESPACE])
             started = time.perf_counter()
             failed = sink.upsert(NAMESPACE, records)
             elapsed = time.perf_counter() - started
         assert not failed, failed[:3]
-        calls = fake.requests_to("/upsert")
-        fill = statistics.fmean(c.record_count for c in calls) / MAX_BATCH_RECORDS
+        fill = statistics.fmean(upsert_sizes()) / MAX_BATCH_RECORDS
     return {"seconds": elapsed, "records": len(records), "fill": fill, "statements": 0, "checkouts": 0}
 
 
@@ -269,10 +300,14 @@ def main() -> None:
     parser.add_argument("--engine-before", help="also run the current builder through this commit's sync engine")
     parser.add_argument("--phases", action="store_true", help="time the phases of every 'after' sync")
     parser.add_argument("--sink-latency-ms", type=float, default=0.0, help="delay of each upsert answer")
+    parser.add_argument(
+        "--server-process", action="store_true", help="run the local Pinecone as a child process"
+    )
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    global SINK_LATENCY_SECONDS
+    global SINK_LATENCY_SECONDS, SERVER_PROCESS
     SINK_LATENCY_SECONDS = args.sink_latency_ms / 1000
+    SERVER_PROCESS = args.server_process
     admin_dsn = args.pg.replace("postgresql+psycopg2://", "postgresql://")
     old = _old_builder(args.before)
     old_engine = _old_engine(args.engine_before) if args.engine_before else None
@@ -286,7 +321,8 @@ def main() -> None:
             print(f"load average {os.getloadavg()} on {os.cpu_count()} cores")
             print(
                 f"{args.messages} messages in {args.channels} channels; full re-sync each rep; "
-                f"each upsert answered after {args.sink_latency_ms:g} ms more"
+                f"each upsert answered after {args.sink_latency_ms:g} ms more; the local Pinecone "
+                + ("in a child process" if args.server_process else "in this process")
             )
             results: dict[str, list[dict[str, Any]]] = {"before": [], "after": [], "sink": []}
             if args.skip_before:

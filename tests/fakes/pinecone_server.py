@@ -15,8 +15,10 @@ Standalone, for end-to-end tests in another process::
     python tests/fakes/pinecone_server.py --port 8765 --api-key KEY
 
 prints ``READY <url>`` once listening. ``GET /_fake/records?index=&namespace=`` returns
-what was stored and ``POST /_fake/fail`` (JSON: status, headers, body, count, match)
-queues a fault; both require the API key.
+what was stored, ``GET /_fake/requests?contains=FRAGMENT`` the requests served so far whose
+``"METHOD path"`` contains ``FRAGMENT`` (as :class:`Received` without headers, e.g. the records
+of each upsert) and ``POST /_fake/fail`` (JSON: status, headers, body, count, match)
+queues a fault; all require the API key. ``--upsert-delay-ms N`` answers every upsert N ms late.
 """
 
 from __future__ import annotations
@@ -431,6 +433,10 @@ class FakePinecone(WireServer):
             with self._lock:
                 self._lookup(index)
             return Reply.json(200, self.records(index, namespace))
+        if method == "GET" and path == "/_fake/requests":
+            fragment = query.get("contains", [""])[0]
+            served = [r for r in self.requests_to(fragment) if not r.path.startswith("/_fake/")]
+            return Reply.json(200, [{k: v for k, v in dataclasses.asdict(r).items() if k != "headers"} for r in served])
         if method == "POST" and path == "/_fake/fail":
             req = _json_object(body)
             self.fail_next(
@@ -477,8 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--ready-after", type=int, default=0)
+    parser.add_argument(
+        "--upsert-delay-ms", type=float, default=0.0, help="wait this long before answering each upsert"
+    )
     args = parser.parse_args(argv)
     fake = FakePinecone(api_key=args.api_key, port=args.port, ready_after=args.ready_after)
+    if args.upsert_delay_ms > 0:
+        fake.inject(Fault(delay=args.upsert_delay_ms / 1000, method="POST", contains="/upsert", times=10**12))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
