@@ -20,9 +20,11 @@ keys, deferred foreign keys with their indexes).
 
 ``collector`` is the collector's own code (``GitHubCollector``'s per-repository run,
 ``store_commit_page``): the commit list in pages of 100, each page ONE transaction with its
-checkpoint and the details (file lists) of its commits not detailed yet: ``write_commits``
-then ``write_commit_details`` (one DELETE, one COPY of the files, one UPDATE of the
-commits). Only ``GET /commits/{sha}`` is replaced (``fetch_commit`` returns the payload from
+checkpoint and the details (file lists) of its commits not detailed yet: on PostgreSQL a
+page of new commits is the person profiles then one statement (users, files, commits with
+their sums); a page whose details are rewritten is ``write_commits`` then
+``write_commit_details`` (the DELETE of the old file rows, then the files and the sums in
+one statement). Only ``GET /commits/{sha}`` is replaced (``fetch_commit`` returns the payload from
 memory). Re-processing is measured two ways: ``re-read`` is what the collector really does
 when it meets stored commits again (one SELECT per page finds them stored with complete
 details: a sha names immutable content, so nothing is written or fetched), and ``rewrite`` sets every
