@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +83,42 @@ def test_run_imports_the_collector_framework_but_not_the_other_commands(tmp_path
     assert outcome["loaded"] == sorted(
         ["sqlalchemy", "pydantic", "core.config", "core.collectors", "core.store", "core.cli.run"]
     )
+
+
+def test_run_closes_the_store_connections_it_opened(pg_url: str, tmp_path: Path):
+    # python -m core.cli freezes the garbage collector on its way out, so the run itself
+    # must close its pooled connections (the server must not see them dropped).
+    from sqlalchemy import create_engine, text
+
+    from core.cli.run import RunCommand
+
+    (tmp_path / "exports").mkdir()
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        textwrap.dedent(f"""
+        collectors:
+          discord:
+            collector: discord_activity_tracker.collector:DiscordCollector
+            config: {{export_dir: "{tmp_path / "exports"}"}}
+        """)
+    )
+    command = RunCommand(lambda conn_id: None)
+    assert command.main(["discord", "--config-file", str(config), "--db", pg_url, "--skip-sync"]) == 0
+    assert command.context is not None
+
+    checker = create_engine(pg_url)
+    try:
+        with checker.connect() as conn:
+            for _ in range(100):  # a closed backend leaves pg_stat_activity shortly after
+                others = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+                if others == 0:
+                    break
+                time.sleep(0.05)
+    finally:
+        checker.dispose()
+    assert others == 0, "the run left store connections open"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 
@@ -39,6 +40,7 @@ def summary(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
         for name in names:
             count = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
             print(f"  {name:<32} {count:>10}")
+    store.dispose()
     return 0
 
 
@@ -60,6 +62,7 @@ def search(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env) 
         text = str(row["text"]).replace("\n", " ")
         print(f"{row['namespace']}  {row['record_id']}\n    {text[:160]}")
     print(f"{len(rows)} record(s)")
+    store.dispose()
     return 0
 
 
@@ -94,6 +97,7 @@ def migrate(argv: Sequence[str], lookup: ConnectionLookup = connection_from_env)
         klass = collector_class(entry.collector)
         applied = store.migrate(klass.name, klass.migrations)
         print(f"{name} ({klass.name}): applied {applied or 'nothing new'}")
+    store.dispose()
     return 0
 
 
@@ -184,4 +188,10 @@ def main(argv: Sequence[str] | None = None, *, lookup: ConnectionLookup = connec
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The interpreter's shutdown garbage-collects every object the imports created (SQLAlchemy,
+    # pydantic...): 60-180 ms per run on this machine. Nothing of ours waits for that
+    # collection: the store is disposed, stdout/stderr are flushed and atexit handlers
+    # (logging) still run; freezing moves those objects out of the collector's reach.
+    gc.freeze()
+    sys.exit(code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from core.cli.store_url import ConnectionLookup, resolve_store_url
@@ -34,6 +35,17 @@ class RunCommand(BaseCollectorCommand):
 
     def __init__(self, lookup: ConnectionLookup = connection_from_env) -> None:
         self.lookup = lookup
+        self.context: RunContext | None = None
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Run, then close the store's pooled connections (the process may leave without
+        collecting them: ``python -m core.cli`` freezes the garbage collector on the way out)."""
+        try:
+            return super().main(argv)
+        finally:
+            store = self.context._store if self.context is not None else None  # created only if used
+            if store is not None:
+                store.dispose()
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_arguments(parser)
@@ -80,4 +92,5 @@ class RunCommand(BaseCollectorCommand):
             dry_run=bool(options.get("dry_run")),
             full_refresh=bool(options.get("full_refresh")),
         )
+        self.context = context
         return collector_class(entry.collector)(entry.config, context=context)
