@@ -113,7 +113,8 @@ def test_run_closes_the_store_connections_it_opened(pg_url: str, tmp_path: Path)
                 others = conn.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                        "AND backend_type = 'client backend'"
                     )
                 ).scalar_one()
                 if others == 0:
@@ -122,3 +123,60 @@ def test_run_closes_the_store_connections_it_opened(pg_url: str, tmp_path: Path)
     finally:
         checker.dispose()
     assert others == 0, "the run left store connections open"
+
+
+_GC_PROBE_COLLECTOR = """
+import gc, json, os
+from tests.fakes.toy_collector import ToyCollector
+
+class GcProbe(ToyCollector):
+    def collect(self):
+        with open(os.environ["GC_PROBE_OUT"], "w") as out:
+            json.dump({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}, out)
+        return super().collect()
+"""
+
+
+def test_start_up_runs_without_collection_and_the_collect_with_it(tmp_path: Path):
+    # python -m core.cli pauses the garbage collector for its imports; the collector must
+    # collect with it back on (and the start-up's objects frozen out of its way).
+    (tmp_path / "gc_probe.py").write_text(_GC_PROBE_COLLECTOR)
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        textwrap.dedent("""
+        collectors:
+          probe:
+            collector: gc_probe:GcProbe
+            config: {notes: 2}
+        """)
+    )
+    out = tmp_path / "gc.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}:{tmp_path}",
+        "GC_PROBE_OUT": str(out),
+    }
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "run",
+            "probe",
+            "--config-file",
+            str(config),
+            "--db",
+            store,
+            "--skip-sync",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["collect"]["counts"]
+    seen = json.loads(out.read_text())
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 10_000

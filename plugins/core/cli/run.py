@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+from core.cli import startup
 from core.cli.store_url import ConnectionLookup, resolve_store_url
 from core.collectors import AbstractCollector, BaseCollectorCommand, RunContext
 from core.collectors.context import parse_instant
@@ -43,6 +44,7 @@ class RunCommand(BaseCollectorCommand):
         try:
             return super().main(argv)
         finally:
+            startup.resume()
             store = self.context._store if self.context is not None else None  # created only if used
             if store is not None:
                 store.dispose()
@@ -93,4 +95,6 @@ class RunCommand(BaseCollectorCommand):
             full_refresh=bool(options.get("full_refresh")),
         )
         self.context = context
-        return collector_class(entry.collector)(entry.config, context=context)
+        collector = collector_class(entry.collector)(entry.config, context=context)
+        startup.resume()  # imports and settings done: collect with the garbage collector on
+        return collector
