@@ -233,7 +233,7 @@ def main() -> None:
         type=Path,
         metavar="CHECKOUT",
         help="also run the collector of another checkout (e.g. a git worktree of an older "
-        "commit) as a side of its own: before/after, alternately",
+        "commit), and its fixed cost, as sides of their own: before/after, alternately",
     )
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -307,6 +307,18 @@ def main() -> None:
             _drop_db(admin, database)
         return seconds
 
+    def baseline_fixed_side() -> float:
+        """The baseline checkout's fixed cost (with ``--baseline``)."""
+        assert args.baseline is not None
+        database = _create_db(admin)
+        try:
+            seconds, _counts, _cpu_s, _peak_kb = run_collector(
+                empty, f"{base}/{database}", args.batch_size, tmp, root=args.baseline.resolve()
+            )
+        finally:
+            _drop_db(admin, database)
+        return seconds
+
     def ceiling_side() -> float:
         database = _create_db(admin)
         try:
@@ -335,6 +347,7 @@ def main() -> None:
     }
     if args.baseline is not None:
         sides["baseline collector"] = baseline_side
+        sides["baseline fixed cost"] = baseline_fixed_side
     samples = alternate(sides, args.repeat)
     print_load("after")
     if set(stored) != set(copied) or len(set(stored)) != 1:
@@ -353,6 +366,13 @@ def main() -> None:
             f"baseline collector rate / ceiling rate (per rep): median {statistics.median(before):.0%} "
             f"(range {min(before):.0%} to {max(before):.0%}); collector speed-up over the baseline: "
             f"median {statistics.median(speedups):.2f}x (range {min(speedups):.2f} to {max(speedups):.2f})"
+        )
+        fixed_before = [
+            f / b for f, b in zip(samples["fixed cost"], samples["baseline fixed cost"], strict=True)
+        ]
+        print(
+            f"fixed cost / baseline fixed cost (per rep): median {statistics.median(fixed_before):.2f} "
+            f"(range {min(fixed_before):.2f} to {max(fixed_before):.2f})"
         )
         cpu_ratios = [c / b for c, b in zip(cpu_runs, baseline_cpu, strict=True)]
         print(
