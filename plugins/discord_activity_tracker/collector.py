@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, func, select
 
@@ -27,7 +27,6 @@ from core.store.pg_copy import copy_supported
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
 from core.vectors.settings import VectorSettings, parse_vector_settings
-from discord_activity_tracker.api_collect import ApiSource
 from discord_activity_tracker.api_schemas import ExportHeader
 from discord_activity_tracker.config import DiscordConfig, parse_config
 from discord_activity_tracker.export_errors import rejected_files_error
@@ -50,6 +49,9 @@ from discord_activity_tracker.tables import (
     discord_guilds,
     discord_messages,
 )
+
+if TYPE_CHECKING:
+    from discord_activity_tracker.api_collect import ApiSource
 
 __all__ = ["DiscordCollector"]
 
@@ -106,6 +108,9 @@ class DiscordCollector(AbstractCollector):
         self.settings = parse_config(self.raw_config)
         if self.settings.source == "api":
             if self.api_source is None:
+                # The bot API's client (requests, tenacity, the HTTP kit) is imported only when used.
+                from discord_activity_tracker.api_collect import ApiSource
+
                 self.api_source = ApiSource(self, clock=self._clock, sleep=self._sleep)
             return
         discover_exports(self.settings.export_path)
