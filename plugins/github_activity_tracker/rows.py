@@ -11,13 +11,11 @@ import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select, text, update
-from sqlalchemy.dialects import postgresql
 
 from core.identity import Profile, upsert_profiles
 from core.store import as_utc, upsert_rows
-from core.store.pg_copy import encode_rows
+from core.store.pg_json import json_rows, json_upsert_head
 from github_activity_tracker.api_schemas import (
     Commit,
     CommitFile,
@@ -100,7 +98,6 @@ def _upsert_content(
 # string formatting: building and compiling a multi-row VALUES statement (or a COPY with its
 # savepoint) cost more than the writes themselves for a page of 50 commits.
 
-_PG = postgresql.dialect()
 # Above this many file rows in a page, COPY (core.store.upsert_rows) is used for the files.
 PG_JSON_FILE_ROWS = 2000
 
@@ -117,24 +114,15 @@ def _pg_upsert_sql(
     updates: tuple[str, ...],
     changed: tuple[str, ...],
 ) -> str:
-    """``INSERT ... SELECT ... FROM json_to_recordset(:rows_<table>) ORDER BY key ON CONFLICT``:
-    rows in key order (one lock order for concurrent runs); ``updates`` from the incoming row,
-    only where one of ``changed`` differs (an unchanged row keeps its ``row_updated_at``)."""
-    names = ", ".join(_q(c) for c in columns)
-    typed = ", ".join(f"{_q(c)} {table.c[c].type.compile(dialect=_PG)}" for c in columns)
-    key = ", ".join(_q(k) for k in keys)
-    sql = (
-        f"INSERT INTO {table.name} ({names}) SELECT {names}"
-        f" FROM json_to_recordset(CAST(:rows_{table.name} AS json)) AS r ({typed})"
-        f" ORDER BY {key} ON CONFLICT ({key}) "
-    )
+    """The upsert of ``table`` from its JSON parameter ``rows_<table>`` (``core.store.pg_json``):
+    ``updates`` from the incoming row, only where one of ``changed`` differs (an unchanged row
+    keeps its ``row_updated_at``)."""
+    sql = json_upsert_head(table, columns, keys, f"rows_{table.name}")
     if not updates:
         return sql + "DO NOTHING"
     sql += "DO UPDATE SET " + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
     if changed:
-        sql += " WHERE " + " OR ".join(
-            f"{table.name}.{_q(c)} IS DISTINCT FROM EXCLUDED.{_q(c)}" for c in changed
-        )
+        sql += " WHERE " + " OR ".join(f"t.{_q(c)} IS DISTINCT FROM EXCLUDED.{_q(c)}" for c in changed)
     return sql
 
 
@@ -159,14 +147,10 @@ def _pg_upsert(
     else:
         changed = ()
         updates = tuple(c for c in columns if c not in keys)
-    unique = list(by_key.values())
-    data = orjson.dumps(unique)
-    if b"\\u0000" in data:
-        encode_rows(table, columns, unique)  # a NUL in a text field: DataValidationError naming it
+    data = json_rows(table, columns, list(by_key.values()))
+    if "\\u0000" in data:
         return None
-    return _pg_upsert_sql(table, columns, tuple(keys), updates, changed), {
-        f"rows_{table.name}": data.decode()
-    }
+    return _pg_upsert_sql(table, columns, tuple(keys), updates, changed), {f"rows_{table.name}": data}
 
 
 def _pg_execute(conn: Connection, steps: Sequence[_PgStep], last: _PgStep) -> None:

@@ -26,12 +26,12 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Table, TextClause, case, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.identity.tables import COMPONENT, IDENTITY_MIGRATIONS, person_profiles, profile_emails
-from core.store.pg_copy import copy_supported, encode_rows, staged_insert
+from core.store.pg_copy import copy_supported, staged_insert
+from core.store.pg_json import json_rows, json_upsert_head
 from core.store.store import Store
 from core.store.timestamps import as_utc
 from core.store.upsert import COPY_THRESHOLD
@@ -173,30 +173,19 @@ def _execute_rows(
         return
     if conn.dialect.name == "postgresql":
         # One statement whose text does not depend on the batch: the rows as one JSON parameter.
-        sql = _json_upsert_sql(table, tuple(rows[0]), tuple(key_columns))
+        columns = tuple(rows[0])
+        sql = _json_upsert_sql(table, columns, tuple(key_columns))
         for start in range(0, len(rows), 2000):
-            data = orjson.dumps(rows[start : start + 2000])
-            if b"\\u0000" in data:  # a NUL in a text field: DataValidationError naming it
-                encode_rows(table, tuple(rows[0]), rows[start : start + 2000])
-            conn.execute(sql, {"rows": data.decode()})
+            conn.execute(sql, {"rows": json_rows(table, columns, rows[start : start + 2000])})
         return
     conn.execute(conflict(_insert(conn, table)), rows)
 
 
 @functools.cache
 def _json_upsert_sql(table: Table, columns: tuple[str, ...], key_columns: tuple[str, ...]) -> TextClause:
-    """``INSERT INTO table SELECT ... FROM json_to_recordset(:rows) ORDER BY key`` (key order:
-    one lock order for concurrent batches) with the table's merge rules, as plain text built
-    once per process by string formatting (compiling the SQLAlchemy form costs a fresh process
-    2 to 7 ms; a multi-row VALUES statement was built and compiled afresh per batch)."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=_PG)}' for c in columns)
-    keys = ", ".join(f'"{c}"' for c in key_columns)
-    return text(
-        f"INSERT INTO {table.name} AS t ({names}) SELECT {names}"
-        f" FROM json_to_recordset(CAST(:rows AS json)) AS r ({typed}) ORDER BY {keys}"
-        f" ON CONFLICT ({keys}) DO UPDATE SET {_PG_MERGE[table.name]}"
-    )
+    """The small-batch upsert of ``table`` with its merge rules (``core.store.pg_json``)."""
+    head = json_upsert_head(table, columns, key_columns, "rows")
+    return text(f"{head}DO UPDATE SET {_PG_MERGE[table.name]}")
 
 
 # The merge rules of _profile_upsert and _email_upsert as PostgreSQL text (the small-batch
