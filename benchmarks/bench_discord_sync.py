@@ -177,6 +177,38 @@ class _Counter:
         self.checkouts += 1
 
 
+class _NullSink:
+    """Accepts every record and sends nothing: a sync through it is the sync's own work (store,
+    documents, chunks, ledger) without the sink's. Same destination as the Pinecone sink, so
+    the ledger does the same work."""
+
+    name = "pinecone"
+
+    def __init__(self, sent: list[VectorRecord]) -> None:
+        self._sent = sent
+
+    @property
+    def destination(self) -> str:
+        return f"pinecone:{INDEX}"
+
+    @property
+    def last_errors(self) -> Sequence[BaseException]:
+        return ()
+
+    def ensure_ready(self, namespaces: Sequence[str]) -> None:
+        return None
+
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> list[str]:
+        self._sent.extend(records)
+        return []
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
 class _RecordingSink(PineconeSink):
     def __init__(self, config: PineconeSinkConfig, sent: list[VectorRecord]) -> None:
         super().__init__(config)
@@ -219,26 +251,31 @@ def sync(
     builder: types.ModuleType | None,
     engine: types.ModuleType | None = None,
     phases: dict[str, float] | None = None,
+    *,
+    null_sink: bool = False,
 ) -> dict[str, Any]:
     sent: list[VectorRecord] = []
     counter = _Counter()
-    with _server() as (api_key, url_root, upsert_sizes):
-        config = PineconeSinkConfig(api_key=api_key, host=url_root, index=INDEX)
-        collector = _collector(url, exports, lambda _store: _RecordingSink(config, sent), builder)
+    with contextlib.nullcontext(("", "", list)) if null_sink else _server() as (api_key, url_root, upsert_sizes):
+        config = PineconeSinkConfig(api_key=api_key or "unused", host=url_root or "http://unused", index=INDEX)
+        factory = (lambda _store: _NullSink(sent)) if null_sink else (lambda _store: _RecordingSink(config, sent))
+        collector = _collector(url, exports, factory, builder)
         event.listen(Engine, "before_cursor_execute", counter.statement)
         event.listen(Pool, "checkout", counter.checkout)
         try:
             with _engine(engine), _phases(phases) if phases is not None else contextlib.nullcontext():
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 result = collector.sync_pinecone()
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         finally:
             event.remove(Engine, "before_cursor_execute", counter.statement)
             event.remove(Pool, "checkout", counter.checkout)
         assert result is not None and result.counts["records_failed"] == 0, result
-        fill = statistics.fmean(upsert_sizes()) / MAX_BATCH_RECORDS
+        sizes = upsert_sizes()
+        fill = statistics.fmean(sizes) / MAX_BATCH_RECORDS if sizes else float("nan")
     return {
         "seconds": elapsed,
+        "cpu": cpu,
         "records": len(sent),
         "documents": result.counts["documents"],
         "statements": counter.statements,
@@ -303,6 +340,11 @@ def main() -> None:
     parser.add_argument(
         "--server-process", action="store_true", help="run the local Pinecone as a child process"
     )
+    parser.add_argument(
+        "--rest",
+        action="store_true",
+        help="also sync through a sink that sends nothing: the sync's own work, the bound on after / sink",
+    )
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     global SINK_LATENCY_SECONDS, SERVER_PROCESS
@@ -329,8 +371,12 @@ def main() -> None:
                 del results["before"]
             if old_engine is not None:
                 results["engine-before"] = []
+            if args.rest:
+                results["rest"] = []
             for rep in range(args.repeat):
                 order: list[tuple[str, types.ModuleType | None, types.ModuleType | None]] = [("after", None, None)]
+                if args.rest:
+                    order.append(("rest", None, None))
                 if not args.skip_before:
                     order.insert(0, ("before", old, None))
                 if old_engine is not None:
@@ -338,15 +384,16 @@ def main() -> None:
                 phases: dict[str, float] = {}
                 for label, builder, engine in order if rep % 2 == 0 else order[::-1]:
                     timing = phases if args.phases and label == "after" else None
-                    outcome = sync(url, exports, builder, engine, timing)
+                    outcome = sync(url, exports, builder, engine, timing, null_sink=label == "rest")
                     results[label].append(outcome)
                     print(
                         f"rep {rep + 1} {label}: {outcome['records'] / outcome['seconds']:,.0f} records/s "
-                        f"({outcome['documents']} documents, {outcome['records']} records, {outcome['seconds']:.2f} s), "
+                        f"({outcome['documents']} documents, {outcome['records']} records, {outcome['seconds']:.2f} s, "
+                        f"{outcome['cpu']:.2f} s CPU in this process), "
                         f"{outcome['statements']} statements, {outcome['checkouts']} checkouts, fill {outcome['fill']:.2f}"
                     )
                 alone = sink_alone(results["after"][-1].pop("sent"))
-                for label in ("before", "engine-before"):
+                for label in ("before", "engine-before", "rest"):
                     if label in results:
                         results[label][-1].pop("sent")
                 results["sink"].append(alone)
@@ -378,6 +425,18 @@ def main() -> None:
                 f"after / sink: {medians['after'] / medians['sink']:.0%} of the medians; per rep median "
                 f"{statistics.median(per_rep):.0%} (range {min(per_rep):.0%}-{max(per_rep):.0%})"
             )
+            if args.rest:
+                # after takes at least as long as the longer of its two parts: rest and sink.
+                bound = [
+                    s["seconds"] / max(r["seconds"], s["seconds"])
+                    for r, s in zip(results["rest"], results["sink"], strict=True)
+                ]
+                print(
+                    f"bound on after / sink with the sink perfectly overlapped (sink / max(rest, sink)): per rep "
+                    f"median {statistics.median(bound):.0%} (range {min(bound):.0%}-{max(bound):.0%}); "
+                    f"CPU in this process: after {statistics.median(r['cpu'] for r in results['after']):.2f} s, "
+                    f"rest {statistics.median(r['cpu'] for r in results['rest']):.2f} s (medians)"
+                )
             if old_engine is not None:
                 engine_rep = [
                     (a["records"] / a["seconds"]) / (s["records"] / s["seconds"])
