@@ -2,7 +2,7 @@
 one-transaction-per-commit method, same rows, same PostgreSQL, alternating runs.
 
     PYTHONPATH=plugins:. python benchmarks/bench_github_commits.py --commits 50 --commits 5000
-        [--repeat 5] [--mode both|cold|warm] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+        [--repeat 5] [--mode both|cold|warm|floor] [--pg postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 The scenario is the original's: N commits of one repository, each with one modified file,
 stored for the first time, then re-processed (the same N commits again). No HTTP on either
@@ -45,25 +45,47 @@ Two ways of running each side, both reported (``--mode``):
 Each repetition runs both sides, alternating which goes first, each on freshly emptied
 tables; the machine's load average is printed before each. Reported: the median and the
 range over the repetitions, and the ratio original / collector per repetition.
+
+``--mode floor`` (not part of ``both``) measures what the collector's SQL alone costs a fresh
+process, first insert only: a child runs the collector's pages once (untimed) and records
+every statement the collector sends (SQLAlchemy's ``before_cursor_execute``), its
+parameters, the transaction ends and the pool's pings, from the first page on (the
+migrations and the checkpoint load before it are not recorded). Then each repetition runs,
+in turn and each in a fresh child on emptied tables: the original's first insert (as in
+``cold``), ``replay`` (the recorded statements in order on a raw psycopg2 connection, then
+``COMMIT``: one transaction per page, no ping; no Python of the collector at all), ``replay
+as sent`` (the same with the pool's pings and the stored-commits ``SELECT`` in its own
+transaction, as the collector sends them) and the collector's first insert (the ``cold``
+child). Each child connects and runs ``SELECT 1`` untimed, as the original's does. Every
+replay is checked to have stored the N file rows. Then one more fresh child runs the
+statements under ``EXPLAIN (ANALYZE, TIMING OFF)``: the server's planning and execution
+time per statement.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
+import json
 import os
+import pickle
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg2
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
+from benchmarks.harness import alternate, describe, print_load
 from core.collectors import RunContext
 from github_activity_tracker.api_schemas import Commit
 from github_activity_tracker.collector import GitHubCollector, _RepoRun
@@ -306,15 +328,20 @@ def child(step: str, store_url: str, n: int) -> float:
         run.store.dispose()
 
 
-def _in_child(step: str, store_url: str, n: int) -> float:
+def _child_output(step: str, store_url: str, n: int, *extra: str) -> str:
+    """The last line a fresh ``--child`` process printed."""
     done = subprocess.run(
-        [sys.executable, __file__, "--child", step, "--store-url", store_url, "--commits", str(n)],
+        [sys.executable, __file__, "--child", step, "--store-url", store_url, "--commits", str(n), *extra],
         check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "plugins:.")},
     )
-    return float(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _in_child(step: str, store_url: str, n: int) -> float:
+    return float(_child_output(step, store_url, n))
 
 
 def _cold_rep(
@@ -364,20 +391,34 @@ def _warm_rep(
             times["ours rewrite"].append(_timed(store))
 
 
-def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm")) -> None:
+@contextlib.contextmanager
+def _database(pg: str, commits: Sequence[Commit]) -> Iterator[tuple[str, BenchRun]]:
+    """A new database with both sides' tables (the collector migrated): its URL and a
+    collector run on it; dropped on the way out."""
     name = f"bench_commits_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(pg.replace("postgresql+psycopg2://", "postgresql://"))
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     store_url = f"{pg.rsplit('/', 1)[0]}/{name}"
+    run: BenchRun | None = None
+    try:
+        run = collector_run(store_url, commits)
+        with run.store.engine.begin() as conn:
+            conn.execute(text(ORIGINAL_SCHEMA))
+        yield store_url, run
+    finally:
+        if run is not None:
+            run.store.dispose()
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm")) -> None:
     data = payloads(n)
     commits = [Commit.model_validate(p) for p in data]
-    run = collector_run(store_url, commits)
-    engine = run.store.engine
-    with engine.begin() as conn:
-        conn.execute(text(ORIGINAL_SCHEMA))
     results: dict[str, dict[str, list[float]]] = {}
-    try:
+    with _database(pg, commits) as (store_url, run):
+        engine = run.store.engine
         for mode in modes:
             times: dict[str, list[float]] = {k: [] for k in STEPS}
             if mode == "warm":  # one untimed round first: the process has run both sides once
@@ -396,10 +437,6 @@ def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm"))
                 original = conn.execute(text("SELECT count(*) FROM orig_change")).scalar_one()
             assert stored == original == n, (stored, original, n)
             results[mode] = times
-    finally:
-        run.store.dispose()
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
     for mode, times in results.items():
         _print_results(mode, n, repeat, times)
 
@@ -430,20 +467,256 @@ def _print_results(mode: str, n: int, repeat: int, times: dict[str, list[float]]
     print(f"ratio re-processing (rewritten):    {ratio('orig again', 'ours rewrite')}\n")
 
 
+# --------------------------------------------------------------------------- floor: the collector's SQL alone
+
+FLOOR_STEPS = ("capture", "replay", "replay as sent", "explain")
+# One recorded operation: ("execute", statement, parameters, executemany), ("ping",),
+# ("commit",) or ("rollback",).
+Op = tuple[Any, ...]
+
+
+def capture(store_url: str, n: int, ops_path: str) -> int:
+    """Run the collector's pages once in this fresh process, recording what it sends from the
+    first page on; the operations are pickled to ``ops_path``. Returns how many."""
+    commits = [Commit.model_validate(p) for p in payloads(n)]
+    run = collector_run(store_url, commits)  # validates, migrates, loads the checkpoint: not recorded
+    ops: list[Op] = []
+
+    def on_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        ops.append(("execute", statement, parameters, executemany))
+
+    def on_commit(conn: Any) -> None:
+        ops.append(("commit",))
+
+    def on_rollback(conn: Any) -> None:
+        ops.append(("rollback",))
+
+    dialect = run.store.engine.dialect
+    ping = dialect.do_ping
+
+    def recorded_ping(dbapi_connection: Any) -> bool:  # pool_pre_ping, on every checkout
+        ops.append(("ping",))
+        return ping(dbapi_connection)
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", on_execute),
+        ("commit", on_commit),
+        ("rollback", on_rollback),
+    ]
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    setattr(dialect, "do_ping", recorded_ping)  # noqa: B010 - an instance attribute, this process only
+    try:
+        collector_store(run, commits)
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+        run.store.dispose()
+    with Path(ops_path).open("wb") as out:
+        pickle.dump(ops, out)
+    return len(ops)
+
+
+def _load_ops(ops_path: str, *, as_sent: bool) -> list[Op]:
+    """The recorded operations; unless ``as_sent``, without the pings and the rollbacks (the
+    stored-commits ``SELECT`` then runs in its page's transaction, which the commit ends)."""
+    with Path(ops_path).open("rb") as recorded:
+        ops: list[Op] = pickle.load(recorded)  # noqa: S301 - written by our own capture child
+    return ops if as_sent else [op for op in ops if op[0] in ("execute", "commit")]
+
+
+def _raw_connect(store_url: str) -> Any:
+    raw = psycopg2.connect(store_url.replace("postgresql+psycopg2://", "postgresql://"))
+    raw.cursor().execute("SELECT 1")  # connected: the timed part starts at the first statement
+    raw.commit()
+    return raw
+
+
+def replay(store_url: str, ops_path: str, *, as_sent: bool) -> dict[str, Any]:
+    """The recorded operations on a new raw psycopg2 connection in this fresh process:
+    ``{"seconds": total, "steps": [seconds per operation]}``."""
+    ops = _load_ops(ops_path, as_sent=as_sent)
+    raw = _raw_connect(store_url)
+    try:
+        cur = raw.cursor()
+        steps: list[float] = []
+        started = time.perf_counter()
+        for op in ops:
+            step = time.perf_counter()
+            if op[0] == "execute":
+                (cur.executemany if op[3] else cur.execute)(op[1], op[2])
+            elif op[0] == "ping":
+                cur.execute("SELECT 1")  # what the dialect's do_ping sends
+            elif op[0] == "commit":
+                raw.commit()
+            else:
+                raw.rollback()
+            steps.append(time.perf_counter() - step)
+        seconds = time.perf_counter() - started
+    finally:
+        raw.close()
+    return {"seconds": seconds, "steps": steps}
+
+
+def explain(store_url: str, ops_path: str) -> list[list[Any]]:
+    """The replay's statements under ``EXPLAIN (ANALYZE, TIMING OFF)`` in this fresh process
+    (a new server backend): [label, planning ms, execution ms] each; ``COMMIT``'s client wall."""
+    raw = _raw_connect(store_url)
+    found: list[list[Any]] = []
+    try:
+        cur = raw.cursor()
+        for op in _load_ops(ops_path, as_sent=False):
+            if op[0] == "commit":
+                started = time.perf_counter()
+                raw.commit()
+                found.append(["COMMIT (client wall)", None, (time.perf_counter() - started) * 1000])
+                continue
+            cur.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + op[1], op[2])
+            plan = cur.fetchone()[0][0]
+            found.append([_label(op[1]), plan["Planning Time"], plan["Execution Time"]])
+    finally:
+        raw.close()
+    return found
+
+
+def _label(statement: str) -> str:
+    if "collector_checkpoints" in statement:
+        return "checkpoint compare-and-set"
+    written = re.findall(r'INSERT INTO "?(\w+)', statement)
+    if written:
+        return "INSERT " + ", ".join(written)
+    source = re.search(r'FROM "?(\w+)', statement)
+    return f"SELECT {source.group(1) if source else '?'}"
+
+
+def _empty_collector(engine: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
+        conn.execute(text("DELETE FROM person_profiles"))
+
+
+def _stored_files(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one())
+
+
+FLOOR_SIDES = {
+    "original": "original, first insert",
+    "replay": "replay of the collector's SQL (the floor)",
+    "replay as sent": "replay as sent (+ pings, SELECT apart)",
+    "collector": "collector, first insert",
+}
+
+
+def floor(pg: str, n: int, repeat: int) -> None:
+    commits = [Commit.model_validate(p) for p in payloads(n)]
+    handle, ops_path = tempfile.mkstemp(prefix="bench_commits_ops_", suffix=".pickle")
+    os.close(handle)
+    steps: list[list[float]] = []
+    try:
+        with _database(pg, commits) as (store_url, run):
+            engine = run.store.engine
+            print_load("before")
+            _empty_collector(engine)
+            recorded = int(_child_output("capture", store_url, n, "--ops", ops_path))
+            assert _stored_files(engine) == n, "the capture did not store the page"
+            print(f"recorded {recorded} operations of the collector's first insert", flush=True)
+
+            def original() -> float:
+                with engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+                return _in_child("orig first", store_url, n)
+
+            def replayed(step: str) -> float:
+                _empty_collector(engine)
+                done = json.loads(_child_output(step, store_url, n, "--ops", ops_path))
+                stored = _stored_files(engine)
+                assert stored == n, f"{step} stored {stored} file rows, not {n}"
+                if step == "replay":
+                    steps.append(done["steps"])
+                return float(done["seconds"])
+
+            def collector() -> float:
+                _empty_collector(engine)
+                seconds = _in_child("ours first", store_url, n)
+                assert _stored_files(engine) == n
+                return seconds
+
+            sides = {
+                "original": original,
+                "replay": functools.partial(replayed, "replay"),
+                "replay as sent": functools.partial(replayed, "replay as sent"),
+                "collector": collector,
+            }
+            times = alternate(sides, repeat)
+            _empty_collector(engine)
+            server = json.loads(_child_output("explain", store_url, n, "--ops", ops_path))
+            assert _stored_files(engine) == n, "the EXPLAIN ANALYZE child did not store the page"
+            print_load("after")
+    finally:
+        Path(ops_path).unlink(missing_ok=True)
+    _print_floor(n, repeat, times, steps, server)
+
+
+def _print_floor(
+    n: int, repeat: int, times: dict[str, list[float]], steps: list[list[float]], server: list[list[Any]]
+) -> None:
+    print(
+        f"\nFLOOR (each step in a fresh process): N = {n:,} commits, one modified file each; "
+        f"first insert; {repeat} alternating repetitions; {_load()}"
+    )
+    print(f"{'path':<46} {'median (range)':>44}  {'commits/s (median)':>18}")
+    for key, label in FLOOR_SIDES.items():
+        print(f"{label:<46} {describe(times[key]):>44}  {n / statistics.median(times[key]):>18,.0f}")
+
+    def ratio(slow: str, fast: str) -> str:
+        per_rep = [s / f for s, f in zip(times[slow], times[fast], strict=True)]
+        med = statistics.median(times[slow]) / statistics.median(times[fast])
+        return f"{med:6.1f}x  (per repetition {min(per_rep):.1f}x .. {max(per_rep):.1f}x)"
+
+    print(f"ratio original / replay (ceiling for any client of this SQL): {ratio('original', 'replay')}")
+    print(f"ratio original / replay as sent:                              {ratio('original', 'replay as sent')}")
+    print(f"ratio original / collector:                                   {ratio('original', 'collector')}")
+    print(f"collector / replay (what the collector adds to its SQL):      {ratio('collector', 'replay')}")
+    print("\nper statement of the replay: client wall (median over the repetitions, includes the round")
+    print("trip; the first one also sends BEGIN) and, in one more fresh process, EXPLAIN ANALYZE")
+    print("(TIMING OFF): the server's planning + execution")
+    for i, (label, planning, execution) in enumerate(server):
+        wall = statistics.median(rep[i] for rep in steps) * 1000
+        on_server = "" if planning is None else f"  server {planning:.2f} + {execution:.2f} ms"
+        print(f"  {label:<56} {wall:6.2f} ms{on_server}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--commits", type=int, action="append", help="N (repeatable); default 50 and 5000")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--mode", choices=["both", "cold", "warm"], default="both")
-    parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["both", "cold", "warm", "floor"], default="both")
+    parser.add_argument("--child", choices=STEPS + FLOOR_STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--store-url", help=argparse.SUPPRESS)
+    parser.add_argument("--ops", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(child(args.child, args.store_url, (args.commits or [50])[0]))
+        n = (args.commits or [50])[0]
+        if args.child == "capture":
+            print(capture(args.store_url, n, args.ops))
+        elif args.child in ("replay", "replay as sent"):
+            print(json.dumps(replay(args.store_url, args.ops, as_sent=args.child == "replay as sent")))
+        elif args.child == "explain":
+            print(json.dumps(explain(args.store_url, args.ops)))
+        else:
+            print(child(args.child, args.store_url, n))
         return
     if args.repeat < 3:
         parser.error("--repeat must be at least 3 (median and range)")
+    if args.mode == "floor":
+        for n in args.commits or [50]:
+            floor(args.pg, n, args.repeat)
+        return
     modes = ["cold", "warm"] if args.mode == "both" else [args.mode]
     for n in args.commits or [50, 5000]:
         bench(args.pg, n, args.repeat, modes)
