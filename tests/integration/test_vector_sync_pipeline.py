@@ -180,8 +180,9 @@ def _chunk_ids(store: Store) -> dict[str, list[str]]:
         return {doc_id: list(ids) for doc_id, ids in conn.execute(select(t.c.doc_id, t.c.chunk_ids))}
 
 
-def test_ledger_batches_take_the_copy_path_and_read_back_alike(store: Store) -> None:
-    """60 documents (above the COPY threshold) with an error text that needs escaping."""
+def test_ledger_batches_read_back_alike(store: Store) -> None:
+    """60 documents with an error text that needs escaping (each PostgreSQL write path:
+    tests/integration/test_vector_ledger.py)."""
     from core.vectors import ledger
 
     scope = ledger.LedgerScope("demo", "local", "demo")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,16 +23,24 @@ from sqlalchemy import (
     Connection,
     DateTime,
     MetaData,
+    Select,
     String,
     Table,
     Text,
+    TextClause,
+    any_,
+    bindparam,
     inspect,
+    or_,
     select,
+    text,
 )
+from sqlalchemy.dialects import postgresql
 
 from core.store.migrations import Migration, create_tables
 from core.store.pg_copy import NULL, CopyRows, copy_json, copy_supported, copy_text
-from core.store.upsert import COPY_THRESHOLD, upsert_rows
+from core.store.pg_json import json_rows, json_upsert_head
+from core.store.upsert import upsert_rows
 
 __all__ = [
     "STATUS_FAILED",
@@ -202,20 +212,39 @@ def adopt_legacy(conn: Connection, scope: LedgerScope) -> int:
 
 
 def load_entries(conn: Connection, scope: LedgerScope, doc_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+    """The ledger's entries for ``doc_ids`` (those it holds). On PostgreSQL the ids travel as
+    one array parameter: one statement whose text does not depend on the batch, where an IN
+    list renders a parameter per id (SQLite keeps the IN list)."""
     wanted = list(dict.fromkeys(doc_ids))
     entries: dict[str, LedgerEntry] = {}
     t = vector_ledger_documents
-    for start in range(0, len(wanted), 500):
-        rows = conn.execute(
-            select(t.c.doc_id, t.c.content_hash, t.c.chunk_ids, t.c.status).where(
-                *scope.where_documents(), t.c.doc_id.in_(wanted[start : start + 500])
-            )
-        ).mappings()
-        for row in rows:
-            entries[row["doc_id"]] = LedgerEntry(
-                row["doc_id"], row["content_hash"], tuple(row["chunk_ids"] or ()), row["status"]
-            )
+    if conn.dialect.name == "postgresql":
+        statement, size, key = _load_by_array(), _PG_IDS_PER_STATEMENT, scope.key()
+        chunks = ((statement, {**key, "ids": wanted[s : s + size]}) for s in range(0, len(wanted), size))
+    else:
+        columns = (t.c.doc_id, t.c.content_hash, t.c.chunk_ids, t.c.status)
+        chunks = (
+            (select(*columns).where(*scope.where_documents(), t.c.doc_id.in_(wanted[s : s + 500])), {})
+            for s in range(0, len(wanted), 500)
+        )
+    for statement, parameters in chunks:
+        for doc_id, digest, chunk_ids, status in conn.execute(statement, parameters):
+            entries[doc_id] = LedgerEntry(doc_id, digest, tuple(chunk_ids or ()), status)
     return entries
+
+
+_PG_IDS_PER_STATEMENT = 10_000
+
+
+@functools.cache
+def _load_by_array() -> Select[str, str | None, Any, str]:
+    t = vector_ledger_documents
+    return select(t.c.doc_id, t.c.content_hash, t.c.chunk_ids, t.c.status).where(
+        t.c.source == bindparam("source"),
+        t.c.destination == bindparam("destination"),
+        t.c.namespace == bindparam("namespace"),
+        t.c.doc_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))),
+    )
 
 
 def unfinished_doc_ids(conn: Connection, scope: LedgerScope) -> list[str]:
@@ -230,18 +259,45 @@ def unfinished_doc_ids(conn: Connection, scope: LedgerScope) -> list[str]:
 
 _KEY = ("source", "destination", "namespace", "doc_id")
 _COPY_COLUMNS = (*_KEY, "content_hash", "chunk_ids", "status", "error")
+_JSON_COLUMNS = (*_COPY_COLUMNS, "synced_at")
+# On PostgreSQL a write of up to this many entries is one statement with the rows as one JSON
+# parameter; a larger one goes through COPY and a staging table (three statements).
+JSON_MAX_ENTRIES = 5_000
 
 
 def write_entries(
     conn: Connection, scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str]
 ) -> None:
-    """Upsert ``entries`` (a document repeated: its last entry wins). On PostgreSQL a batch of
-    ``COPY_THRESHOLD`` or more is encoded straight into COPY text (no row dicts)."""
+    """Upsert ``entries`` (a document repeated: its last entry wins). On PostgreSQL a batch of up
+    to ``JSON_MAX_ENTRIES`` is one ``INSERT ... SELECT FROM json_to_recordset(:rows)`` (no
+    temporary table), a larger one is encoded straight into COPY text (no row dicts either way)."""
     now = dt.datetime.now(dt.UTC)
-    if len(entries) >= COPY_THRESHOLD and copy_supported(conn):
-        rows = _copy_rows(scope, entries, errors)
-        if rows is not None:
-            upsert_rows(conn, vector_ledger_documents, rows, _KEY, constants={"synced_at": now})
+    if not entries:
+        return
+    if conn.dialect.name == "postgresql" and len(entries) <= JSON_MAX_ENTRIES:
+        latest = {entry.doc_id: entry for entry in entries}
+        key = scope.key()
+        rows = [
+            {
+                **key,
+                "doc_id": entry.doc_id,
+                "content_hash": entry.content_hash,
+                "chunk_ids": entry.chunk_ids,
+                "status": entry.status,
+                "error": errors.get(entry.doc_id),
+                "synced_at": now,
+            }
+            for entry in latest.values()
+        ]
+        data = json_rows(vector_ledger_documents, _JSON_COLUMNS, rows)  # a NUL in a text column raises
+        # json_to_recordset refuses the escape even inside a JSON value (a chunk id); COPY keeps it.
+        if "\\u0000" not in data:
+            conn.execute(_json_upsert(), {"rows": data})
+            return
+    if copy_supported(conn):
+        copy_rows = _copy_rows(scope, entries, errors)
+        if copy_rows is not None:
+            upsert_rows(conn, vector_ledger_documents, copy_rows, _KEY, constants={"synced_at": now})
             return
     upsert_rows(
         conn,
@@ -260,6 +316,13 @@ def write_entries(
         ],
         list(_KEY),
     )
+
+
+@functools.cache
+def _json_upsert() -> TextClause:
+    head = json_upsert_head(vector_ledger_documents, _JSON_COLUMNS, _KEY, "rows")
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _JSON_COLUMNS if column not in _KEY)
+    return text(f"{head}DO UPDATE SET {updates}")
 
 
 def _copy_rows(scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str]) -> CopyRows | None:
@@ -294,7 +357,10 @@ def reset_scope(conn: Connection, scope: LedgerScope) -> None:
     """``full_refresh``: re-sync every document from scratch. Chunk ids are kept (as pending
     entries) so records of documents that shrank or vanished are still deleted."""
     t = vector_ledger_documents
+    # An entry already reset (a refresh run again after one cut short) is left as it is.
     conn.execute(
-        t.update().where(*scope.where_documents()).values(content_hash=None, status=STATUS_PENDING)
+        t.update()
+        .where(*scope.where_documents(), or_(t.c.content_hash.is_not(None), t.c.status != STATUS_PENDING))
+        .values(content_hash=None, status=STATUS_PENDING)
     )
     conn.execute(vector_ledger_state.delete().where(*scope.where_state()))
