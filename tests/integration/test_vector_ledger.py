@@ -172,3 +172,24 @@ def test_on_postgresql_a_nul_in_a_text_column_is_refused_naming_it(migrated: Sto
         ledger.write_entries(conn, SCOPE, [*entries, odd], {})
     with migrated.engine.connect() as conn:
         assert ledger.load_entries(conn, SCOPE, ["d1"]) == {"d1": odd}
+
+
+def test_on_postgresql_a_reset_rewrites_entries_on_their_own_pages(migrated: Store) -> None:
+    """Pages keep room (migration 3) so an update stays on its page: no new primary-key entry
+    per update (a HOT update); on full pages nearly every new version moves to another page."""
+    if migrated.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's fillfactor")
+    entries = [LedgerEntry(f"doc-{n:05d}", "h" * 64, (f"demo:doc-{n:05d}:0",), "synced") for n in range(2000)]
+    with migrated.transaction() as conn:
+        ledger.write_entries(conn, SCOPE, entries, {})
+    before = _pages(migrated)
+    with migrated.transaction() as conn:
+        ledger.reset_scope(conn, SCOPE)
+    after = _pages(migrated)
+    assert len(before) == 2000 and sum(after[doc] == page for doc, page in before.items()) >= 1900
+
+
+def _pages(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT doc_id, (ctid::text::point)[0]::int FROM vector_ledger_documents"))
+        return {doc_id: page for doc_id, page in rows}

@@ -125,6 +125,17 @@ _LEGACY_V1 = (
     ),
 )
 
+
+def _room_for_updates(conn: Connection) -> None:
+    """Every sync rewrites its documents' entries (a full refresh twice: reset, then outcome).
+    With room left on each page PostgreSQL updates an entry on its own page without a new
+    primary-key entry (a HOT update), and prunes the old version on its own, vacuum or not.
+    Only pages written from now on get the room: a ledger filled before keeps its full pages
+    until they are rewritten (``VACUUM FULL``)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ALTER TABLE {vector_ledger_documents.name} SET (fillfactor = 50)")
+
+
 VECTOR_MIGRATIONS = (
     Migration(
         1,
@@ -136,7 +147,9 @@ VECTOR_MIGRATIONS = (
         "ledger per destination, change horizon, pending (intent) entries",
         create_tables(vector_ledger_state, vector_ledger_documents),
     ),
+    Migration(3, "ledger entries updated in place (PostgreSQL fillfactor 50)", _room_for_updates),
 )
+
 
 STATUS_SYNCED = "synced"
 STATUS_FAILED = "failed"
