@@ -92,6 +92,30 @@ def test_sink_satisfies_the_protocol(sink: PineconeSink, fake: FakePinecone) -> 
     assert set(fake.records("community", NS)) == {sent[1].id}
 
 
+def test_the_data_plane_client_is_opened_by_the_first_write_once(
+    fake: FakePinecone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ensure_ready describes the index only: a data-plane client (two CA bundle loads) is
+    built when a write needs one, once per index, with the SDK's own retries off."""
+    from core.vectors import pinecone_sink
+
+    opened: list[Any] = []
+    real = pinecone_sink.HTTPClient
+
+    def counted(config: Any, version: str) -> Any:
+        opened.append(config)
+        return real(config, version)
+
+    monkeypatch.setattr(pinecone_sink, "HTTPClient", counted)
+    with PineconeSink(make_config(fake)) as sink:
+        sink.ensure_ready([NS])
+        assert opened == []
+        assert sink.upsert(NS, records(2)) == [] and sink.delete(NS, ["github:issue-0:0"]) == []
+        assert sink.upsert(NS, records(1)) == []
+    assert len(opened) == 1 and opened[0].retry_config.max_retries == 0
+    assert set(fake.records("community", NS)) == {"github:issue-0:0", "github:issue-1:0"}
+
+
 def test_missing_index_is_created_for_the_model_and_awaited(fake: FakePinecone) -> None:
     with PineconeSink(make_config(fake, cloud="gcp", region="us-central1", text_field="chunk_text")) as sink:
         sink.ensure_ready([NS])

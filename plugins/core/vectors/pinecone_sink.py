@@ -194,6 +194,7 @@ class PineconeSink:
         except PineconeError as exc:
             raise ConfigError(f"Pinecone client: {self._safe(exc)}") from None
         self._indexes: dict[str, Index] = {}
+        self._hosts: dict[str, str] = {}  # index name -> data-plane host, from ensure_ready
         self._errors: list[BaseException] = []
         self._backoff = tenacity.wait_exponential_jitter(
             multiplier=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
@@ -210,7 +211,10 @@ class PineconeSink:
         return tuple(self._errors)
 
     def ensure_ready(self, namespaces: Sequence[str]) -> None:
-        """Describe each index, create it when missing, and check it matches the config."""
+        """Describe each index, create it when missing, and check it matches the config. The
+        data-plane client of an index is opened by its first write, not here: building one
+        loads the CA bundle twice (~60 ms), which a preflight or a sync with nothing to send
+        does not need."""
         for namespace in namespaces:
             if not namespace or not namespace.strip():
                 raise ConfigError("Pinecone namespace must be a non-empty string")
@@ -220,7 +224,8 @@ class PineconeSink:
             except PineconeError as exc:
                 raise self._translate(exc, f"preparing index {index_name}") from None
             self._check_embedding(description, model)
-            self._open(index_name, description)
+            if description.host is not None:
+                self._hosts[index_name] = description.host
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> list[str]:
         self._errors = []
@@ -336,22 +341,23 @@ class PineconeSink:
                 f"{field.model!r}, config says {model!r}"
             )
 
-    def _open(self, index_name: str, description: IndexModel) -> None:
-        if index_name in self._indexes or description.host is None:
-            return
-        index = self._client.index(host=description.host)
+    def _open(self, host: str) -> Index:
+        index = self._client.index(host=host)
         # The SDK's REST data plane retries 429/5xx by itself, behind a retry budget shared
         # per host across the process, and has no setting for it; turn it off so the
         # attempts made are the ones this sink counts.
         config = dataclasses.replace(index._config, retry_config=RetryConfig(max_retries=0))
         previous, index._http = index._http, HTTPClient(config, DATA_PLANE_API_VERSION)
         previous.close()
-        self._indexes[index_name] = index
+        return index
 
     def _index(self, index_name: str) -> Index:
-        if index_name not in self._indexes:
-            self.ensure_ready([])
-        return self._indexes[index_name]
+        index = self._indexes.get(index_name)
+        if index is None:
+            if index_name not in self._hosts:
+                self.ensure_ready([])
+            index = self._indexes[index_name] = self._open(self._hosts[index_name])
+        return index
 
     # ------------------------------------------------------------------ records and batches
 
