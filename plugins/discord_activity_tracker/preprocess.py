@@ -9,11 +9,17 @@ whose every message is deleted has no document, and its id is removed from the i
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import itertools
+import json
+import operator
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, exists, func, select
+import orjson
+from sqlalchemy import Connection, Engine, String, TextClause, column, exists, select, text
+from sqlalchemy.sql.selectable import TextualSelect
 
 from core.store.timestamps import as_utc
 from core.vectors.documents import Document
@@ -48,76 +54,8 @@ def _changed_ids(engine: Engine, changed_since: int | None) -> Iterator[list[str
             yield list(partition)
 
 
-def _roots(conn: Connection, ids: Sequence[str]) -> set[str]:
-    """Thread root of every id: its topmost ancestor that is stored, or, when that message is in
-    a Discord thread (a forum post, a thread of a channel), the thread itself: its id is the
-    thread's starter message id."""
-    parent: dict[str, str | None] = {}
-    channel_of: dict[str, str] = {}
-    missing: set[str] = set()
-    frontier = set(ids)
-    for _ in range(_MAX_DEPTH):
-        unknown = sorted(i for i in frontier if i not in parent and i not in missing)
-        if not unknown:
-            break
-        found: dict[str, str | None] = {}
-        for chunk in _chunks(unknown):
-            for message_id, reply_to, channel_id in conn.execute(
-                select(_m.c.message_id, _m.c.reply_to_message_id, _m.c.channel_id).where(
-                    _m.c.message_id.in_(chunk)
-                )
-            ):
-                found[message_id] = reply_to
-                channel_of[message_id] = channel_id
-        missing.update(i for i in unknown if i not in found)
-        parent.update(found)
-        frontier = {target for target in found.values() if target}
-    threads = _thread_channels(conn, set(channel_of.values()))
-    roots: set[str] = set()
-    for message_id in ids:
-        current = message_id
-        for _ in range(_MAX_DEPTH):
-            target = parent.get(current)
-            if target is None or target in missing or target not in parent:
-                break
-            current = target
-        channel = channel_of.get(current)
-        roots.add(channel if channel in threads else current)
-    return roots
-
-
-def _thread_channels(conn: Connection, channel_ids: set[str]) -> set[str]:
-    threads: set[str] = set()
-    for chunk in _chunks(sorted(channel_ids)):
-        query = select(discord_channels.c.channel_id).where(
-            discord_channels.c.channel_id.in_(chunk), discord_channels.c.type.in_(THREAD_TYPE_NAMES)
-        )
-        threads.update(conn.execute(query).scalars())
-    return threads
-
-
-_COLUMNS = (
-    _m.c.message_id,
-    _m.c.reply_to_message_id,
-    _m.c.content,
-    _m.c.created_at,
-    _m.c.edited_at,
-    _m.c.updated_at,
-    _m.c.attachments,
-    _m.c.channel_id,
-    _m.c.guild_id,
-    # The name the message was posted under (webhooks and bots change it per message).
-    func.coalesce(_m.c.author_name, discord_authors.c.name).label("author"),
-    discord_authors.c.author_id,
-    discord_channels.c.name.label("channel"),
-    discord_guilds.c.name.label("guild"),
-)
-_JOINED = (
-    _m.join(discord_authors, discord_authors.c.author_id == _m.c.author_id)
-    .join(discord_channels, discord_channels.c.channel_id == _m.c.channel_id)
-    .join(discord_guilds, discord_guilds.c.guild_id == _m.c.guild_id)
-)
 _MAX_THREAD_MESSAGES = 10_000
+_THREAD_TYPES = ", ".join(f"'{name}'" for name in THREAD_TYPE_NAMES)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
@@ -125,87 +63,216 @@ def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
         yield list(values[start : start + _BATCH])
 
 
-def _threads_rows(conn: Connection, roots: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The stored, not deleted messages of each thread in ``roots``, oldest first, loaded
-    set-based: a handful of statements per batch of roots, whatever the number of threads.
+# The two statements below are plain SQL text built once per dialect: the batch's ids travel as
+# ONE parameter (a text[] array on PostgreSQL, a JSON array on SQLite), not as an expanding IN
+# list of one bind parameter per id.
+_ID_LIST = {
+    "postgresql": "SELECT unnest(CAST(:ids AS text[]))",
+    "sqlite": "SELECT value FROM json_each(:ids)",
+}
+
+
+def _ids(conn: Connection, values: Sequence[str]) -> dict[str, Any]:
+    return {"ids": list(values) if conn.dialect.name == "postgresql" else orjson.dumps(list(values)).decode()}
+
+
+def _join(dialect: str, table: str, alias: str, condition: str) -> str:
+    """``JOIN table alias ON condition``, on PostgreSQL as a LATERAL subquery behind ``OFFSET 0``:
+    one index lookup per row before it. PostgreSQL's estimate of a recursive CTE's size is
+    wildly high (a channel holds thousands of messages, on average), and with a plain join it
+    hashes the whole table instead. SQLite joins row by row anyway (and has no LATERAL)."""
+    if dialect == "postgresql":
+        return f"CROSS JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {condition} OFFSET 0) {alias}"
+    return f"JOIN {table} {alias} ON {condition}"
+
+
+def _ancestors_sql(dialect: str) -> str:
+    """Every stored message within ``_MAX_DEPTH - 1`` replies above a message of the batch (the
+    batch's own messages at depth 0, never walked again from deeper): its id, the id it replies
+    to, its channel, and whether that channel is a Discord thread. UNION keeps a message reached
+    twice at the same depth once."""
+    messages, channels = _m.name, discord_channels.name
+    return f"""
+WITH RECURSIVE batch(message_id) AS ({_ID_LIST[dialect]}),
+up(message_id, reply_to, channel_id, depth) AS (
+    SELECT m.message_id, m.reply_to_message_id, m.channel_id, 0
+    FROM batch b {_join(dialect, messages, "m", "m.message_id = b.message_id")}
+  UNION
+    SELECT m.message_id, m.reply_to_message_id, m.channel_id, up.depth + 1
+    FROM up {_join(dialect, messages, "m", "m.message_id = up.reply_to")}
+    WHERE up.depth < {_MAX_DEPTH - 1} AND up.reply_to NOT IN (SELECT message_id FROM batch)
+)
+SELECT DISTINCT up.message_id, up.reply_to, up.channel_id,
+    EXISTS (SELECT 1 FROM {channels} c WHERE c.channel_id = up.channel_id AND c.type IN ({_THREAD_TYPES}))
+FROM up"""
+
+
+def _threads_sql(dialect: str) -> str:
+    """The stored, not deleted messages of each thread (root) of the batch, with what a
+    document shows of them.
+
+    members: level 0 is the root itself (stored or not) and every message posted in the
+    channel whose id is the root (a Discord thread); level n + 1 the replies to level n, up to
+    ``_MAX_DEPTH`` levels. A reply never leads back to level 0, so each message appears once
+    per thread. counted: how many members the lower levels hold; a thread stops growing at the
+    first level that starts with ``_MAX_THREAD_MESSAGES`` members or more (deleted ones
+    count). The attachments come as JSON text: most are ``[]``, which needs no parsing."""
+    messages = _m.name
+
+    def join(table: str, alias: str, condition: str) -> str:
+        return _join(dialect, table, alias, condition)
+
+    return f"""
+WITH RECURSIVE roots(root) AS ({_ID_LIST[dialect]}),
+members(root, message_id, level) AS (
+    SELECT root, root, 0 FROM roots
+  UNION ALL
+    SELECT r.root, m.message_id, 0
+    FROM roots r {join(messages, "m", "m.channel_id = r.root AND m.message_id <> r.root")}
+  UNION ALL
+    SELECT p.root, m.message_id, p.level + 1
+    FROM members p {join(messages, "m", "m.reply_to_message_id = p.message_id")}
+    WHERE p.level < {_MAX_DEPTH} AND m.channel_id <> p.root AND m.message_id <> p.root
+),
+counted AS (
+    SELECT root, message_id,
+        count(*) OVER (PARTITION BY root ORDER BY level) - count(*) OVER (PARTITION BY root, level) AS earlier
+    FROM members
+)
+SELECT k.root, m.message_id, m.content, m.created_at, m.edited_at, CAST(m.attachments AS TEXT),
+    m.channel_id, m.guild_id, coalesce(m.author_name, a.name), ch.name, g.name  -- the fields of _Message
+FROM counted k
+{join(messages, "m", "m.message_id = k.message_id AND m.deleted_at IS NULL")}
+{join(discord_authors.name, "a", "a.author_id = m.author_id")}
+{join(discord_channels.name, "ch", "ch.channel_id = m.channel_id")}
+{join(discord_guilds.name, "g", "g.guild_id = m.guild_id")}
+WHERE k.earlier < {_MAX_THREAD_MESSAGES}"""
+
+
+class _Message(NamedTuple):
+    """A row of the threads statement: one message of one thread (a message in two threads, a
+    reply into a Discord thread from outside it, comes once for each)."""
+
+    root: str
+    message_id: str
+    content: str
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    attachments: str  # the column's JSON text
+    channel_id: str
+    guild_id: str
+    author: str  # the name the message was posted under, else the author's
+    channel: str
+    guild: str
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple[TextClause, TextualSelect]:
+    """(ancestors, threads) for ``dialect``; threads' columns typed as the table's, so both
+    dialects hand back datetimes (SQLite keeps text)."""
+    types = {"created_at": _m.c.created_at.type, "edited_at": _m.c.edited_at.type}
+    threads = text(_threads_sql(dialect)).columns(
+        *(column(name, types.get(name, String())) for name in _Message._fields)
+    )
+    return text(_ancestors_sql(dialect)), threads
+
+
+def _read_settings(conn: Connection) -> None:
+    """Call at the start of each read transaction. The estimates of the recursive statements are
+    far too high, and PostgreSQL would JIT-compile them (hundreds of ms) for a few ms of work."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
+
+
+def _roots(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Thread root of every id: its topmost ancestor that is stored, or, when that message is in
+    a Discord thread (a forum post, a thread of a channel), the thread itself: its id is the
+    thread's starter message id.
+
+    One statement reads the ancestors; the walk up stops after ``_MAX_DEPTH`` replies, or at a
+    message whose parent is not stored or lies more than ``_MAX_DEPTH - 1`` replies above every
+    message of the batch."""
+    parent: dict[str, str | None] = {}
+    channel_of: dict[str, str] = {}
+    threads: set[str] = set()
+    ancestors = _statements(conn.dialect.name)[0]
+    for message_id, reply_to, channel_id, in_thread in conn.execute(ancestors, _ids(conn, ids)).all():
+        parent[message_id] = reply_to
+        channel_of[message_id] = channel_id
+        if in_thread:
+            threads.add(channel_id)
+    roots: set[str] = set()
+    for message_id in ids:
+        current = message_id
+        for _ in range(_MAX_DEPTH):
+            target = parent.get(current)
+            if target is None or target not in parent:
+                break
+            current = target
+        channel = channel_of.get(current)
+        roots.add(channel if channel in threads else current)
+    return roots
+
+
+def _threads_rows(conn: Connection, roots: Sequence[str]) -> dict[str, list[_Message]]:
+    """The stored, not deleted messages of each thread in ``roots``, oldest first: one statement
+    for all of them.
 
     A thread's document holds its starter message (id = the thread's), every message posted in
     the thread channel, and, level by level, the replies to those (at most about
     ``_MAX_THREAD_MESSAGES`` per thread)."""
-    members: dict[str, set[str]] = {root: {root} for root in roots}
-    for chunk in _chunks(sorted(members)):
-        for message_id, channel_id in conn.execute(
-            select(_m.c.message_id, _m.c.channel_id).where(_m.c.channel_id.in_(chunk))
-        ):
-            members[channel_id].add(message_id)
-    frontier: dict[str, set[str]] = {root: set(ids) for root, ids in members.items()}
-    for _ in range(_MAX_DEPTH):
-        growing = {
-            root: ids for root, ids in frontier.items() if ids and len(members[root]) < _MAX_THREAD_MESSAGES
-        }
-        if not growing:
-            break
-        children: dict[str, list[str]] = {}
-        for chunk in _chunks(sorted(set().union(*growing.values()))):
-            for message_id, parent in conn.execute(
-                select(_m.c.message_id, _m.c.reply_to_message_id).where(_m.c.reply_to_message_id.in_(chunk))
-            ):
-                children.setdefault(parent, []).append(message_id)
-        frontier = {}
-        for root, ids in growing.items():
-            fresh = {
-                child for parent in ids for child in children.get(parent, ()) if child not in members[root]
-            }
-            members[root] |= fresh
-            frontier[root] = fresh
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set().union(*members.values()) if members else set())):
-        query = (
-            select(*_COLUMNS)
-            .select_from(_JOINED)
-            .where(_m.c.message_id.in_(chunk), _m.c.deleted_at.is_(None))
-        )
-        found.update((row["message_id"], dict(row)) for row in conn.execute(query).mappings())
-    threads: dict[str, list[dict[str, Any]]] = {}
-    for root, ids in members.items():
-        rows = [found[i] for i in ids if i in found]
-        rows.sort(key=lambda r: (r["created_at"], r["message_id"]))
-        threads[root] = rows
+    threads: dict[str, list[_Message]] = {root: [] for root in roots}
+    if roots:
+        for row in conn.execute(_statements(conn.dialect.name)[1], _ids(conn, roots)).all():
+            message = _Message._make(row)
+            threads[message.root].append(message)
+    for messages in threads.values():
+        messages.sort(key=_OLDEST_FIRST)
     return threads
 
 
-def _render(rows: list[dict[str, Any]]) -> str:
+_OLDEST_FIRST = operator.attrgetter("created_at", "message_id")
+
+
+def _file_names(attachments: str | None) -> str:
+    """The attachments' file names, from the column's JSON text."""
+    if not attachments or attachments == "[]":
+        return ""
+    return ", ".join(a.get("fileName", "") for a in json.loads(attachments) or [] if isinstance(a, dict))
+
+
+def _render(rows: list[_Message]) -> str:
     lines: list[str] = []
     for row in rows:
-        stamp = as_utc(row["created_at"]).strftime("%Y-%m-%d %H:%M")
-        edited = " (edited)" if row["edited_at"] else ""
+        stamp = as_utc(row.created_at).isoformat(" ", "minutes")[:16]  # YYYY-MM-DD HH:MM
+        edited = " (edited)" if row.edited_at else ""
         prefix = "" if row is rows[0] else "> reply: "
-        content = row["content"].strip() or "(no text)"
-        files = ", ".join(a.get("fileName", "") for a in row["attachments"] or [] if isinstance(a, dict))
+        content = row.content.strip() or "(no text)"
+        files = _file_names(row.attachments)
         attachment = f"\n[attachments: {files}]" if files else ""
-        lines.append(f"{prefix}**{row['author']}** ({stamp}{edited}): {content}{attachment}")
+        lines.append(f"{prefix}**{row.author}** ({stamp}{edited}): {content}{attachment}")
     return "\n\n".join(lines)
 
 
-def _document(root_id: str, rows: list[dict[str, Any]]) -> Document:
+def _document(root_id: str, rows: list[_Message]) -> Document:
     root = rows[0]  # the root message, or its first reply left when the root is deleted
     # When Discord last changed the thread: its newest message or edit (not the store's write time).
-    updated = max(as_utc(r["edited_at"] or r["created_at"]) for r in rows)
+    updated = max(as_utc(r.edited_at or r.created_at) for r in rows)
     return Document(
         source="discord",
         doc_id=root_id,
-        title=f"#{root['channel']} thread by {root['author']}",
+        title=f"#{root.channel} thread by {root.author}",
         text=_render(rows),
         updated_at=updated,
         metadata={
-            "guild": root["guild"],
-            "channel": root["channel"],
-            "channel_id": root["channel_id"],
-            "author": root["author"],
-            "authors": sorted({r["author"] for r in rows}),
+            "guild": root.guild,
+            "channel": root.channel,
+            "channel_id": root.channel_id,
+            "author": root.author,
+            "authors": sorted({r.author for r in rows}),
             "message_count": len(rows),
-            "started_at": as_utc(root["created_at"]).isoformat(),
-            "url": f"https://discord.com/channels/{root['guild_id']}/{root['channel_id']}/{root_id}",
+            "started_at": as_utc(root.created_at).isoformat(),
+            "url": f"https://discord.com/channels/{root.guild_id}/{root.channel_id}/{root_id}",
         },
     )
 
@@ -255,6 +322,7 @@ def deleted_thread_roots(engine: Engine, changed_since: int | None) -> list[str]
     gone: list[str] = []
     with engine.connect() as conn:
         deleted = list(conn.execute(query).scalars())
+        _read_settings(conn)
         for ids in _chunks(deleted):
             candidates = sorted(_roots(conn, ids) - set(gone))
             threads = _threads_rows(conn, candidates)
@@ -273,6 +341,7 @@ def thread_documents(engine: Engine, changed_since: int | None, doc_ids: Iterabl
     extra = list(doc_ids)
     with engine.connect() as conn:
         for ids in itertools.chain(_chunks(extra), batches):
+            _read_settings(conn)
             roots = sorted(_roots(conn, ids) - emitted)
             emitted.update(roots)
             threads = _threads_rows(conn, roots)
