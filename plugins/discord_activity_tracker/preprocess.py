@@ -334,8 +334,9 @@ def thread_documents(engine: Engine, changed_since: int | None, doc_ids: Iterabl
     """Documents of every thread with a message changed at or after the change sequence
     ``changed_since`` (every thread when ``None``), plus the threads ``doc_ids``.
 
-    Changed messages are read in batches of ``_BATCH``; each batch's threads are found and
-    loaded set-based on one connection kept for the whole walk (no statement per thread)."""
+    Changed messages are read in batches of ``_BATCH``; each batch costs two statements, whatever
+    its number of threads and their depth (the walk up to the roots, then the threads' rows), in
+    a read transaction of its own on one connection kept for the whole walk."""
     emitted: set[str] = set()
     batches = _changed_ids(engine, changed_since)
     extra = list(doc_ids)
