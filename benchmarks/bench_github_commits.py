@@ -304,6 +304,13 @@ def _summary(values: Sequence[float]) -> str:
     return f"{statistics.median(values):8.3f} s  ({min(values):.3f} .. {max(values):.3f})"
 
 
+def _ratio(times: dict[str, list[float]], slow: str, fast: str) -> str:
+    """slow / fast: the ratio of the medians, and the range of the per-repetition ratios."""
+    per_rep = [a / b for a, b in zip(times[slow], times[fast], strict=True)]
+    med = statistics.median(times[slow]) / statistics.median(times[fast])
+    return f"{med:6.1f}x  (per repetition {min(per_rep):.1f}x .. {max(per_rep):.1f}x)"
+
+
 # --------------------------------------------------------------------------- cold: one process per step
 
 STEPS = ("orig first", "orig again", "ours first", "ours reread", "ours rewrite")
@@ -457,14 +464,9 @@ def _print_results(mode: str, n: int, repeat: int, times: dict[str, list[float]]
     for key, label in labels.items():
         print(f"{label:<46} {_summary(times[key]):>30}  {n / statistics.median(times[key]):>18,.0f}")
 
-    def ratio(orig: str, ours: str) -> str:
-        per_rep = [o / c for o, c in zip(times[orig], times[ours], strict=True)]
-        med = statistics.median(times[orig]) / statistics.median(times[ours])
-        return f"{med:6.1f}x  (per repetition {min(per_rep):.1f}x .. {max(per_rep):.1f}x)"
-
-    print(f"ratio first insert:                 {ratio('orig first', 'ours first')}")
-    print(f"ratio re-processing (re-read):      {ratio('orig again', 'ours reread')}")
-    print(f"ratio re-processing (rewritten):    {ratio('orig again', 'ours rewrite')}\n")
+    print(f"ratio first insert:                 {_ratio(times, 'orig first', 'ours first')}")
+    print(f"ratio re-processing (re-read):      {_ratio(times, 'orig again', 'ours reread')}")
+    print(f"ratio re-processing (rewritten):    {_ratio(times, 'orig again', 'ours rewrite')}\n")
 
 
 # --------------------------------------------------------------------------- floor: the collector's SQL alone
@@ -671,15 +673,10 @@ def _print_floor(
     for key, label in FLOOR_SIDES.items():
         print(f"{label:<46} {describe(times[key]):>44}  {n / statistics.median(times[key]):>18,.0f}")
 
-    def ratio(slow: str, fast: str) -> str:
-        per_rep = [s / f for s, f in zip(times[slow], times[fast], strict=True)]
-        med = statistics.median(times[slow]) / statistics.median(times[fast])
-        return f"{med:6.1f}x  (per repetition {min(per_rep):.1f}x .. {max(per_rep):.1f}x)"
-
-    print(f"ratio original / replay (ceiling for any client of this SQL): {ratio('original', 'replay')}")
-    print(f"ratio original / replay as sent:                              {ratio('original', 'replay as sent')}")
-    print(f"ratio original / collector:                                   {ratio('original', 'collector')}")
-    print(f"collector / replay (what the collector adds to its SQL):      {ratio('collector', 'replay')}")
+    print(f"ratio original / replay (ceiling for any client of this SQL): {_ratio(times, 'original', 'replay')}")
+    print(f"ratio original / replay as sent:                              {_ratio(times, 'original', 'replay as sent')}")
+    print(f"ratio original / collector:                                   {_ratio(times, 'original', 'collector')}")
+    print(f"collector / replay (what the collector adds to its SQL):      {_ratio(times, 'collector', 'replay')}")
     print("\nper statement of the replay: client wall (median over the repetitions, includes the round")
     print("trip; the first one also sends BEGIN) and, in one more fresh process, EXPLAIN ANALYZE")
     print("(TIMING OFF): the server's planning + execution")
