@@ -193,3 +193,35 @@ def _pages(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT doc_id, (ctid::text::point)[0]::int FROM vector_ledger_documents"))
         return {doc_id: page for doc_id, page in rows}
+
+
+def test_on_postgresql_a_read_probes_the_index_per_id_even_on_a_ledger_never_analysed(
+    migrated: Store, statements: list[str]
+) -> None:
+    """``doc_id = ANY(:ids)`` was planned, on a table without statistics (a first sync,
+    autovacuum off), as a filter over every entry of the scope: seconds a batch on a large
+    ledger. The read must look each id up in the primary key whatever the statistics say."""
+    if migrated.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    with migrated.transaction() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO vector_ledger_documents (source, destination, namespace, doc_id, content_hash,"
+                " chunk_ids, status, synced_at) SELECT :s, :d, :n, 'doc-' || g, 'h', '[]', 'synced', now()"
+                " FROM generate_series(1, 20000) AS g"
+            ),
+            {"s": SCOPE.source, "d": SCOPE.destination, "n": SCOPE.namespace},
+        )
+    wanted = ["doc-7", "doc-19999", "missing"]
+    with migrated.engine.connect() as conn:
+        statements.clear()
+        assert sorted(ledger.load_entries(conn, SCOPE, wanted)) == ["doc-19999", "doc-7"]
+        [read] = statements
+        cursor = conn.connection.cursor()
+        cursor.execute(
+            "EXPLAIN (ANALYZE, TIMING OFF) " + read,
+            {"ids": wanted, "source": SCOPE.source, "destination": SCOPE.destination, "namespace": SCOPE.namespace},
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Rows Removed by Filter" not in plan, plan
+    assert "Index" in plan and "wanted.doc_id" in plan, plan
