@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import json
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -238,7 +237,7 @@ def _file_names(attachments: str | None) -> str:
     """The attachments' file names, from the column's JSON text."""
     if not attachments or attachments == "[]":
         return ""
-    return ", ".join(a.get("fileName", "") for a in json.loads(attachments) or [] if isinstance(a, dict))
+    return ", ".join(a.get("fileName", "") for a in orjson.loads(attachments) or [] if isinstance(a, dict))
 
 
 def _render(rows: list[_Message]) -> str:

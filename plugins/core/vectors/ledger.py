@@ -283,25 +283,12 @@ def write_entries(
 ) -> None:
     """Upsert ``entries`` (a document repeated: its last entry wins). On PostgreSQL a batch of up
     to ``JSON_MAX_ENTRIES`` is one ``INSERT ... SELECT FROM json_to_recordset(:rows)`` (no
-    temporary table), a larger one is encoded straight into COPY text (no row dicts either way)."""
+    temporary table), a larger one is encoded straight into COPY text (no row dicts)."""
     now = dt.datetime.now(dt.UTC)
     if not entries:
         return
     if conn.dialect.name == "postgresql" and len(entries) <= JSON_MAX_ENTRIES:
-        latest = {entry.doc_id: entry for entry in entries}
-        key = scope.key()
-        rows = [
-            {
-                **key,
-                "doc_id": entry.doc_id,
-                "content_hash": entry.content_hash,
-                "chunk_ids": entry.chunk_ids,
-                "status": entry.status,
-                "error": errors.get(entry.doc_id),
-                "synced_at": now,
-            }
-            for entry in latest.values()
-        ]
+        rows = _entry_rows(scope, entries, errors, now)
         data = json_rows(vector_ledger_documents, _JSON_COLUMNS, rows)  # a NUL in a text column raises
         # json_to_recordset refuses the escape even inside a JSON value (a chunk id); COPY keeps it.
         if "\\u0000" not in data:
@@ -312,23 +299,27 @@ def write_entries(
         if copy_rows is not None:
             upsert_rows(conn, vector_ledger_documents, copy_rows, _KEY, constants={"synced_at": now})
             return
-    upsert_rows(
-        conn,
-        vector_ledger_documents,
-        [
-            {
-                **scope.key(),
-                "doc_id": entry.doc_id,
-                "content_hash": entry.content_hash,
-                "chunk_ids": list(entry.chunk_ids),
-                "status": entry.status,
-                "error": errors.get(entry.doc_id),
-                "synced_at": now,
-            }
-            for entry in entries
-        ],
-        list(_KEY),
-    )
+    upsert_rows(conn, vector_ledger_documents, _entry_rows(scope, entries, errors, now), list(_KEY))
+
+
+def _entry_rows(
+    scope: LedgerScope, entries: Sequence[LedgerEntry], errors: dict[str, str], now: dt.datetime
+) -> list[dict[str, object]]:
+    """One row per document (its last entry), in the columns of ``_JSON_COLUMNS``."""
+    latest = {entry.doc_id: entry for entry in entries}
+    key = scope.key()
+    return [
+        {
+            **key,
+            "doc_id": entry.doc_id,
+            "content_hash": entry.content_hash,
+            "chunk_ids": list(entry.chunk_ids),
+            "status": entry.status,
+            "error": errors.get(entry.doc_id),
+            "synced_at": now,
+        }
+        for entry in latest.values()
+    ]
 
 
 @functools.cache
