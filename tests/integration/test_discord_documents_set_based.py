@@ -237,3 +237,32 @@ def test_a_thread_whose_messages_span_batches_is_built_once_with_all_of_them(
     ]
     # Asked for by id, the thread of a reply is its root's.
     assert [d.doc_id for d in thread_documents(store.engine, 10**12, [ids[4]])] == [ids[0]]
+
+
+def test_a_document_names_the_files_attached_to_its_messages(store_url: str, tmp_path: Path) -> None:
+    export = dce_exports.forum_post()
+    channel = {**export["channel"], "id": "1300000000000000900", "type": "GuildTextChat"}
+    template = export["messages"][0]
+    files = [
+        {"id": f"130000000000000099{n}", "url": f"https://cdn.example/{name}", "fileName": name, "fileSizeBytes": 1}
+        for n, name in enumerate(("a.log", "b.png"))
+    ]
+    root = {**template, "id": "1300000000000001000", "content": "root", "attachments": files}
+    reply = {
+        **template,
+        "id": "1300000000000001001",
+        "content": "reply",
+        "attachments": [],
+        "type": "Reply",
+        "timestamp": (_START + dt.timedelta(minutes=1)).isoformat(),
+        "reference": {"messageId": root["id"], "channelId": channel["id"], "guildId": export["guild"]["id"]},
+    }
+    root["timestamp"] = _START.isoformat()
+    export.update(channel=channel, messages=[root, reply], messageCount=2)
+    (tmp_path / "channel.json").write_text(json.dumps(export), encoding="utf-8")
+    DiscordCollector({"export_dir": str(tmp_path)}, context=RunContext(store_url=store_url)).run()
+
+    [document] = list(thread_documents(Store.from_url(store_url).engine, None, []))
+
+    assert "root\n[attachments: a.log, b.png]" in document.text
+    assert document.text.count("[attachments:") == 1  # the reply has none
