@@ -51,7 +51,7 @@ import tempfile
 import time
 import types
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,9 +256,7 @@ def sync(
 ) -> dict[str, Any]:
     sent: list[VectorRecord] = []
     counter = _Counter()
-    with contextlib.nullcontext(("", "", list)) if null_sink else _server() as (api_key, url_root, upsert_sizes):
-        config = PineconeSinkConfig(api_key=api_key or "unused", host=url_root or "http://unused", index=INDEX)
-        factory = (lambda _store: _NullSink(sent)) if null_sink else (lambda _store: _RecordingSink(config, sent))
+    with _sinks(sent, null_sink=null_sink) as (factory, upsert_sizes):
         collector = _collector(url, exports, factory, builder)
         event.listen(Engine, "before_cursor_execute", counter.statement)
         event.listen(Pool, "checkout", counter.checkout)
@@ -283,6 +281,21 @@ def sync(
         "fill": fill,
         "sent": sent,
     }
+
+
+@contextlib.contextmanager
+def _sinks(
+    sent: list[VectorRecord], *, null_sink: bool
+) -> Iterator[tuple[Callable[[Any], Any], Callable[[], list[int]]]]:
+    """The sync's sink factory (its sinks record what they are sent in ``sent``) and a function
+    returning the record count of every upsert request: a fresh local Pinecone, or (``null_sink``)
+    none at all."""
+    if null_sink:
+        yield (lambda _store: _NullSink(sent)), list
+        return
+    with _server() as (api_key, url_root, upsert_sizes):
+        config = PineconeSinkConfig(api_key=api_key, host=url_root, index=INDEX)
+        yield (lambda _store: _RecordingSink(config, sent)), upsert_sizes
 
 
 @contextlib.contextmanager

@@ -85,7 +85,7 @@ from typing import Any
 import psycopg2
 from sqlalchemy import Engine, event, text
 
-from benchmarks.harness import alternate, describe, print_load
+from benchmarks.harness import alternate, describe, load, print_load, timed
 from core.collectors import RunContext
 from github_activity_tracker.api_schemas import Commit
 from github_activity_tracker.collector import GitHubCollector, _RepoRun
@@ -289,17 +289,6 @@ def collector_store(run: BenchRun, commits: Sequence[Commit]) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def _timed(work: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
-
-
 def _summary(values: Sequence[float]) -> str:
     return f"{statistics.median(values):8.3f} s  ({min(values):.3f} .. {max(values):.3f})"
 
@@ -311,6 +300,22 @@ def _ratio(times: dict[str, list[float]], slow: str, fast: str) -> str:
     return f"{med:6.1f}x  (per repetition {min(per_rep):.1f}x .. {max(per_rep):.1f}x)"
 
 
+def _empty_original(engine: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+
+
+def _empty_collector(engine: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
+        conn.execute(text("DELETE FROM person_profiles"))
+
+
+def _stored_files(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one())
+
+
 # --------------------------------------------------------------------------- cold: one process per step
 
 STEPS = ("orig first", "orig again", "ours first", "ours reread", "ours rewrite")
@@ -320,17 +325,15 @@ def child(step: str, store_url: str, n: int) -> float:
     """One measured step in this (fresh) process: setup untimed, then the step's seconds."""
     data = payloads(n)
     if step.startswith("orig"):
-        raw = psycopg2.connect(store_url.replace("postgresql+psycopg2://", "postgresql://"))
+        raw = _raw_connect(store_url)
         try:
-            raw.cursor().execute("SELECT 1")  # connected: the timed part starts at the first statement
-            raw.commit()
-            return _timed(functools.partial(original_store, raw, data))
+            return timed(functools.partial(original_store, raw, data))
         finally:
             raw.close()
     commits = [Commit.model_validate(p) for p in data]
     run = collector_run(store_url, commits)  # validates the config, migrates: not timed
     try:
-        return _timed(functools.partial(collector_store, run, commits))
+        return timed(functools.partial(collector_store, run, commits))
     finally:
         run.store.dispose()
 
@@ -356,14 +359,11 @@ def _cold_rep(
 ) -> None:
     for side in sides:
         if side == "original":
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+            _empty_original(engine)
             times["orig first"].append(_in_child("orig first", store_url, n))
             times["orig again"].append(_in_child("orig again", store_url, n))
         else:
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
-                conn.execute(text("DELETE FROM person_profiles"))
+            _empty_collector(engine)
             times["ours first"].append(_in_child("ours first", store_url, n))
             times["ours reread"].append(_in_child("ours reread", store_url, n))
             with engine.begin() as conn:  # the details are wanted again
@@ -376,26 +376,23 @@ def _warm_rep(
 ) -> None:
     for side in sides:
         if side == "original":
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+            _empty_original(engine)
             raw = engine.raw_connection()
             try:
-                times["orig first"].append(_timed(functools.partial(original_store, raw, data)))
-                times["orig again"].append(_timed(functools.partial(original_store, raw, data)))
+                times["orig first"].append(timed(functools.partial(original_store, raw, data)))
+                times["orig again"].append(timed(functools.partial(original_store, raw, data)))
             finally:
                 raw.close()
         else:
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
-                conn.execute(text("DELETE FROM person_profiles"))
+            _empty_collector(engine)
             # A new run (its checkpoint was emptied) on the warm collector's store.
             run = collector_run("", commits, warm.collector)
             store = functools.partial(collector_store, run, commits)
-            times["ours first"].append(_timed(store))
-            times["ours reread"].append(_timed(store))
+            times["ours first"].append(timed(store))
+            times["ours reread"].append(timed(store))
             with engine.begin() as conn:  # the details are wanted again
                 conn.execute(text("UPDATE github_commits SET files_status = 'pending'"))
-            times["ours rewrite"].append(_timed(store))
+            times["ours rewrite"].append(timed(store))
 
 
 @contextlib.contextmanager
@@ -431,7 +428,7 @@ def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm"))
             if mode == "warm":  # one untimed round first: the process has run both sides once
                 _warm_rep(engine, run, data, commits, ["original", "collector"], {k: [] for k in STEPS})
             for rep in range(repeat):
-                print(f"{mode} rep {rep + 1}: {_load()}", flush=True)
+                print(f"{mode} rep {rep + 1}: {load()}", flush=True)
                 sides = ["original", "collector"] if rep % 2 == 0 else ["collector", "original"]
                 if mode == "cold":
                     _cold_rep(engine, store_url, n, sides, times)
@@ -439,8 +436,8 @@ def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm"))
                     _warm_rep(engine, run, data, commits, sides, times)
                 line = ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items())
                 print(f"  {line}", flush=True)
+            stored = _stored_files(engine)
             with engine.connect() as conn:
-                stored = conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one()
                 original = conn.execute(text("SELECT count(*) FROM orig_change")).scalar_one()
             assert stored == original == n, (stored, original, n)
             results[mode] = times
@@ -451,7 +448,7 @@ def bench(pg: str, n: int, repeat: int, modes: Sequence[str] = ("cold", "warm"))
 def _print_results(mode: str, n: int, repeat: int, times: dict[str, list[float]]) -> None:
     how = "each step in a fresh process" if mode == "cold" else "both sides in one process"
     print(
-        f"\n{mode.upper()} ({how}): N = {n:,} commits, one modified file each; {repeat} alternating repetitions; {_load()}"
+        f"\n{mode.upper()} ({how}): N = {n:,} commits, one modified file each; {repeat} alternating repetitions; {load()}"
     )
     print(f"{'path':<46} {'median (range)':>30}  {'commits/s (median)':>18}")
     labels = {
@@ -593,17 +590,6 @@ def _label(statement: str) -> str:
     return f"SELECT {source.group(1) if source else '?'}"
 
 
-def _empty_collector(engine: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {COLLECTOR_TABLES}"))
-        conn.execute(text("DELETE FROM person_profiles"))
-
-
-def _stored_files(engine: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM github_commit_files")).scalar_one())
-
-
 FLOOR_SIDES = {
     "original": "original, first insert",
     "replay": "replay of the collector's SQL (the floor)",
@@ -627,8 +613,7 @@ def floor(pg: str, n: int, repeat: int) -> None:
             print(f"recorded {recorded} operations of the collector's first insert", flush=True)
 
             def original() -> float:
-                with engine.begin() as conn:
-                    conn.execute(text(f"TRUNCATE {ORIGINAL_TABLES} RESTART IDENTITY"))
+                _empty_original(engine)
                 return _in_child("orig first", store_url, n)
 
             def replayed(step: str) -> float:
@@ -667,7 +652,7 @@ def _print_floor(
 ) -> None:
     print(
         f"\nFLOOR (each step in a fresh process): N = {n:,} commits, one modified file each; "
-        f"first insert; {repeat} alternating repetitions; {_load()}"
+        f"first insert; {repeat} alternating repetitions; {load()}"
     )
     print(f"{'path':<46} {'median (range)':>44}  {'commits/s (median)':>18}")
     for key, label in FLOOR_SIDES.items():
